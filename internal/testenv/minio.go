@@ -1,0 +1,223 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// minioStartTimeout bounds how long MinIO may take to answer its health check.
+const minioStartTimeout = 60 * time.Second
+
+// MinIOServer is a running (or stopped) MinIO server process.
+type MinIOServer struct {
+	// Endpoint is host:port of the S3 API (plain HTTP).
+	Endpoint string
+	// AccessKey and SecretKey are the generated root credentials.
+	AccessKey, SecretKey string
+
+	tb      testing.TB
+	bin     string
+	dataDir string
+	logPath string
+	console string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// MinIOBinary returns the path of the MinIO server binary tests use:
+// $FAASFLOW_MINIO_BIN, else ${FAASFLOW_CACHE:-$HOME/.cache/faasflow}/bin/minio.
+func MinIOBinary() string {
+	if p := os.Getenv("FAASFLOW_MINIO_BIN"); p != "" {
+		return p
+	}
+	cache := os.Getenv("FAASFLOW_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "."
+		}
+		cache = filepath.Join(home, ".cache", "faasflow")
+	}
+	return filepath.Join(cache, "bin", "minio")
+}
+
+// MinIO starts the real MinIO server binary on a free 127.0.0.1 port with a
+// temp data directory and generated root credentials, and waits until it is
+// healthy. The server is stopped when the test ends.
+func MinIO(tb testing.TB) *MinIOServer {
+	tb.Helper()
+	bin := MinIOBinary()
+	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		tb.Fatalf("testenv: MinIO server binary not found or not executable at %s: run scripts/deps.sh "+
+			"(or set FAASFLOW_MINIO_BIN to a minio binary)", bin)
+	}
+	dir := tb.TempDir()
+	m := &MinIOServer{
+		AccessKey: "testenv-" + randomHex(tb, 6),
+		SecretKey: randomHex(tb, 20),
+		tb:        tb,
+		bin:       bin,
+		dataDir:   filepath.Join(dir, "data"),
+		logPath:   filepath.Join(dir, "minio.log"),
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		m.Endpoint = freeAddr(tb)
+		m.console = freeAddr(tb)
+		if err = m.start(); err == nil {
+			break
+		}
+		if !strings.Contains(m.logTail(), "address already in use") {
+			break
+		}
+	}
+	if err != nil {
+		tb.Fatalf("testenv: cannot start MinIO (%s) on %s: %v\nlog: %s\nfix: run scripts/deps.sh to rebuild the binary",
+			bin, m.Endpoint, err, m.logTail())
+	}
+	tb.Cleanup(m.Stop)
+	return m
+}
+
+// URL returns the S3 endpoint as an http:// URL.
+func (m *MinIOServer) URL() string { return "http://" + m.Endpoint }
+
+// Stop terminates the server (SIGTERM, then SIGKILL after 10s) and waits for
+// it to exit. Its data and port are kept for Restart. Stopping a stopped
+// server does nothing.
+func (m *MinIOServer) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd = nil
+}
+
+// Restart starts a stopped server again on the same address, data and
+// credentials, and waits until it is healthy.
+func (m *MinIOServer) Restart() {
+	m.tb.Helper()
+	m.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := m.start()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(m.logTail(), "address already in use") || time.Now().After(deadline) {
+			m.tb.Fatalf("testenv: cannot restart MinIO on %s: %v\nlog: %s", m.Endpoint, err, m.logTail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (m *MinIOServer) start() error {
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child keeps its own descriptor
+	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.Endpoint, "--console-address", m.console, m.dataDir)
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+m.AccessKey,
+		"MINIO_ROOT_PASSWORD="+m.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_CONFIG_ENV_FILE=",
+	)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", m.bin, err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), minioStartTimeout)
+	defer cancel()
+	err = waitHealthy(ctx, "http://"+m.Endpoint, done)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		if waitErr != nil {
+			err = fmt.Errorf("%w (process: %v)", err, waitErr)
+		}
+		return err
+	}
+	m.mu.Lock()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
+	return nil
+}
+
+// waitHealthy polls MinIO's liveness and then readiness endpoints.
+func waitHealthy(ctx context.Context, base string, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, path := range []string{"/minio/health/live", "/minio/health/ready"} {
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			select {
+			case <-exited:
+				return errors.New("minio exited before becoming healthy")
+			case <-ctx.Done():
+				return fmt.Errorf("minio not healthy at %s%s: %w", base, path, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (m *MinIOServer) logTail() string {
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		return "no log"
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func randomHex(tb testing.TB, n int) string {
+	tb.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatalf("testenv: random: %v", err)
+	}
+	return hex.EncodeToString(b)
+}
