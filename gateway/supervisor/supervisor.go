@@ -1,0 +1,305 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no such function is running under the supervisor.
+	ErrNotFound = errors.New("function not found")
+	// ErrSecretNotFound: a listed secret is missing from the secrets dir.
+	ErrSecretNotFound = errors.New("secret not found")
+	// ErrNotReady: the function did not become healthy in time.
+	ErrNotReady = errors.New("function not ready")
+	// ErrStopped: the function was removed or the supervisor closed.
+	ErrStopped = errors.New("function stopped")
+)
+
+// Options configure a Supervisor. Zero values mean the documented defaults.
+type Options struct {
+	// StateDir holds logs/<fn>.log, secrets/<fn>/ (each function's secret
+	// mount) and functions/<fn>/ (working directory). Required.
+	StateDir string
+	// SecretsDir is where secret values are read from (one file per secret).
+	SecretsDir string
+	// ReadyTimeout bounds how long a request waits for a starting function
+	// (default 30s).
+	ReadyTimeout time.Duration
+	// DefaultTimeout is the exec timeout when a function sets none of
+	// exec_timeout / write_timeout (default 60s).
+	DefaultTimeout time.Duration
+	// StopTimeout is the grace between SIGTERM and SIGKILL (default 5s).
+	StopTimeout time.Duration
+	// BackoffMin/BackoffMax bound the restart backoff (defaults 100ms, 10s).
+	BackoffMin, BackoffMax time.Duration
+	// HealthInterval is how often a running process is health-checked (default 2s).
+	HealthInterval time.Duration
+	// LogLines is the ring buffer size per function (default 1000).
+	LogLines int
+	// Logger receives supervisor events (default: discard).
+	Logger *slog.Logger
+	// OnRestart is called after a crashed process is restarted.
+	OnRestart func(name string)
+}
+
+// Spec is what to run for one function.
+type Spec struct {
+	Name string
+	// Binary is an HTTP server honouring env listen_addr. When empty the
+	// function runs classic-watchdog style with FProcess.
+	Binary   string
+	FProcess string
+	// Env is added to the process environment (after the gateway's own).
+	Env map[string]string
+	// Secrets are copied from SecretsDir into the function's secret mount.
+	Secrets []string
+}
+
+// Supervisor owns the function processes. It is safe for concurrent use.
+type Supervisor struct {
+	opts   Options
+	mu     sync.Mutex
+	fns    map[string]*Instance
+	closed bool
+}
+
+// New returns a Supervisor.
+func New(opts Options) (*Supervisor, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("supervisor: StateDir is required")
+	}
+	if opts.SecretsDir == "" {
+		opts.SecretsDir = filepath.Join(opts.StateDir, "secret-store")
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 30 * time.Second
+	}
+	if opts.DefaultTimeout <= 0 {
+		opts.DefaultTimeout = 60 * time.Second
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 5 * time.Second
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 100 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 10 * time.Second
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = 2 * time.Second
+	}
+	if opts.LogLines <= 0 {
+		opts.LogLines = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	for _, d := range []string{"logs", "secrets", "functions"} {
+		if err := os.MkdirAll(filepath.Join(opts.StateDir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("supervisor: %w", err)
+		}
+	}
+	return &Supervisor{opts: opts, fns: map[string]*Instance{}}, nil
+}
+
+func (s *Supervisor) newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+// CheckSecrets reports the first listed secret missing from the secrets dir.
+func (s *Supervisor) CheckSecrets(names []string) error {
+	for _, n := range names {
+		if n == "" || strings.ContainsAny(n, `/\`) || n == "." || n == ".." {
+			return fmt.Errorf("%w: invalid secret name %q", ErrSecretNotFound, n)
+		}
+		if _, err := os.Stat(filepath.Join(s.opts.SecretsDir, n)); err != nil {
+			return fmt.Errorf("%w: unable to find secret: %s (put it in %s or create it with POST /system/secrets)", ErrSecretNotFound, n, s.opts.SecretsDir)
+		}
+	}
+	return nil
+}
+
+// SecretsDir is where secret values are read from.
+func (s *Supervisor) SecretsDir() string { return s.opts.SecretsDir }
+
+// Start runs spec, replacing a running instance of the same name. It returns
+// once the process is launched; requests wait for it to become healthy.
+func (s *Supervisor) Start(ctx context.Context, spec Spec) error {
+	if err := s.CheckSecrets(spec.Secrets); err != nil {
+		return err
+	}
+	if spec.Binary == "" && strings.TrimSpace(spec.FProcess) == "" {
+		return fmt.Errorf("supervisor: function %s has neither a binary nor an fprocess", spec.Name)
+	}
+	mount := filepath.Join(s.opts.StateDir, "secrets", spec.Name)
+	if err := s.mountSecrets(mount, spec.Secrets); err != nil {
+		return err
+	}
+	workDir := filepath.Join(s.opts.StateDir, "functions", spec.Name)
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrStopped
+	}
+	old := s.fns[spec.Name]
+	var logs *ring
+	if old != nil {
+		logs = old.logs
+	} else {
+		logs = newRing(s.opts.LogLines, filepath.Join(s.opts.StateDir, "logs", spec.Name+".log"))
+	}
+	inst := &Instance{
+		sup: s, spec: spec, logs: logs, mount: mount, workDir: workDir,
+		readyCh: make(chan struct{}), stopCh: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
+		timeout: execTimeout(spec.Env, s.opts.DefaultTimeout),
+	}
+	s.fns[spec.Name] = inst
+	s.mu.Unlock()
+	if old != nil {
+		old.stop(false)
+	}
+	if spec.Binary == "" {
+		inst.classic = true
+		inst.setReady(true)
+		close(inst.done)
+		logs.add("supervisor", "classic mode: fprocess "+spec.FProcess+" runs once per request")
+		return nil
+	}
+	go inst.run()
+	return nil
+}
+
+// Stop stops and forgets the function.
+func (s *Supervisor) Stop(name string) error {
+	s.mu.Lock()
+	inst, ok := s.fns[name]
+	delete(s.fns, name)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	inst.stop(true)
+	return nil
+}
+
+// Get returns the running instance of name.
+func (s *Supervisor) Get(name string) (*Instance, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.fns[name]
+	return i, ok
+}
+
+// Names lists the supervised functions.
+func (s *Supervisor) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.fns))
+}
+
+// Logs returns the last n lines (n <= 0: all kept) of name's output, also
+// after the function was stopped in this run.
+func (s *Supervisor) Logs(name string, n int) ([]LogLine, error) {
+	s.mu.Lock()
+	inst, ok := s.fns[name]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return inst.logs.tail(n), nil
+}
+
+// Close stops every function.
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*Instance, 0, len(s.fns))
+	for _, i := range s.fns {
+		all = append(all, i)
+	}
+	s.fns = map[string]*Instance{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, i := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); i.stop(true) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Supervisor) mountSecrets(mount string, names []string) error {
+	if err := os.RemoveAll(mount); err != nil {
+		return fmt.Errorf("supervisor: secrets: %w", err)
+	}
+	if err := os.MkdirAll(mount, 0o700); err != nil {
+		return fmt.Errorf("supervisor: secrets: %w", err)
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(s.opts.SecretsDir, n))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrSecretNotFound, n, err)
+		}
+		if err := os.WriteFile(filepath.Join(mount, n), b, 0o600); err != nil {
+			return fmt.Errorf("supervisor: secrets: %w", err)
+		}
+	}
+	return nil
+}
+
+// execTimeout is exec_timeout, else write_timeout, else def.
+func execTimeout(env map[string]string, def time.Duration) time.Duration {
+	for _, k := range []string{"exec_timeout", "write_timeout"} {
+		if d, ok := ParseDuration(env[k]); ok && d > 0 {
+			return d
+		}
+	}
+	return def
+}
+
+// ParseDuration parses whole seconds ("10") or a Go duration ("10s").
+func ParseDuration(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, true
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
