@@ -1,0 +1,643 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/faas-flow/faas-flow/sdk"
+)
+
+// run is the state of one invocation: one received hop and everything it
+// executes inline (sub-DAG entry and exit, branch completion, request end).
+type run struct {
+	e     *Engine
+	wf    *sdk.Workflow
+	sctx  *sdk.Context
+	k     keys
+	env   *Envelope
+	reqID string
+	query url.Values
+	trace map[string]string
+	// recovering is set when this delivery took over a node from an earlier
+	// delivery that did not finish: markers it loses are re-sent anyway.
+	recovering bool
+}
+
+// handle runs the hop env. raw is the sealed hop (nil when Start calls it).
+func (e *Engine) handle(ctx context.Context, env *Envelope, raw []byte) error {
+	ctx = e.obs.HopReceived(ctx, env)
+	k := newKeys(e.o.Flow, env.RequestID)
+	rec, _, err := e.loadRecord(ctx, k)
+	if err != nil {
+		return err
+	}
+	inst := instanceID(env.Cursor)
+	switch {
+	case rec.State == StatePaused:
+		return e.park(ctx, k, env, raw)
+	case terminalRequest(rec.State):
+		e.cancelNode(ctx, k, inst)
+		e.drain(ctx, k)
+		return fmt.Errorf("%w: request %s is %s", ErrWrongState, env.RequestID, rec.State)
+	}
+	if env.DefHash != e.hash {
+		err := fmt.Errorf("%w: hop has %s, this flow has %s", ErrDefinitionChanged, env.DefHash, e.hash)
+		e.failRequest(ctx, k, nil, err)
+		e.cancelNode(ctx, k, inst)
+		e.drain(ctx, k)
+		return err
+	}
+
+	query, _ := url.ParseQuery(env.Query)
+	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: rec.Trace}
+	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
+	if r.wf, err = e.build(ctx, r.sctx); err != nil {
+		e.failRequest(ctx, k, nil, err)
+		e.cancelNode(ctx, k, inst)
+		e.drain(ctx, k)
+		return err
+	}
+	node, err := r.resolve(env.Cursor)
+	if err != nil {
+		return err
+	}
+
+	nrec, ver, ok, err := r.claim(ctx, inst, node)
+	if err != nil || !ok {
+		return err
+	}
+	err = r.execute(ctx, env, node, inst, nrec, ver)
+	r.finishHop(ctx)
+	return err
+}
+
+// values binds the Context's value store to the request's namespace.
+func (r *run) values() sdk.ValueStore { return prefixedValues{ds: r.e.o.DataStore, prefix: r.k.work} }
+
+type prefixedValues struct {
+	ds     sdk.DataStore
+	prefix string
+}
+
+func (p prefixedValues) Put(ctx context.Context, key string, v []byte) error {
+	return p.ds.Put(ctx, p.prefix+key, v)
+}
+func (p prefixedValues) Get(ctx context.Context, key string) ([]byte, error) {
+	return p.ds.Get(ctx, p.prefix+key)
+}
+func (p prefixedValues) Delete(ctx context.Context, key string) error {
+	return p.ds.Delete(ctx, p.prefix+key)
+}
+
+// resolve finds the definition node a cursor names.
+func (r *run) resolve(cursor []Frame) (*sdk.Node, error) {
+	d := r.wf.Dag()
+	var n *sdk.Node
+	for i, f := range cursor {
+		if d == nil {
+			return nil, fmt.Errorf("%w: %s", ErrInvalidCursor, instanceID(cursor))
+		}
+		n = d.Lookup(f.Node)
+		if n == nil {
+			return nil, fmt.Errorf("%w: %s", ErrInvalidCursor, instanceID(cursor))
+		}
+		if i == len(cursor)-1 {
+			break
+		}
+		switch n.Kind() {
+		case sdk.KindSubDag, sdk.KindForEach:
+			d = n.SubDag()
+		case sdk.KindConditional:
+			d = n.Branch(f.Key)
+		default:
+			d = nil
+		}
+	}
+	return n, nil
+}
+
+// claim moves the node record of inst to running for this delivery. ok is
+// false (with a nil error) when the hop is a duplicate of finished work.
+func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeRecord, int64, bool, error) {
+	st := r.e.o.StateStore
+	key := r.k.node(inst)
+	for {
+		b, ver, err := st.Get(ctx, key)
+		if errors.Is(err, sdk.ErrNotFound) {
+			// The emitter always creates the record first; a missing record
+			// means the request was cleaned up or the hop is forged-but-signed
+			// garbage. Drop it.
+			return nil, 0, false, nil
+		}
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("read node record: %w", err)
+		}
+		var rec nodeRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, 0, false, fmt.Errorf("corrupt node record %s: %w", inst, err)
+		}
+		now := r.e.o.Now()
+		switch rec.Status {
+		case NodePending:
+		case NodeRunning:
+			if now.Before(rec.LeaseUntil) {
+				return nil, 0, false, fmt.Errorf("%w: node %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))
+			}
+			r.recovering = true
+		default: // waiting, succeeded, failed, cancelled: already done
+			return nil, 0, false, nil
+		}
+		rec.Status = NodeRunning
+		rec.Hop = r.env.HopID
+		rec.LeaseUntil = now.Add(r.e.lease(node))
+		if rec.Started == nil {
+			rec.Started = &now
+		}
+		nb, _ := json.Marshal(&rec)
+		ok, err := st.CompareAndSwap(ctx, key, ver, nb, r.e.o.RequestTTL)
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("claim node %s: %w", inst, err)
+		}
+		if ok {
+			_, nver, err := st.Get(ctx, key)
+			if err != nil {
+				return nil, 0, false, fmt.Errorf("read node record: %w", err)
+			}
+			return &rec, nver, true, nil
+		}
+	}
+}
+
+func (e *Engine) lease(node *sdk.Node) time.Duration {
+	l := e.o.Lease
+	attempts := 1
+	if p := node.RetryPolicy(); p != nil && p.MaxAttempts > 1 {
+		attempts = p.MaxAttempts
+	}
+	if t := node.Timeout(); t > 0 {
+		l += time.Duration(attempts) * t
+	}
+	return l
+}
+
+// setNode writes the node record with CAS from version ver.
+func (r *run) setNode(ctx context.Context, inst string, rec *nodeRecord, ver int64) (int64, error) {
+	b, _ := json.Marshal(rec)
+	st := r.e.o.StateStore
+	ok, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, b, r.e.o.RequestTTL)
+	if err != nil {
+		return 0, fmt.Errorf("update node %s: %w", inst, err)
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
+	}
+	_, nver, err := st.Get(ctx, r.k.node(inst))
+	return nver, err
+}
+
+// execute runs the claimed node and routes its output.
+func (r *run) execute(ctx context.Context, env *Envelope, node *sdk.Node, inst string, rec *nodeRecord, ver int64) error {
+	input, err := r.input(ctx, env)
+	if err != nil {
+		return r.nodeFailed(ctx, inst, rec, ver, err)
+	}
+	out, attempts, err := r.runNode(ctx, node, env.Cursor, input)
+	rec.Attempts = attempts
+	if err != nil {
+		return r.nodeFailed(ctx, inst, rec, ver, &NodeError{Node: inst, Attempts: attempts, Err: err})
+	}
+	if node.IsDynamic() {
+		return r.fork(ctx, env.Cursor, node, inst, rec, ver, out)
+	}
+	if err := r.complete(ctx, env.Cursor, node, out); err != nil {
+		return r.release(ctx, inst, rec, ver, err)
+	}
+	now := r.e.o.Now()
+	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
+	_, err = r.setNode(ctx, inst, rec, ver)
+	return err
+}
+
+// release gives the node back (status pending) after a failure to route its
+// output, so that a redelivery can run it again at once.
+func (r *run) release(ctx context.Context, inst string, rec *nodeRecord, ver int64, cause error) error {
+	rec.Status, rec.Hop, rec.LeaseUntil = NodePending, "", time.Time{}
+	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// input assembles the node's input: inline data, a data reference, or the
+// recorded inputs of a join passed through its aggregator.
+func (r *run) input(ctx context.Context, env *Envelope) ([]byte, error) {
+	if len(env.Join) > 0 {
+		return r.joinInput(ctx, env.Join)
+	}
+	if env.DataRef != "" {
+		b, err := r.e.o.DataStore.Get(ctx, r.k.work+env.DataRef)
+		if err != nil {
+			return nil, fmt.Errorf("load hop input: %w", err)
+		}
+		return b, nil
+	}
+	return env.Data, nil
+}
+
+func (r *run) joinInput(ctx context.Context, joinInst string) ([]byte, error) {
+	joinCursor, err := parseInstance(joinInst)
+	if err != nil {
+		return nil, err
+	}
+	jn, err := r.resolve(joinCursor)
+	if err != nil {
+		return nil, err
+	}
+	inputs := make(map[string][]byte, jn.InDegree())
+	for _, p := range jn.Parents() {
+		if _, data := p.EdgeOptions(jn); !data {
+			continue
+		}
+		b, err := r.e.o.DataStore.Get(ctx, r.k.join(joinInst, p.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("load join input %s -> %s: %w", p.Name(), joinInst, err)
+		}
+		inputs[p.Name()] = b
+	}
+	r.sctx.NodeInput = inputs
+	agg := jn.Aggregator()
+	if agg == nil {
+		if len(inputs) == 1 {
+			for _, b := range inputs {
+				return b, nil
+			}
+		}
+		return nil, nil
+	}
+	return callAggregator(agg, inputs, "aggregator of "+joinInst)
+}
+
+// complete routes the output of a finished node: one hop per child that
+// became ready, or, for an end node, the completion of its DAG.
+func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out []byte) error {
+	if children := node.Children(); len(children) > 0 {
+		for _, c := range children {
+			if err := r.toChild(ctx, cursor, node, c, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	d := node.Dag()
+	parent := cursor[:len(cursor)-1]
+	if ends := d.Ends(); len(ends) > 1 {
+		// Several end nodes: a virtual end joins them without data.
+		endInst := instanceID(parent) + "/[end]"
+		if _, err := r.e.o.StateStore.Create(ctx, r.k.join(endInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
+			return fmt.Errorf("record end arrival: %w", err)
+		}
+		arrived, err := r.e.o.StateStore.List(ctx, r.k.joins(endInst))
+		if err != nil {
+			return fmt.Errorf("count end arrivals: %w", err)
+		}
+		if len(arrived) < len(ends) {
+			return nil
+		}
+		done, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeSucceeded}})
+		created, err := r.e.o.StateStore.Create(ctx, r.k.node(endInst), done, r.e.o.RequestTTL)
+		if err != nil {
+			return fmt.Errorf("fire virtual end: %w", err)
+		}
+		if !created && !r.recovering {
+			return nil
+		}
+		out = nil
+	}
+	return r.dagDone(ctx, d, parent, out)
+}
+
+// dagDone continues after DAG d (entered at cursor parent) produced out.
+func (r *run) dagDone(ctx context.Context, d *sdk.Dag, parent []Frame, out []byte) error {
+	p := d.Parent()
+	if p == nil {
+		return r.finish(ctx, out)
+	}
+	switch p.Kind() {
+	case sdk.KindSubDag:
+		return r.complete(ctx, parent, p, out)
+	default:
+		last := parent[len(parent)-1]
+		dyn := append(append([]Frame(nil), parent[:len(parent)-1]...), Frame{Node: last.Node})
+		return r.branchDone(ctx, dyn, p, last.Key, out)
+	}
+}
+
+// toChild forwards out from node (at cursor) to child c.
+func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, out []byte) error {
+	fwd, data := node.EdgeOptions(c)
+	var payload []byte
+	if data {
+		payload = out
+		if fwd != nil {
+			var err error
+			if payload, err = callForwarder(fwd, out, node.ID()+" -> "+c.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	sibling := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: c.Name()})
+	target := leafCursor(cursor[:len(cursor)-1], c)
+	if c.InDegree() == 1 {
+		return r.emit(ctx, target, "", payload, !data)
+	}
+	joinInst := instanceID(sibling)
+	st := r.e.o.StateStore
+	if data {
+		if err := r.e.o.DataStore.Put(ctx, r.k.join(joinInst, node.Name()), payload); err != nil {
+			return fmt.Errorf("store join input: %w", err)
+		}
+	}
+	if _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
+		return fmt.Errorf("record join arrival: %w", err)
+	}
+	arrived, err := st.List(ctx, r.k.joins(joinInst))
+	if err != nil {
+		return fmt.Errorf("count join arrivals: %w", err)
+	}
+	if len(arrived) < c.InDegree() {
+		return nil
+	}
+	return r.emit(ctx, target, joinInst, nil, false)
+}
+
+// emit creates the pending record of the target instance and forwards a
+// hop to it. Exactly one caller creates the record; the others (duplicates)
+// do nothing, unless this delivery is recovering, in which case the hop is
+// sent again (the receiver deduplicates).
+func (r *run) emit(ctx context.Context, target []Frame, join string, data []byte, noData bool) error {
+	inst := instanceID(target)
+	pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
+	created, err := r.e.o.StateStore.Create(ctx, r.k.node(inst), pending, r.e.o.RequestTTL)
+	if err != nil {
+		return fmt.Errorf("create node record %s: %w", inst, err)
+	}
+	if !created && !r.recovering {
+		return nil
+	}
+	env := &Envelope{
+		Version: EnvelopeVersion, Flow: r.e.o.Flow, RequestID: r.reqID, DefHash: r.e.hash,
+		HopID: hopID(r.reqID, inst), Cursor: target, Join: join, NoData: noData,
+		Query: r.env.Query, CallbackURL: r.env.CallbackURL, IssuedAt: r.e.o.Now(),
+	}
+	if len(r.trace) > 0 {
+		env.Trace = make(map[string]string, len(r.trace)+2)
+		for k, v := range r.trace {
+			env.Trace[k] = v
+		}
+	}
+	if len(data) > r.e.o.InlineLimit {
+		ref := "h/" + env.HopID
+		if err := r.e.o.DataStore.Put(ctx, r.k.work+ref, data); err != nil {
+			return fmt.Errorf("store hop input: %w", err)
+		}
+		env.DataRef = ref
+	} else {
+		env.Data = data
+	}
+	r.e.obs.HopEmitted(ctx, env)
+	sealed, err := r.e.o.Signer.Seal(env)
+	if err != nil {
+		return err
+	}
+	if err := r.e.o.Transport.Forward(ctx, r.reqID, sealed); err != nil {
+		// Give the child back so a retry of this hop sends it again.
+		_ = r.e.o.StateStore.Delete(ctx, r.k.node(inst))
+		return fmt.Errorf("forward hop to %s: %w", inst, err)
+	}
+	return nil
+}
+
+// fork starts the branches of a conditional or foreach node.
+func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst string, rec *nodeRecord, ver int64, out []byte) error {
+	var keys []string
+	inputs := map[string][]byte{}
+	if rec.Options != nil {
+		keys = rec.Options // a recovering delivery reuses the recorded choice
+	} else {
+		var err error
+		if keys, inputs, err = r.branchKeys(node, out); err != nil {
+			return r.nodeFailed(ctx, inst, rec, ver, &NodeError{Node: inst, Attempts: rec.Attempts, Err: err})
+		}
+	}
+	if len(keys) == 0 {
+		// Nothing selected: the input passes through (conditional), or the
+		// aggregator sees no results (foreach).
+		res := out
+		if node.Kind() == sdk.KindForEach {
+			res = nil
+			if agg := node.SubAggregator(); agg != nil && node.BranchDataForwarded() {
+				var err error
+				if res, err = callAggregator(agg, map[string][]byte{}, "aggregator of "+inst); err != nil {
+					return r.nodeFailed(ctx, inst, rec, ver, &NodeError{Node: inst, Err: err})
+				}
+			}
+		}
+		if err := r.complete(ctx, cursor, node, res); err != nil {
+			return r.release(ctx, inst, rec, ver, err)
+		}
+		now := r.e.o.Now()
+		rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
+		_, err := r.setNode(ctx, inst, rec, ver)
+		return err
+	}
+	limit := len(keys)
+	if m := node.MaxConcurrency(); node.Kind() == sdk.KindForEach && m > 0 && m < limit {
+		limit = m
+	}
+	forward := node.BranchDataForwarded()
+	if rec.Options == nil {
+		// Record the choice (and park inputs of branches launched later)
+		// before launching anything.
+		if forward && limit < len(keys) {
+			for _, key := range keys[limit:] {
+				if err := r.e.o.DataStore.Put(ctx, r.k.branchInput(inst, key), inputs[key]); err != nil {
+					return r.release(ctx, inst, rec, ver, fmt.Errorf("store branch input: %w", err))
+				}
+			}
+		}
+		rec.Options = keys
+		var err error
+		if ver, err = r.setNode(ctx, inst, rec, ver); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < limit; i++ {
+		if err := r.launch(ctx, cursor, node, inst, keys[i], inputs, forward); err != nil {
+			return r.release(ctx, inst, rec, ver, err)
+		}
+	}
+	rec.Status, rec.Hop, rec.LeaseUntil, rec.Launched = NodeWaiting, "", time.Time{}, limit
+	_, err := r.setNode(ctx, inst, rec, ver)
+	return err
+}
+
+// branchKeys evaluates the condition or foreach split of node.
+func (r *run) branchKeys(node *sdk.Node, data []byte) ([]string, map[string][]byte, error) {
+	if node.Kind() == sdk.KindForEach {
+		m, err := callForEach(node.ForEachFunc(), data, node.ID())
+		if err != nil {
+			return nil, nil, err
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		return keys, m, nil
+	}
+	sel, err := callCondition(node.ConditionFunc(), data, node.ID())
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := make(map[string]bool, len(sel))
+	keys := make([]string, 0, len(sel))
+	inputs := make(map[string][]byte, len(sel))
+	for _, k := range sel {
+		if node.Branch(k) == nil {
+			return nil, nil, fmt.Errorf("%w: %q (declared: %v)", sdk.ErrUndeclaredCondition, k, node.Conditions())
+		}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+			inputs[k] = data
+		}
+	}
+	return keys, inputs, nil
+}
+
+// launch emits the hop that starts branch key of dynamic node (at cursor).
+func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, key string, inputs map[string][]byte, forward bool) error {
+	branchDag := node.SubDag()
+	if node.Kind() == sdk.KindConditional {
+		branchDag = node.Branch(key)
+	}
+	base := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: key})
+	target := leafCursor(base, branchDag.Start())
+	if !forward {
+		return r.emit(ctx, target, "", nil, true)
+	}
+	data, ok := inputs[key]
+	if !ok {
+		b, err := r.e.o.DataStore.Get(ctx, r.k.branchInput(inst, key))
+		if err != nil {
+			return fmt.Errorf("load branch input %s[%s]: %w", inst, key, err)
+		}
+		data = b
+	}
+	return r.emit(ctx, target, "", data, false)
+}
+
+// branchDone records the result of branch key of the dynamic node at cursor
+// and, when it is the last branch to finish, aggregates and continues.
+func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, key string, out []byte) error {
+	inst := instanceID(cursor)
+	st, ds := r.e.o.StateStore, r.e.o.DataStore
+	forward := node.BranchDataForwarded()
+	if forward {
+		if err := ds.Put(ctx, r.k.branch(inst, key), out); err != nil {
+			return fmt.Errorf("store branch result: %w", err)
+		}
+	}
+	if _, err := st.Create(ctx, r.k.branch(inst, key), nil, r.e.o.RequestTTL); err != nil {
+		return fmt.Errorf("record branch result: %w", err)
+	}
+	b, ver, err := st.Get(ctx, r.k.node(inst))
+	if err != nil {
+		return fmt.Errorf("read dynamic node %s: %w", inst, err)
+	}
+	var rec nodeRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("corrupt node record %s: %w", inst, err)
+	}
+	done, err := st.List(ctx, r.k.branches(inst))
+	if err != nil {
+		return fmt.Errorf("count branch results: %w", err)
+	}
+	total := len(rec.Options)
+	// Concurrency limit: each finished branch lets one more start. Launch
+	// from the highest index now allowed down to the first one already
+	// launched; the pending-record create makes each launch happen once.
+	if limit := node.MaxConcurrency(); limit > 0 && limit < total {
+		for i := min(total, limit+len(done)) - 1; i >= limit; i-- {
+			target := leafCursor(append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: rec.Options[i]}), node.SubDag().Start())
+			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
+				break
+			}
+			if err := r.launch(ctx, cursor, node, inst, rec.Options[i], nil, forward); err != nil {
+				return err
+			}
+		}
+	}
+	if len(done) < total {
+		return nil
+	}
+	var res []byte
+	if forward {
+		results := make(map[string][]byte, total)
+		for _, k := range rec.Options {
+			v, err := ds.Get(ctx, r.k.branch(inst, k))
+			if err != nil {
+				return fmt.Errorf("load branch result %s[%s]: %w", inst, k, err)
+			}
+			results[k] = v
+		}
+		if agg := node.SubAggregator(); agg != nil {
+			if res, err = callAggregator(agg, results, "aggregator of "+inst); err != nil {
+				r.e.failRequest(ctx, r.k, r, &NodeError{Node: inst, Err: err})
+				return nil
+			}
+		}
+	}
+	if rec.Status == NodeWaiting {
+		now := r.e.o.Now()
+		rec.Status, rec.Ended = NodeSucceeded, &now
+		nb, _ := json.Marshal(&rec)
+		swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
+		if err != nil {
+			return fmt.Errorf("complete dynamic node %s: %w", inst, err)
+		}
+		if !swapped && !r.recovering {
+			return nil
+		}
+	} else if !r.recovering {
+		return nil
+	}
+	return r.complete(ctx, cursor, node, res)
+}
+
+// parseInstance turns an instance id back into a cursor.
+func parseInstance(inst string) ([]Frame, error) {
+	var c []Frame
+	for _, seg := range splitSlash(inst) {
+		f := Frame{Node: seg}
+		if i := indexByte(seg, '['); i >= 0 && seg[len(seg)-1] == ']' {
+			key, err := url.PathUnescape(seg[i+1 : len(seg)-1])
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s", ErrInvalidCursor, inst)
+			}
+			f = Frame{Node: seg[:i], Key: key}
+		}
+		if f.Node == "" {
+			return nil, fmt.Errorf("%w: %s", ErrInvalidCursor, inst)
+		}
+		c = append(c, f)
+	}
+	if len(c) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidCursor)
+	}
+	return c, nil
+}
