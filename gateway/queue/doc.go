@@ -1,0 +1,21 @@
+// Package queue carries asynchronous invocations over NATS JetStream.
+//
+// The gateway publishes each async request as one message on the stream
+// "faas-request" (subject "faas-request.<function>"); the body is the JSON of
+// api.QueueRequest (the OpenFaaS CE shape: Go field names, base64 Body,
+// CallbackUrl as an encoded net/url.URL) and the NATS headers carry
+// Nats-Msg-Id (the call id, so a re-published call inside the duplicate
+// window is stored once), Faasflow-Function and the W3C trace context
+// (traceparent, tracestate).
+//
+// A Worker reads the stream through the durable pull consumer "faas-workers"
+// and invokes POST <gateway>/function/<Function><Path>?<QueryString> with the
+// queued headers. It acks after the call, NAKs with exponential backoff when
+// the function answered 5xx or 429 or could not be reached (honouring
+// Retry-After on 503/429), keeps long calls alive with in-progress acks, lets
+// JetStream redeliver after AckWait when the worker dies, and gives up after
+// MaxDeliver attempts. When the request had an X-Callback-Url, the final
+// result is POSTed there with the function's response headers plus X-Call-Id,
+// X-Function-Status, X-Function-Name and X-Duration-Seconds, retrying the
+// callback a few times.
+package queue

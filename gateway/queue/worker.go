@@ -1,0 +1,454 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/faas-flow/faas-flow/gateway/api"
+)
+
+// WorkerOptions configure a Worker. Zero values mean the documented defaults.
+type WorkerOptions struct {
+	// GatewayURL is where functions are invoked (required), e.g. http://127.0.0.1:8080.
+	GatewayURL string
+	// Client invokes functions and posts callbacks (default: a client with no timeout).
+	Client *http.Client
+	// Concurrency bounds the calls in flight (default 8).
+	Concurrency int
+	// MaxAckPending bounds delivered-but-unacked messages, including those
+	// waiting for a NAK delay (default 1000).
+	MaxAckPending int
+	// AckWait is how long JetStream waits for an ack before redelivering
+	// (default 30s). Long calls are kept alive with in-progress acks, so a
+	// redelivery happens only when the worker died.
+	AckWait time.Duration
+	// MaxDeliver bounds attempts per message (default 10).
+	MaxDeliver int
+	// InitialRetryWait and MaxRetryWait bound the NAK backoff (defaults 1s, 60s).
+	InitialRetryWait, MaxRetryWait time.Duration
+	// CallbackAttempts bounds attempts to post a callback (default 3).
+	CallbackAttempts int
+	// CallbackTimeout bounds one callback attempt (default 10s).
+	CallbackTimeout time.Duration
+	// Registerer receives the worker's metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// TracerProvider traces message processing (nil: no-op).
+	TracerProvider trace.TracerProvider
+	// Logger receives worker events (nil: discarded).
+	Logger *slog.Logger
+}
+
+// Worker consumes the faas-request stream.
+type Worker struct {
+	opts   WorkerOptions
+	cons   jetstream.Consumer
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	it     jetstream.MessagesContext
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	done   chan struct{}
+	stopMu sync.Once
+
+	inflight    prometheus.Gauge
+	redelivered prometheus.Counter
+	processed   *prometheus.CounterVec
+	callbacks   *prometheus.CounterVec
+}
+
+// NewWorker creates (or updates) the durable consumer and starts consuming.
+func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) (*Worker, error) {
+	if opts.GatewayURL == "" {
+		return nil, errors.New("queue: WorkerOptions.GatewayURL is required")
+	}
+	opts.GatewayURL = strings.TrimRight(opts.GatewayURL, "/")
+	if opts.Client == nil {
+		opts.Client = &http.Client{}
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.MaxAckPending <= 0 {
+		opts.MaxAckPending = 1000
+	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 30 * time.Second
+	}
+	if opts.MaxDeliver <= 0 {
+		opts.MaxDeliver = 10
+	}
+	if opts.InitialRetryWait <= 0 {
+		opts.InitialRetryWait = time.Second
+	}
+	if opts.MaxRetryWait <= 0 {
+		opts.MaxRetryWait = time.Minute
+	}
+	if opts.CallbackAttempts <= 0 {
+		opts.CallbackAttempts = 3
+	}
+	if opts.CallbackTimeout <= 0 {
+		opts.CallbackTimeout = 10 * time.Second
+	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable:       DurableName,
+		Description:   "faas-flow local gateway queue worker",
+		FilterSubject: SubjectPrefix + ">",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       opts.AckWait,
+		MaxDeliver:    opts.MaxDeliver,
+		MaxAckPending: opts.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: create consumer %s: %w", DurableName, err)
+	}
+	w := &Worker{
+		opts: opts, cons: cons,
+		tracer: opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway/queue"),
+		prop:   propagation.TraceContext{},
+		sem:    make(chan struct{}, opts.Concurrency),
+		done:   make(chan struct{}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "faasflow_queue_inflight", Help: "Async requests being processed by the queue worker.",
+		}),
+		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "faasflow_queue_redeliveries_total", Help: "Messages received more than once (NAK retries and AckWait expiries).",
+		}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faasflow_queue_processed_total", Help: "Queue messages handled, by function and outcome (ack, retry, failed, dropped).",
+		}, []string{"function_name", "outcome"}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faasflow_queue_callbacks_total", Help: "Callback posts, by outcome (ok, failed).",
+		}, []string{"outcome"}),
+	}
+	if opts.Registerer != nil {
+		pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "faasflow_queue_pending", Help: "Async requests waiting in the stream for the queue worker (not yet delivered).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(info.NumPending)
+		})
+		ackPending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "faasflow_queue_ack_pending", Help: "Async requests delivered but not yet acked (in flight or waiting to retry).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(info.NumAckPending)
+		})
+		for _, c := range []prometheus.Collector{w.inflight, w.redelivered, w.processed, w.callbacks, pending, ackPending} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("queue: register metrics: %w", err)
+			}
+		}
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Concurrency))
+	if err != nil {
+		return nil, fmt.Errorf("queue: consume: %w", err)
+	}
+	w.it = it
+	go w.loop()
+	return w, nil
+}
+
+func (w *Worker) loop() {
+	defer close(w.done)
+	for {
+		msg, err := w.it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			w.opts.Logger.Warn("queue: next message", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		w.sem <- struct{}{}
+		w.wg.Add(1)
+		go func() {
+			defer func() { <-w.sem; w.wg.Done() }()
+			w.handle(msg)
+		}()
+	}
+}
+
+// Close stops fetching and waits (bounded by ctx) for calls in flight.
+func (w *Worker) Close(ctx context.Context) error {
+	w.stopMu.Do(func() { w.it.Stop() })
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	finished := make(chan struct{})
+	go func() { w.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error
+}
+
+func (w *Worker) handle(msg jetstream.Msg) {
+	received := time.Now()
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.opts.Logger.Error("queue: message without metadata", "err", err)
+		_ = msg.Term()
+		return
+	}
+	if meta.NumDelivered > 1 {
+		w.redelivered.Inc()
+	}
+	req, err := Decode(msg.Data())
+	if err != nil {
+		w.opts.Logger.Error("queue: dropping undecodable message", "err", err, "seq", meta.Sequence.Stream)
+		w.processed.WithLabelValues("", "dropped").Inc()
+		_ = msg.TermWithReason("undecodable")
+		return
+	}
+	ctx := w.prop.Extract(context.Background(), propagation.HeaderCarrier(http.Header(msg.Headers())))
+	callID := req.Header.Get(api.HeaderCallID)
+	ctx, span := w.tracer.Start(ctx, "queue.process "+req.Function, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("faas.function", req.Function), attribute.String("faas.call_id", callID),
+			attribute.Int64("messaging.delivery_count", int64(meta.NumDelivered))))
+	defer span.End()
+
+	w.inflight.Inc()
+	defer w.inflight.Dec()
+	stopBeat := w.heartbeat(msg)
+	res := w.invoke(ctx, req)
+	stopBeat()
+
+	retryable := res.err != nil || res.status >= 500 || res.status == http.StatusTooManyRequests
+	final := int(meta.NumDelivered) >= w.opts.MaxDeliver
+	if retryable && !final {
+		delay := w.backoff(int(meta.NumDelivered))
+		if res.status == http.StatusServiceUnavailable || res.status == http.StatusTooManyRequests {
+			if d, ok := retryAfter(res.header.Get("Retry-After"), time.Now()); ok {
+				delay = d
+			}
+		}
+		span.SetAttributes(attribute.Int("faas.status", res.status), attribute.String("queue.retry_in", delay.String()))
+		w.opts.Logger.Info("queue: retrying", "function", req.Function, "call_id", callID, "status", res.status, "err", res.err, "attempt", meta.NumDelivered, "in", delay)
+		w.processed.WithLabelValues(req.Function, "retry").Inc()
+		if err := msg.NakWithDelay(delay); err != nil {
+			w.opts.Logger.Warn("queue: nak", "err", err)
+		}
+		return
+	}
+	status := res.status
+	if res.err != nil {
+		status = http.StatusServiceUnavailable
+		span.RecordError(res.err)
+	}
+	if status >= 400 {
+		span.SetStatus(codes.Error, fmt.Sprintf("function answered %d", status))
+	}
+	span.SetAttributes(attribute.Int("faas.status", status))
+	if req.CallbackURL != nil && req.CallbackURL.Host != "" {
+		w.callback(ctx, req, callID, status, res, received)
+	}
+	if retryable {
+		w.processed.WithLabelValues(req.Function, "failed").Inc()
+		w.opts.Logger.Warn("queue: giving up", "function", req.Function, "call_id", callID, "status", status, "attempts", meta.NumDelivered)
+		_ = msg.TermWithReason(fmt.Sprintf("failed after %d attempts (status %d)", meta.NumDelivered, status))
+		return
+	}
+	w.processed.WithLabelValues(req.Function, "ack").Inc()
+	if err := msg.Ack(); err != nil {
+		w.opts.Logger.Warn("queue: ack", "err", err)
+	}
+}
+
+// heartbeat sends in-progress acks so a long call is not redelivered.
+func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(max(w.opts.AckWait/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
+
+func (w *Worker) invoke(ctx context.Context, req api.QueueRequest) result {
+	path := req.Path
+	if path == "" {
+		path = "/"
+	} else if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	u := w.opts.GatewayURL + "/function/" + strings.Trim(req.Function, "/") + path
+	if req.QueryString != "" {
+		u += "?" + req.QueryString
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(req.Body))
+	if err != nil {
+		return result{err: fmt.Errorf("build request: %w", err)}
+	}
+	for k, v := range req.Header {
+		hr.Header[k] = append([]string(nil), v...)
+	}
+	for _, h := range hopHeaders {
+		hr.Header.Del(h)
+	}
+	hr.Header.Set("User-Agent", "faasflow/queue-worker")
+	w.prop.Inject(ctx, propagation.HeaderCarrier(hr.Header))
+	resp, err := w.opts.Client.Do(hr)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return result{err: fmt.Errorf("read response: %w", err)}
+	}
+	return result{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+func (w *Worker) callback(ctx context.Context, req api.QueueRequest, callID string, status int, res result, received time.Time) {
+	wait := 200 * time.Millisecond
+	for attempt := 1; attempt <= w.opts.CallbackAttempts; attempt++ {
+		err := w.postCallback(ctx, req, callID, status, res, received)
+		if err == nil {
+			w.callbacks.WithLabelValues("ok").Inc()
+			return
+		}
+		w.opts.Logger.Warn("queue: callback failed", "url", req.CallbackURL.Redacted(), "attempt", attempt, "err", err)
+		if attempt < w.opts.CallbackAttempts {
+			time.Sleep(wait)
+			wait *= 2
+		}
+	}
+	w.callbacks.WithLabelValues("failed").Inc()
+}
+
+func (w *Worker) postCallback(ctx context.Context, req api.QueueRequest, callID string, status int, res result, received time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.CallbackTimeout)
+	defer cancel()
+	var body []byte
+	if res.err == nil {
+		body = res.body
+	}
+	cr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.CallbackURL.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, v := range res.header {
+		cr.Header[k] = append([]string(nil), v...)
+	}
+	for _, h := range hopHeaders {
+		cr.Header.Del(h)
+	}
+	if callID != "" {
+		cr.Header.Set(api.HeaderCallID, callID)
+	}
+	cr.Header.Set(api.HeaderFunctionStatus, strconv.Itoa(status))
+	cr.Header.Set(api.HeaderFunctionName, req.Function)
+	cr.Header.Set(api.HeaderDuration, fmt.Sprintf("%f", time.Since(received).Seconds()))
+	w.prop.Inject(ctx, propagation.HeaderCarrier(cr.Header))
+	resp, err := w.opts.Client.Do(cr)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("callback answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// backoff is exponential with equal jitter: between half and all of
+// InitialRetryWait*2^(attempt-1), capped at MaxRetryWait.
+func (w *Worker) backoff(attempt int) time.Duration {
+	d := w.opts.InitialRetryWait
+	for i := 1; i < attempt && d < w.opts.MaxRetryWait; i++ {
+		d *= 2
+	}
+	d = min(d, w.opts.MaxRetryWait)
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("callback url %q: scheme must be http or https", s)
+	}
+	return u, nil
+}
