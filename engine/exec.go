@@ -125,6 +125,9 @@ func (r *run) runOp(ctx context.Context, op *sdk.Op, info NodeInfo, data []byte)
 	}
 	switch op.Kind {
 	case sdk.OpModify:
+		if _, ok := ctx.Deadline(); !ok {
+			return callModify(ctx, op, data, info.NodeID)
+		}
 		if op.ModifyContext != nil {
 			return guard(ctx, "modifier of "+info.NodeID, func() ([]byte, error) { return op.ModifyContext(ctx, data) })
 		}
@@ -185,6 +188,19 @@ func protect(where string, f func() ([]byte, error)) (b []byte, err error) {
 		}
 	}()
 	return f()
+}
+
+// callModify runs a modifier with no deadline, without allocating.
+func callModify(ctx context.Context, op *sdk.Op, data []byte, nodeID string) (b []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Where: "modifier of " + nodeID, Value: v, Stack: debug.Stack()}
+		}
+	}()
+	if op.ModifyContext != nil {
+		return op.ModifyContext(ctx, data)
+	}
+	return op.Modify(data)
 }
 
 func callAggregator(agg sdk.AggregatorFunc, in map[string][]byte, where string) ([]byte, error) {

@@ -481,8 +481,12 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 		}
 	}
 	rec.Status, rec.Hop, rec.LeaseUntil, rec.Launched = NodeWaiting, "", time.Time{}, limit
-	_, err := r.setNode(ctx, inst, rec, ver)
-	return err
+	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {
+		return err
+	}
+	// Every branch may have finished before the node was marked waiting;
+	// their completers then left the completion to us.
+	return r.tryCompleteDynamic(ctx, cursor, node, inst)
 }
 
 // branchKeys evaluates the condition or foreach split of node.
@@ -555,7 +559,7 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	if _, err := st.Create(ctx, r.k.branch(inst, key), nil, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record branch result: %w", err)
 	}
-	b, ver, err := st.Get(ctx, r.k.node(inst))
+	b, _, err := st.Get(ctx, r.k.node(inst))
 	if err != nil {
 		return fmt.Errorf("read dynamic node %s: %w", inst, err)
 	}
@@ -563,15 +567,15 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return fmt.Errorf("corrupt node record %s: %w", inst, err)
 	}
-	done, err := st.List(ctx, r.k.branches(inst))
-	if err != nil {
-		return fmt.Errorf("count branch results: %w", err)
-	}
 	total := len(rec.Options)
 	// Concurrency limit: each finished branch lets one more start. Launch
 	// from the highest index now allowed down to the first one already
 	// launched; the pending-record create makes each launch happen once.
 	if limit := node.MaxConcurrency(); limit > 0 && limit < total {
+		done, err := st.List(ctx, r.k.branches(inst))
+		if err != nil {
+			return fmt.Errorf("count branch results: %w", err)
+		}
 		for i := min(total, limit+len(done)) - 1; i >= limit; i-- {
 			target := leafCursor(append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: rec.Options[i]}), node.SubDag().Start())
 			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
@@ -582,11 +586,49 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 			}
 		}
 	}
+	return r.tryCompleteDynamic(ctx, cursor, node, inst)
+}
+
+// tryCompleteDynamic completes the dynamic node at cursor if it is waiting
+// and all of its branches have finished: exactly one caller wins the CAS
+// from waiting to succeeded, aggregates and continues. The fork calls it
+// too, because every branch may finish before the node is marked waiting.
+func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string) error {
+	st, ds := r.e.o.StateStore, r.e.o.DataStore
+	b, ver, err := st.Get(ctx, r.k.node(inst))
+	if err != nil {
+		return fmt.Errorf("read dynamic node %s: %w", inst, err)
+	}
+	var rec nodeRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("corrupt node record %s: %w", inst, err)
+	}
+	if rec.Status != NodeWaiting && !(rec.Status == NodeSucceeded && r.recovering) {
+		return nil // the fork is still running (it will check), or done
+	}
+	done, err := st.List(ctx, r.k.branches(inst))
+	if err != nil {
+		return fmt.Errorf("count branch results: %w", err)
+	}
+	total := len(rec.Options)
 	if len(done) < total {
 		return nil
 	}
+	// Claim the completion first, so the aggregator (user code) runs once.
+	if rec.Status == NodeWaiting {
+		now := r.e.o.Now()
+		rec.Status, rec.Ended = NodeSucceeded, &now
+		nb, _ := json.Marshal(&rec)
+		swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
+		if err != nil {
+			return fmt.Errorf("complete dynamic node %s: %w", inst, err)
+		}
+		if !swapped && !r.recovering {
+			return nil
+		}
+	}
 	var res []byte
-	if forward {
+	if node.BranchDataForwarded() {
 		results := make(map[string][]byte, total)
 		for _, k := range rec.Options {
 			v, err := ds.Get(ctx, r.k.branch(inst, k))
@@ -601,20 +643,6 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 				return nil
 			}
 		}
-	}
-	if rec.Status == NodeWaiting {
-		now := r.e.o.Now()
-		rec.Status, rec.Ended = NodeSucceeded, &now
-		nb, _ := json.Marshal(&rec)
-		swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
-		if err != nil {
-			return fmt.Errorf("complete dynamic node %s: %w", inst, err)
-		}
-		if !swapped && !r.recovering {
-			return nil
-		}
-	} else if !r.recovering {
-		return nil
 	}
 	return r.complete(ctx, cursor, node, res)
 }

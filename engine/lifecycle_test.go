@@ -1,0 +1,422 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	datamem "github.com/faas-flow/faas-flow/datastore/memory"
+	"github.com/faas-flow/faas-flow/engine"
+	faasflow "github.com/faas-flow/faas-flow/sdk"
+	statemem "github.com/faas-flow/faas-flow/statestore/memory"
+)
+
+// capture is a Transport that keeps hops for the test to deliver by hand.
+type capture struct {
+	mu   sync.Mutex
+	hops [][]byte
+}
+
+func (c *capture) Forward(_ context.Context, _ string, hop []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hops = append(c.hops, hop)
+	return nil
+}
+
+func (c *capture) take(t *testing.T) []byte {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hops) == 0 {
+		t.Fatal("no hop was forwarded")
+	}
+	h := c.hops[0]
+	c.hops = c.hops[1:]
+	return h
+}
+
+func (c *capture) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.hops)
+}
+
+type fixture struct {
+	e      *engine.Engine
+	tr     *capture
+	state  *statemem.Store
+	data   *datamem.Store
+	ran    map[string]*atomic.Int32
+	final  atomic.Value
+	finals atomic.Int32
+	now    atomic.Pointer[time.Time]
+}
+
+// newFixture builds an engine for the chain a -> b -> c with a capture
+// transport.
+func newFixture(t *testing.T, tune ...func(*engine.Options)) *fixture {
+	t.Helper()
+	f := &fixture{tr: &capture{}, state: statemem.New(), data: datamem.New(), ran: map[string]*atomic.Int32{}}
+	for _, n := range []string{"a", "b", "c"} {
+		f.ran[n] = &atomic.Int32{}
+	}
+	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		d := flow.Dag()
+		for _, n := range []string{"a", "b", "c"} {
+			n := n
+			d.Node(n).Modify(func(in []byte) ([]byte, error) {
+				f.ran[n].Add(1)
+				return append(append([]byte(nil), in...), n...), nil
+			})
+		}
+		d.Edge("a", "b")
+		d.Edge("b", "c")
+		flow.Finally(func(s string) { f.finals.Add(1); f.final.Store(s) })
+		return nil
+	}
+	signer, err := engine.NewSigner([]byte("test-key"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := engine.Options{Flow: "chain", StateStore: f.state, DataStore: f.data, Transport: f.tr, Signer: signer,
+		Now: func() time.Time {
+			if p := f.now.Load(); p != nil {
+				return *p
+			}
+			return time.Now()
+		}}
+	for _, fn := range tune {
+		fn(&o)
+	}
+	if f.e, err = engine.New(define, o); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) start(t *testing.T) string {
+	t.Helper()
+	res, err := f.e.Start(context.Background(), engine.StartRequest{Body: []byte(">")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sync || res.State != engine.StateRunning {
+		t.Fatalf("start: %+v", res)
+	}
+	return res.ID
+}
+
+func (f *fixture) state_(t *testing.T, id string) *engine.RequestRecord {
+	t.Helper()
+	rec, err := f.e.State(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestPauseParksHopsAndResumeReleasesThemOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	if err := f.e.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Pause(ctx, id); err != nil {
+		t.Fatalf("pausing a paused request: %v", err)
+	}
+	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		t.Fatalf("hop of paused request: %v", err)
+	}
+	if f.ran["b"].Load() != 0 || f.tr.len() != 0 {
+		t.Fatal("a paused request ran a node or forwarded a hop")
+	}
+	if st := f.state_(t, id).State; st != engine.StatePaused {
+		t.Fatalf("state %s", st)
+	}
+	if err := f.e.Resume(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Resume(ctx, id); err != nil {
+		t.Fatalf("resuming a running request: %v", err)
+	}
+	if n := f.tr.len(); n != 1 {
+		t.Fatalf("resume released %d hops, want 1", n)
+	}
+	for f.tr.len() > 0 {
+		if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, rec, err := f.e.Result(ctx, id)
+	if err != nil || string(out) != ">abc" || rec.State != engine.StateSucceeded {
+		t.Fatalf("result %q %v %v", out, rec, err)
+	}
+	if f.ran["b"].Load() != 1 || f.ran["c"].Load() != 1 {
+		t.Fatalf("b ran %d, c ran %d times", f.ran["b"].Load(), f.ran["c"].Load())
+	}
+}
+
+func TestStopEndsQuietlyAndCleansUpAfterInFlightHopsDrain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	hop := f.tr.take(t)
+	if err := f.e.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if f.finals.Load() != 1 || f.final.Load() != "stopped" {
+		t.Fatalf("Finally ran %d times with %v", f.finals.Load(), f.final.Load())
+	}
+	if f.state_(t, id).Cleaned {
+		t.Fatal("cleaned up while a hop was still in flight")
+	}
+	if err := f.e.Forward(ctx, hop); !errors.Is(err, engine.ErrWrongState) {
+		t.Fatalf("hop of stopped request: %v, want ErrWrongState", err)
+	}
+	if f.ran["b"].Load() != 0 {
+		t.Fatal("a stopped request ran a node")
+	}
+	rec := f.state_(t, id)
+	if rec.State != engine.StateStopped || !rec.Cleaned || rec.Nodes["b"].Status != engine.NodeCancelled {
+		t.Fatalf("record after drain: %+v", rec)
+	}
+	for _, k := range f.state.Keys() {
+		if k != "r/chain/"+id {
+			t.Errorf("key left: %s", k)
+		}
+	}
+	if err := f.e.Stop(ctx, id); !errors.Is(err, engine.ErrWrongState) {
+		t.Fatalf("second stop: %v", err)
+	}
+	if err := f.e.Pause(ctx, id); !errors.Is(err, engine.ErrWrongState) {
+		t.Fatalf("pause of stopped request: %v", err)
+	}
+}
+
+func TestStopOfPausedRequestDiscardsParkedHops(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	if err := f.e.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.state_(t, id); !rec.Cleaned {
+		t.Fatalf("not cleaned: %+v", rec)
+	}
+	if err := f.e.Resume(ctx, id); !errors.Is(err, engine.ErrWrongState) {
+		t.Fatalf("resume of stopped: %v", err)
+	}
+	if f.tr.len() != 0 || f.ran["b"].Load() != 0 {
+		t.Fatal("parked hop escaped after stop")
+	}
+}
+
+func TestUnknownRequestIsNotFoundNeverFinished(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"state":  func() error { _, err := f.e.State(ctx, "nope"); return err },
+		"result": func() error { _, _, err := f.e.Result(ctx, "nope"); return err },
+		"pause":  func() error { return f.e.Pause(ctx, "nope") },
+		"resume": func() error { return f.e.Resume(ctx, "nope") },
+		"stop":   func() error { return f.e.Stop(ctx, "nope") },
+	} {
+		if err := call(); !errors.Is(err, engine.ErrUnknownRequest) {
+			t.Errorf("%s of unknown id: %v, want ErrUnknownRequest", name, err)
+		}
+	}
+}
+
+func TestRedeliveredHopOfFinishedNodeIsDropped(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	hopB := f.tr.take(t)
+	if err := f.e.Forward(ctx, hopB); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Forward(ctx, hopB); err != nil {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if f.ran["b"].Load() != 1 || f.tr.len() != 1 {
+		t.Fatalf("b ran %d times, %d hops forwarded", f.ran["b"].Load(), f.tr.len())
+	}
+	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	// A late duplicate of an ended request is rejected and changes nothing.
+	before := f.state.Keys()
+	if err := f.e.Forward(ctx, hopB); !errors.Is(err, engine.ErrWrongState) {
+		t.Fatalf("late duplicate: %v", err)
+	}
+	if after := f.state.Keys(); len(after) != len(before) {
+		t.Fatalf("late duplicate changed keys: %v -> %v", before, after)
+	}
+	if out, _, _ := f.e.Result(ctx, id); string(out) != ">abc" {
+		t.Fatalf("result %q", out)
+	}
+}
+
+func TestCrashedDeliveryIsTakenOverAfterItsLease(t *testing.T) {
+	f := newFixture(t, func(o *engine.Options) { o.Lease = time.Minute })
+	ctx := context.Background()
+	id := f.start(t)
+	hopB := f.tr.take(t)
+	// Simulate a delivery that claimed b and died: its record says running,
+	// with a lease that has not expired yet.
+	key := "w/chain/" + id + "/n/b"
+	b, ver, err := f.state.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]interface{}
+	_ = json.Unmarshal(b, &rec)
+	rec["status"], rec["hop"], rec["lease_until"] = "running", "dead-delivery", time.Now().Add(time.Minute)
+	nb, _ := json.Marshal(rec)
+	if ok, err := f.state.CompareAndSwap(ctx, key, ver, nb, 0); !ok || err != nil {
+		t.Fatal("cannot fake the crashed claim", err)
+	}
+	if err := f.e.Forward(ctx, hopB); !errors.Is(err, engine.ErrHopInProgress) {
+		t.Fatalf("delivery during the lease: %v, want ErrHopInProgress", err)
+	}
+	later := time.Now().Add(2 * time.Minute)
+	f.now.Store(&later)
+	if err := f.e.Forward(ctx, hopB); err != nil {
+		t.Fatalf("delivery after the lease: %v", err)
+	}
+	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	if out, rec2, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
+		t.Fatalf("result %q %+v %v", out, rec2, err)
+	}
+}
+
+func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
+	f := newFixture(t, func(o *engine.Options) { o.MaxHopAge = time.Hour })
+	ctx := context.Background()
+	id := f.start(t)
+	good := f.tr.take(t)
+	var sh engine.SignedHop
+	if err := json.Unmarshal(good, &sh); err != nil {
+		t.Fatal(err)
+	}
+	reseal := func(mut func(*engine.Envelope), key string) []byte {
+		var env engine.Envelope
+		if err := json.Unmarshal(sh.Hop, &env); err != nil {
+			t.Fatal(err)
+		}
+		mut(&env)
+		s, err := engine.NewSigner([]byte(key), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Seal(&env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tamper := func(field, value string) []byte {
+		var m map[string]interface{}
+		_ = json.Unmarshal(sh.Hop, &m)
+		m[field] = value
+		hop, _ := json.Marshal(m)
+		b, _ := json.Marshal(engine.SignedHop{Version: 1, Signature: sh.Signature, Hop: hop})
+		return b
+	}
+	unsigned, _ := json.Marshal(engine.SignedHop{Version: 1, Hop: sh.Hop})
+	tests := []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"tampered data", tamper("data", "ZXZpbA=="), engine.ErrBadSignature},
+		{"tampered request id", tamper("request_id", "other"), engine.ErrBadSignature},
+		{"tampered cursor bytes", bytes.Replace(good, []byte(`"node":"b"`), []byte(`"node":"c"`), 1), engine.ErrBadSignature},
+		{"unsigned", unsigned, engine.ErrBadSignature},
+		{"signed with another key", reseal(func(*engine.Envelope) {}, "wrong-key"), engine.ErrBadSignature},
+		{"stale", reseal(func(e *engine.Envelope) { e.IssuedAt = time.Now().Add(-2 * time.Hour) }, "test-key"), engine.ErrStaleHop},
+		{"other flow", reseal(func(e *engine.Envelope) { e.Flow = "other" }, "test-key"), engine.ErrWrongFlow},
+		{"unknown request", reseal(func(e *engine.Envelope) { e.RequestID = "unknown" }, "test-key"), engine.ErrUnknownRequest},
+		{"malformed", []byte(`{"v":1,"hop":`), engine.ErrMalformedHop},
+		{"not json", []byte("hello"), engine.ErrMalformedHop},
+		{"future version", []byte(`{"v":2,"sig":"x","hop":{}}`), engine.ErrUnsupportedHop},
+		{"cursor to unknown node", reseal(func(e *engine.Envelope) { e.Cursor = []engine.Frame{{Node: "zz"}} }, "test-key"), engine.ErrInvalidCursor},
+	}
+	before := f.state.Keys()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := f.e.Forward(ctx, tt.body)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if f.ran["b"].Load() != 0 || f.ran["c"].Load() != 0 {
+				t.Fatal("a rejected hop ran a node")
+			}
+		})
+	}
+	if after := f.state.Keys(); len(after) != len(before) {
+		t.Fatalf("rejected hops changed state keys: %v -> %v", before, after)
+	}
+	if st := f.state_(t, id).State; st != engine.StateRunning {
+		t.Fatalf("state %s", st)
+	}
+	// The genuine hop still works.
+	if err := f.e.Forward(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHopFromChangedDefinitionFailsTheRequest(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	hop := f.tr.take(t)
+	signer, _ := engine.NewSigner([]byte("test-key"), false)
+	other, err := engine.New(func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		d := flow.Dag()
+		d.Node("a").Modify(appendMod(""))
+		d.Node("b").Modify(appendMod(""))
+		d.Node("x").Modify(appendMod(""))
+		d.Edge("a", "b")
+		d.Edge("b", "x")
+		return nil
+	}, engine.Options{Flow: "chain", StateStore: f.state, DataStore: f.data, Transport: f.tr, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Forward(ctx, hop); !errors.Is(err, engine.ErrDefinitionChanged) {
+		t.Fatalf("got %v", err)
+	}
+	if rec := f.state_(t, id); rec.State != engine.StateFailed || !rec.Cleaned {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestSignerRefusesAnEmptyKeyUnlessInsecure(t *testing.T) {
+	if _, err := engine.NewSigner(nil, false); !errors.Is(err, engine.ErrConfig) {
+		t.Fatalf("empty key: %v", err)
+	}
+	s, err := engine.NewSigner(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := s.Seal(&engine.Envelope{Version: 1, Flow: "f", RequestID: "r", HopID: "h", Cursor: []engine.Frame{{Node: "n"}}})
+	if _, err := s.Open(b); err != nil {
+		t.Fatalf("insecure round trip: %v", err)
+	}
+}
