@@ -148,6 +148,7 @@ func (s *EtcdServer) start() error {
 	c.LogOutputs = []string{filepath.Join(s.dir, "etcd.log")}
 	// Test servers trade durability for speed; etcd semantics are unchanged.
 	c.UnsafeNoFsync = true
+	c.BcryptCost = 4 // bcrypt.MinCost: password checks are slow under -race otherwise
 	if s.cfg.TLS {
 		c.ClientTLSInfo = transport.TLSInfo{
 			CertFile:       s.serverCertFile,

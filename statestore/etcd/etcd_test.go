@@ -1,0 +1,198 @@
+package etcd_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/faas-flow/faas-flow/internal/testenv"
+	"github.com/faas-flow/faas-flow/sdk"
+	"github.com/faas-flow/faas-flow/statestore/etcd"
+	"github.com/faas-flow/faas-flow/statestore/storetest"
+)
+
+func newStore(t testing.TB, opts etcd.Options) *etcd.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := etcd.New(ctx, opts)
+	if err != nil {
+		t.Fatalf("etcd.New: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func rawClient(t testing.TB, srv *testenv.EtcdServer) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second, TLS: srv.ClientTLS(), Logger: zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("raw etcd client: %v", err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+func rawKeys(t testing.TB, cli *clientv3.Client, prefix string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatalf("raw get: %v", err)
+	}
+	keys := make([]string, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		keys[i] = string(kv.Key)
+	}
+	return keys
+}
+
+// TestConformance runs the StateStore suite on a real etcd; each subtest gets
+// its own key prefix on one server.
+func TestConformance(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) sdk.StateStore {
+		return newStore(t, etcd.Options{
+			Endpoints: srv.Endpoints(),
+			KeyPrefix: fmt.Sprintf("suite/%d/", n.Add(1)),
+		})
+	}, storetest.Options{MaxTTLOverrun: 5 * time.Second})
+}
+
+func TestKeysLiveUnderTheConfiguredPrefix(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	raw := rawClient(t, srv)
+	ctx := context.Background()
+	def := newStore(t, etcd.Options{Endpoints: srv.Endpoints()})
+	other := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), KeyPrefix: "tenant2/"})
+	for _, s := range []*etcd.Store{def, other} {
+		if ok, err := s.Create(ctx, "flowA/req1/request", []byte("v"), 0); err != nil || !ok {
+			t.Fatalf("Create = %v, %v", ok, err)
+		}
+	}
+	if got := rawKeys(t, raw, ""); strings.Join(got, ",") != "faasflow/flowA/req1/request,tenant2/flowA/req1/request" {
+		t.Fatalf("raw etcd keys = %q", got)
+	}
+	if err := def.DeletePrefix(ctx, ""); err != nil {
+		t.Fatalf("DeletePrefix: %v", err)
+	}
+	if got := rawKeys(t, raw, ""); strings.Join(got, ",") != "tenant2/flowA/req1/request" {
+		t.Fatalf("after DeletePrefix(\"\") under the default prefix, raw keys = %q", got)
+	}
+}
+
+func TestLeasesAreSharedAndNeverShort(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	raw := rawClient(t, srv)
+	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), KeyPrefix: "l/"})
+	ctx := context.Background()
+	const ttl = 30 * time.Second
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		if ok, err := s.Create(ctx, fmt.Sprintf("f/r/k%d", i), []byte("v"), ttl); err != nil || !ok {
+			t.Fatalf("Create = %v, %v", ok, err)
+		}
+	}
+	_, ver, err := s.Get(ctx, "f/r/k0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.CompareAndSwap(ctx, "f/r/k0", ver, []byte("w"), 10*time.Second); err != nil || !ok {
+		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
+	}
+	leases, err := raw.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 keys with one ttl within a few seconds, one with another ttl.
+	if n := len(leases.Leases); n < 2 || n > 4 {
+		t.Fatalf("%d leases granted for 100 keys with one ttl and 1 with another; want 2..4 (shared)", n)
+	}
+	resp, err := raw.Get(ctx, "l/f/r/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	for _, kv := range resp.Kvs {
+		want := ttl
+		if string(kv.Key) == "l/f/r/k0" {
+			want = 10 * time.Second
+		}
+		ttlResp, err := raw.TimeToLive(ctx, clientv3.LeaseID(kv.Lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		remaining := time.Duration(ttlResp.TTL) * time.Second
+		// etcd reports whole seconds, rounded down.
+		if remaining+time.Second < want-elapsed {
+			t.Fatalf("key %s has %v left of its lease, but asked for %v %v ago", kv.Key, remaining, want, elapsed)
+		}
+		if remaining > want+time.Minute {
+			t.Fatalf("key %s lease has %v left, far beyond its ttl %v", kv.Key, remaining, want)
+		}
+	}
+}
+
+func TestListPagesThroughManyKeysInOrder(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	raw := rawClient(t, srv)
+	ctx := context.Background()
+	const n = 2500
+	for i := 0; i < n; i += 100 {
+		var ops []clientv3.Op
+		for j := i; j < i+100; j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("faasflow/f/r/%05d", j), fmt.Sprint(j)))
+		}
+		if _, err := raw.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Put(ctx, "faasflow/f/s/0", "other"); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints()})
+	kvs, err := s.List(ctx, "f/r/")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(kvs) != n {
+		t.Fatalf("List returned %d keys, want %d", len(kvs), n)
+	}
+	for i, kv := range kvs {
+		if want := fmt.Sprintf("f/r/%05d", i); kv.Key != want || string(kv.Value) != fmt.Sprint(i) {
+			t.Fatalf("entry %d = %q=%q, want %q", i, kv.Key, kv.Value, want)
+		}
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	cases := []struct {
+		name string
+		opts etcd.Options
+		want string
+	}{
+		{"no endpoints", etcd.Options{}, "no endpoints"},
+		{"http endpoint with TLS", etcd.Options{Endpoints: []string{"http://127.0.0.1:1"}, TLS: &etcd.TLSFiles{}}, "http:// but TLS"},
+		{"unknown scheme", etcd.Options{Endpoints: []string{"unix://x"}}, "unsupported scheme"},
+		{"missing CA file", etcd.Options{Endpoints: []string{"127.0.0.1:1"}, TLS: &etcd.TLSFiles{CAFile: "/nonexistent/ca.pem"}}, "CA file"},
+		{"cert without key", etcd.Options{Endpoints: []string{"127.0.0.1:1"}, TLS: &etcd.TLSFiles{CertFile: "c.pem"}}, "together"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := etcd.New(context.Background(), c.opts)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("New = %v, want error containing %q", err, c.want)
+			}
+		})
+	}
+}
