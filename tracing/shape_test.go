@@ -24,9 +24,11 @@ type span struct {
 	Links                   []string // span ids
 }
 
-func (s span) isNode() bool { return s.Attrs["faasflow.node"] != "" && s.Attrs["faasflow.operation"] == "" }
-func (s span) isOp() bool   { return s.Attrs["faasflow.operation"] != "" }
-func (s span) isHop() bool  { return s.Attrs["faasflow.hop_id"] != "" }
+func (s span) isNode() bool {
+	return s.Attrs["faasflow.node"] != "" && s.Attrs["faasflow.operation"] == ""
+}
+func (s span) isOp() bool  { return s.Attrs["faasflow.operation"] != "" }
+func (s span) isHop() bool { return s.Attrs["faasflow.hop_id"] != "" }
 
 // branchingFlow: a parallel split and join, a foreach, a node that fails once
 // and is retried, and a last node that fails; the flow's OnFailure handles
