@@ -158,7 +158,8 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	if s.Name == "" {
 		s.Name = filepath.Base(s.Output)
 	}
-	if err := prepareModules(s.ContextDir, s.SDKDir, s.Log, s.Name); err != nil {
+	usesSDK, err := prepareModules(s.ContextDir, s.SDKDir, s.Log, s.Name)
+	if err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(s.Output), 0o755); err != nil {
@@ -166,7 +167,11 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	}
 	var key string
 	if s.CacheDir != "" {
-		k, err := inputHash(s.ContextDir, s.SDKDir)
+		sdk := ""
+		if usesSDK {
+			sdk = s.SDKDir
+		}
+		k, err := inputHash(s.ContextDir, sdk)
 		if err != nil {
 			return "", fmt.Errorf("build %s: hash inputs: %w", s.Name, err)
 		}
@@ -213,12 +218,13 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	return s.Output, nil
 }
 
-// prepareModules adds the SDK replace directive and merges go.sum files.
-func prepareModules(dir, sdkDir string, log io.Writer, name string) error {
+// prepareModules adds the SDK replace directive and merges go.sum files. It
+// reports whether the context requires the SDK module.
+func prepareModules(dir, sdkDir string, log io.Writer, name string) (bool, error) {
 	gomod := filepath.Join(dir, "go.mod")
 	root, err := os.ReadFile(gomod)
 	if err != nil {
-		return fmt.Errorf("%w: build context %s has no go.mod: %v", ErrSpec, dir, err)
+		return false, fmt.Errorf("%w: build context %s has no go.mod: %v", ErrSpec, dir, err)
 	}
 	fnmod, _ := os.ReadFile(filepath.Join(dir, "function", "go.mod"))
 	var sums [][]byte
@@ -229,15 +235,15 @@ func prepareModules(dir, sdkDir string, log io.Writer, name string) error {
 	if needsSDK && sdkDir != "" && !hasReplace(root, SDKModule) {
 		abs, err := filepath.Abs(sdkDir)
 		if err != nil {
-			return fmt.Errorf("sdk dir: %w", err)
+			return needsSDK, fmt.Errorf("sdk dir: %w", err)
 		}
 		line := fmt.Sprintf("\nreplace %s => %s\n", SDKModule, abs)
 		if err := appendFile(gomod, line); err != nil {
-			return err
+			return needsSDK, err
 		}
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
 			if err := appendFile(filepath.Join(dir, "go.work"), line); err != nil {
-				return err
+				return needsSDK, err
 			}
 		}
 		if b, err := os.ReadFile(filepath.Join(abs, "go.sum")); err == nil {
@@ -246,9 +252,9 @@ func prepareModules(dir, sdkDir string, log io.Writer, name string) error {
 		logf(log, "[%s] using local SDK %s\n", name, abs)
 	}
 	if len(sums) == 0 {
-		return nil
+		return needsSDK, nil
 	}
-	return mergeSums(filepath.Join(dir, "go.sum"), sums)
+	return needsSDK, mergeSums(filepath.Join(dir, "go.sum"), sums)
 }
 
 func mentions(mod []byte, module string) bool {
@@ -415,4 +421,12 @@ func logf(w io.Writer, format string, args ...any) {
 	if w != nil {
 		fmt.Fprintf(w, format, args...)
 	}
+}
+
+// AddSDKReplace prepares a build context's modules as Compile does: a
+// replace of SDKModule to sdkDir when the context requires it and has none,
+// and merged go.sum files. It is idempotent.
+func AddSDKReplace(contextDir, sdkDir string) error {
+	_, err := prepareModules(contextDir, sdkDir, nil, filepath.Base(contextDir))
+	return err
 }

@@ -21,11 +21,16 @@ type Function struct {
 	Deployment api.FunctionDeployment `json:"deployment"`
 	CreatedAt  time.Time              `json:"createdAt"`
 	Replicas   uint64                 `json:"replicas"`
+	// Binary is the program run for the function ("" for fprocess-only
+	// functions) and Lang the template it was built from.
+	Binary string `json:"binary,omitempty"`
+	Lang   string `json:"lang,omitempty"`
 }
 
 // Image is a binary built for an image name.
 type Image struct {
 	Binary  string    `json:"binary"`
+	Lang    string    `json:"lang,omitempty"`
 	BuiltAt time.Time `json:"builtAt"`
 }
 
@@ -133,10 +138,10 @@ func (s *Store) Delete(name string) error {
 }
 
 // SetImage records the binary built for image.
-func (s *Store) SetImage(image, binary string) error {
+func (s *Store) SetImage(image, binary, lang string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.d.Images[image] = Image{Binary: binary, BuiltAt: time.Now().UTC()}
+	s.d.Images[image] = Image{Binary: binary, Lang: lang, BuiltAt: time.Now().UTC()}
 	return s.saveLocked()
 }
 

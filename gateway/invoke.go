@@ -1,0 +1,235 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/faas-flow/faas-flow/gateway/api"
+	"github.com/faas-flow/faas-flow/gateway/queue"
+	"github.com/faas-flow/faas-flow/gateway/store"
+	"github.com/faas-flow/faas-flow/gateway/supervisor"
+)
+
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// callID applies the OpenFaaS call-id middleware: the caller's X-Call-Id is
+// used (and not echoed); otherwise one is generated and returned.
+func (s *Server) callID(w http.ResponseWriter, r *http.Request) string {
+	id := r.Header.Get(api.HeaderCallID)
+	if id == "" {
+		id = newCallID()
+		r.Header.Set(api.HeaderCallID, id)
+		w.Header().Set(api.HeaderCallID, id)
+	}
+	start := strconv.FormatInt(time.Now().UnixNano(), 10)
+	r.Header.Add(api.HeaderStartTime, start)
+	w.Header().Set(api.HeaderStartTime, start)
+	w.Header().Set(api.HeaderServedBy, "faasflow-local/"+Version)
+	return id
+}
+
+// lookup resolves "name" or "name.namespace" to a deployed function.
+func (s *Server) lookup(raw string) (store.Function, string, bool) {
+	name, ns := api.SplitName(raw)
+	if !namespaceOK(ns) {
+		return store.Function{}, name, false
+	}
+	f, ok := s.opts.Store.Get(name)
+	return f, name, ok
+}
+
+// instance returns the running instance, scaling from zero if needed.
+func (s *Server) instance(ctx context.Context, f store.Function) (*supervisor.Instance, error) {
+	name := f.Deployment.Service
+	if inst, ok := s.opts.Supervisor.Get(name); ok {
+		return inst, nil
+	}
+	if err := s.opts.Store.SetReplicas(name, 1); err != nil {
+		return nil, err
+	}
+	f.Replicas = 1
+	if err := s.opts.Supervisor.Start(ctx, s.spec(f)); err != nil {
+		return nil, err
+	}
+	inst, ok := s.opts.Supervisor.Get(name)
+	if !ok {
+		return nil, supervisor.ErrStopped
+	}
+	return inst, nil
+}
+
+func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
+	started := time.Now()
+	s.callID(w, r)
+	raw := r.PathValue("name")
+	f, name, ok := s.lookup(raw)
+	label := name + "." + api.DefaultNamespace
+	if !ok {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("error finding function %s: function not deployed", raw))
+		s.metrics.observe(label, "404", time.Since(started).Seconds())
+		return
+	}
+	code := s.forward(w, r, f, started)
+	s.metrics.countInvocation(name)
+	s.metrics.observe(label, strconv.Itoa(code), time.Since(started).Seconds())
+}
+
+// forward proxies r to the function and returns the status sent.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Function, started time.Time) int {
+	inst, err := s.instance(r.Context(), f)
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "function "+f.Deployment.Service+" cannot start: "+err.Error())
+		return http.StatusServiceUnavailable
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), inst.Timeout())
+	defer cancel()
+	target := "http://function" + functionPath(r)
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return http.StatusBadRequest
+	}
+	out.ContentLength = r.ContentLength
+	out.Header = r.Header.Clone()
+	for _, h := range hopByHop {
+		out.Header.Del(h)
+	}
+	if out.Header.Get("X-Forwarded-Host") == "" {
+		out.Header.Set("X-Forwarded-Host", r.Host)
+	}
+	if out.Header.Get("X-Forwarded-For") == "" {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			out.Header.Set("X-Forwarded-For", host)
+		}
+	}
+	s.prop.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	resp, err := inst.RoundTrip(out)
+	if err != nil {
+		code := http.StatusBadGateway
+		msg := "function " + f.Deployment.Service + " failed: " + err.Error()
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+			code = http.StatusGatewayTimeout
+			msg = fmt.Sprintf("function %s timed out after %s (exec_timeout)", f.Deployment.Service, inst.Timeout())
+		case errors.Is(err, supervisor.ErrNotReady):
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set(api.HeaderOpenFaaSInternal, "gateway")
+		httpError(w, code, msg)
+		return code
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	for _, h := range hopByHop {
+		w.Header().Del(h)
+	}
+	if w.Header().Get("Content-Type") == "" {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			w.Header().Set("Content-Type", ct)
+		} else {
+			w.Header().Set("Content-Type", "text/plain")
+		}
+	}
+	// The function's body is streamed, so the duration is the time to headers.
+	w.Header().Set(api.HeaderDuration, fmt.Sprintf("%f", time.Since(started).Seconds()))
+	w.WriteHeader(resp.StatusCode)
+	ct := resp.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/x-ndjson") {
+		streamCopy(w, resp.Body)
+	} else {
+		_, _ = io.Copy(w, resp.Body)
+	}
+	return resp.StatusCode
+}
+
+func streamCopy(w http.ResponseWriter, r io.Reader) {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			_ = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
+	callID := s.callID(w, r)
+	raw := r.PathValue("name")
+	_, name, ok := s.lookup(raw)
+	if !ok {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("error finding function %s: function not deployed", raw))
+		s.metrics.observe(name+"."+api.DefaultNamespace, "404", 0)
+		return
+	}
+	var cb *url.URL
+	if v := r.Header.Get(api.HeaderCallbackURL); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			httpError(w, http.StatusBadRequest, "X-Callback-Url must be an absolute http(s) URL")
+			return
+		}
+		cb = u
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, queue.MaxBodyBytes+1))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	if len(body) > queue.MaxBodyBytes {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for the queue: maximum %d bytes", queue.MaxBodyBytes))
+		return
+	}
+	path := ""
+	if strings.Count(strings.TrimPrefix(r.URL.EscapedPath(), "/async-function/"), "/") > 0 {
+		path = functionPath(r)
+	}
+	req := api.QueueRequest{
+		Header: r.Header.Clone(), Host: r.Host, Body: body, Method: r.Method, Path: path,
+		QueryString: r.URL.RawQuery, Function: raw, CallbackURL: cb,
+	}
+	if err := s.opts.Publisher.Publish(r.Context(), req, callID); err != nil {
+		httpError(w, http.StatusInternalServerError, "error queuing request: "+err.Error())
+		return
+	}
+	s.metrics.observe(name+"."+api.DefaultNamespace, "202", 0)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// functionPath is the request path after /function/NAME (or
+// /async-function/NAME), keeping the caller's escaping; "" becomes "/".
+func functionPath(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	for _, prefix := range []string{"/function/", "/async-function/"} {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				return rest[i:]
+			}
+			return "/"
+		}
+	}
+	return "/" + r.PathValue("rest")
+}
