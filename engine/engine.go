@@ -310,7 +310,7 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	created, err := e.o.StateStore.Create(ctx, k.record, b, e.o.RequestTTL)
+	_, created, err := e.o.StateStore.Create(ctx, k.record, b, e.o.RequestTTL)
 	if err != nil {
 		return nil, fmt.Errorf("create request record: %w", err)
 	}
@@ -325,12 +325,13 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	cursor := leafCursor(nil, wf.Dag().Start())
 	inst := instanceID(cursor)
 	pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
-	if _, err := e.o.StateStore.Create(ctx, k.node(inst), pending, e.o.RequestTTL); err != nil {
+	nver, _, err := e.o.StateStore.Create(ctx, k.node(inst), pending, e.o.RequestTTL)
+	if err != nil {
 		return nil, fmt.Errorf("create start node record: %w", err)
 	}
 	env := &Envelope{
 		Version: EnvelopeVersion, Flow: e.o.Flow, RequestID: id, DefHash: e.hash, HopID: hopID(id, inst),
-		Cursor: cursor, Data: req.Body, NoData: len(req.Body) == 0, Query: rec.Query, CallbackURL: req.CallbackURL,
+		Cursor: cursor, NodeVersion: nver, Data: req.Body, NoData: len(req.Body) == 0, Query: rec.Query, CallbackURL: req.CallbackURL,
 		Trace: info.Trace, IssuedAt: now,
 	}
 	if err := e.handle(ctx, env, nil); err != nil && !errors.Is(err, ErrNodeFailed) {
@@ -413,7 +414,7 @@ func (e *Engine) updateRecord(ctx context.Context, k keys, ttl time.Duration, ch
 		if t == 0 {
 			t = e.o.RequestTTL
 		}
-		ok, err := e.o.StateStore.CompareAndSwap(ctx, k.record, ver, b, t)
+		_, ok, err := e.o.StateStore.CompareAndSwap(ctx, k.record, ver, b, t)
 		if err != nil {
 			return nil, false, fmt.Errorf("update request record: %w", err)
 		}

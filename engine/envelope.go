@@ -30,6 +30,10 @@ type Envelope struct {
 	// Cursor is the node instance to run: the path of composite nodes (with
 	// the branch key of conditional and foreach nodes) down to the node.
 	Cursor []Frame `json:"cursor"`
+	// NodeVersion is the StateStore version of the target's pending record
+	// when the hop was emitted; the receiver claims the node with one
+	// compare-and-swap on it (and falls back to reading the record).
+	NodeVersion int64 `json:"node_version,omitempty"`
 	// Join, when set, names the join node instance whose recorded inputs make
 	// up this node's input (the target itself, or the sub-DAG it starts).
 	Join string `json:"join,omitempty"`

@@ -125,6 +125,19 @@ func (r *run) resolve(cursor []Frame) (*sdk.Node, error) {
 func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeRecord, int64, bool, error) {
 	st := r.e.o.StateStore
 	key := r.k.node(inst)
+	if v := r.env.NodeVersion; v > 0 {
+		// Fast path: the record is still the pending one the emitter created.
+		now := r.e.o.Now()
+		rec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: r.env.HopID, LeaseUntil: now.Add(r.e.lease(node))}
+		nb, _ := json.Marshal(&rec)
+		nver, ok, err := st.CompareAndSwap(ctx, key, v, nb, r.e.o.RequestTTL)
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("claim node %s: %w", inst, err)
+		}
+		if ok {
+			return &rec, nver, true, nil
+		}
+	}
 	for {
 		b, ver, err := st.Get(ctx, key)
 		if errors.Is(err, sdk.ErrNotFound) {
@@ -158,15 +171,11 @@ func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeReco
 			rec.Started = &now
 		}
 		nb, _ := json.Marshal(&rec)
-		ok, err := st.CompareAndSwap(ctx, key, ver, nb, r.e.o.RequestTTL)
+		nver, ok, err := st.CompareAndSwap(ctx, key, ver, nb, r.e.o.RequestTTL)
 		if err != nil {
 			return nil, 0, false, fmt.Errorf("claim node %s: %w", inst, err)
 		}
 		if ok {
-			_, nver, err := st.Get(ctx, key)
-			if err != nil {
-				return nil, 0, false, fmt.Errorf("read node record: %w", err)
-			}
 			return &rec, nver, true, nil
 		}
 	}
@@ -188,15 +197,14 @@ func (e *Engine) lease(node *sdk.Node) time.Duration {
 func (r *run) setNode(ctx context.Context, inst string, rec *nodeRecord, ver int64) (int64, error) {
 	b, _ := json.Marshal(rec)
 	st := r.e.o.StateStore
-	ok, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, b, r.e.o.RequestTTL)
+	nver, ok, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, b, r.e.o.RequestTTL)
 	if err != nil {
 		return 0, fmt.Errorf("update node %s: %w", inst, err)
 	}
 	if !ok {
 		return 0, fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
 	}
-	_, nver, err := st.Get(ctx, r.k.node(inst))
-	return nver, err
+	return nver, nil
 }
 
 // execute runs the claimed node and routes its output.
@@ -297,7 +305,7 @@ func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out 
 	if ends := d.Ends(); len(ends) > 1 {
 		// Several end nodes: a virtual end joins them without data.
 		endInst := instanceID(parent) + "/[end]"
-		if _, err := r.e.o.StateStore.Create(ctx, r.k.join(endInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
+		if _, _, err := r.e.o.StateStore.Create(ctx, r.k.join(endInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
 			return fmt.Errorf("record end arrival: %w", err)
 		}
 		arrived, err := r.e.o.StateStore.List(ctx, r.k.joins(endInst))
@@ -308,7 +316,7 @@ func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out 
 			return nil
 		}
 		done, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeSucceeded}})
-		created, err := r.e.o.StateStore.Create(ctx, r.k.node(endInst), done, r.e.o.RequestTTL)
+		_, created, err := r.e.o.StateStore.Create(ctx, r.k.node(endInst), done, r.e.o.RequestTTL)
 		if err != nil {
 			return fmt.Errorf("fire virtual end: %w", err)
 		}
@@ -361,7 +369,7 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, ou
 			return fmt.Errorf("store join input: %w", err)
 		}
 	}
-	if _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
+	if _, _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record join arrival: %w", err)
 	}
 	arrived, err := st.List(ctx, r.k.joins(joinInst))
@@ -381,7 +389,7 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, ou
 func (r *run) emit(ctx context.Context, target []Frame, join string, data []byte, noData bool) error {
 	inst := instanceID(target)
 	pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
-	created, err := r.e.o.StateStore.Create(ctx, r.k.node(inst), pending, r.e.o.RequestTTL)
+	nver, created, err := r.e.o.StateStore.Create(ctx, r.k.node(inst), pending, r.e.o.RequestTTL)
 	if err != nil {
 		return fmt.Errorf("create node record %s: %w", inst, err)
 	}
@@ -390,7 +398,7 @@ func (r *run) emit(ctx context.Context, target []Frame, join string, data []byte
 	}
 	env := &Envelope{
 		Version: EnvelopeVersion, Flow: r.e.o.Flow, RequestID: r.reqID, DefHash: r.e.hash,
-		HopID: hopID(r.reqID, inst), Cursor: target, Join: join, NoData: noData,
+		HopID: hopID(r.reqID, inst), Cursor: target, NodeVersion: nver, Join: join, NoData: noData,
 		Query: r.env.Query, CallbackURL: r.env.CallbackURL, IssuedAt: r.e.o.Now(),
 	}
 	if len(r.trace) > 0 {
@@ -556,7 +564,7 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 			return fmt.Errorf("store branch result: %w", err)
 		}
 	}
-	if _, err := st.Create(ctx, r.k.branch(inst, key), nil, r.e.o.RequestTTL); err != nil {
+	if _, _, err := st.Create(ctx, r.k.branch(inst, key), nil, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record branch result: %w", err)
 	}
 	b, _, err := st.Get(ctx, r.k.node(inst))
@@ -619,7 +627,7 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 		now := r.e.o.Now()
 		rec.Status, rec.Ended = NodeSucceeded, &now
 		nb, _ := json.Marshal(&rec)
-		swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
+		_, swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
 		if err != nil {
 			return fmt.Errorf("complete dynamic node %s: %w", inst, err)
 		}

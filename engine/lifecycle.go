@@ -123,7 +123,7 @@ func (e *Engine) cancelNode(ctx context.Context, k keys, inst string) {
 		}
 		rec.Status = NodeCancelled
 		nb, _ := json.Marshal(&rec)
-		if ok, err := st.CompareAndSwap(ctx, k.node(inst), ver, nb, e.o.RequestTTL); ok || err != nil {
+		if _, ok, err := st.CompareAndSwap(ctx, k.node(inst), ver, nb, e.o.RequestTTL); ok || err != nil {
 			return
 		}
 	}
@@ -188,7 +188,7 @@ func (e *Engine) park(ctx context.Context, k keys, env *Envelope, raw []byte) er
 			return err
 		}
 	}
-	if _, err := e.o.StateStore.Create(ctx, k.parked(env.HopID), raw, e.o.RequestTTL); err != nil {
+	if _, _, err := e.o.StateStore.Create(ctx, k.parked(env.HopID), raw, e.o.RequestTTL); err != nil {
 		return fmt.Errorf("park hop: %w", err)
 	}
 	// Resume may have listed the parked hops before this one was stored:

@@ -286,7 +286,7 @@ func TestCrashedDeliveryIsTakenOverAfterItsLease(t *testing.T) {
 	_ = json.Unmarshal(b, &rec)
 	rec["status"], rec["hop"], rec["lease_until"] = "running", "dead-delivery", time.Now().Add(time.Minute)
 	nb, _ := json.Marshal(rec)
-	if ok, err := f.state.CompareAndSwap(ctx, key, ver, nb, 0); !ok || err != nil {
+	if _, ok, err := f.state.CompareAndSwap(ctx, key, ver, nb, 0); !ok || err != nil {
 		t.Fatal("cannot fake the crashed claim", err)
 	}
 	if err := f.e.Forward(ctx, hopB); !errors.Is(err, engine.ErrHopInProgress) {

@@ -42,14 +42,15 @@ type StateStore interface {
 	Get(ctx context.Context, key string) (value []byte, version int64, err error)
 
 	// Create writes key only if it does not exist. It reports whether this
-	// call created it; created == false with a nil error means another writer
-	// got there first.
-	Create(ctx context.Context, key string, value []byte, ttl time.Duration) (created bool, err error)
+	// call created it and, if so, the new version (as Get would return it);
+	// created == false with a nil error means another writer got there first.
+	Create(ctx context.Context, key string, value []byte, ttl time.Duration) (version int64, created bool, err error)
 
 	// CompareAndSwap replaces the value of key only if its current version is
-	// version. It reports whether the swap happened; a missing key is not
-	// swapped (false, nil). The ttl replaces the key's previous ttl.
-	CompareAndSwap(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (swapped bool, err error)
+	// version. It reports whether the swap happened and, if so, the new
+	// version; a missing key is not swapped (0, false, nil). The ttl replaces
+	// the key's previous ttl.
+	CompareAndSwap(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (newVersion int64, swapped bool, err error)
 
 	// Delete removes key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error

@@ -34,7 +34,7 @@ func BenchmarkJoinArrival(b *testing.B) {
 			i := seq.Add(1)
 			join := fmt.Sprintf("bench/req%d/join/n9/from/", i/fanIn)
 			t0 := time.Now()
-			created, err := s.Create(ctx, fmt.Sprintf("%sn%d", join, i%fanIn), []byte("1"), time.Hour)
+			_, created, err := s.Create(ctx, fmt.Sprintf("%sn%d", join, i%fanIn), []byte("1"), time.Hour)
 			if err != nil || !created {
 				b.Errorf("Create = %v, %v", created, err)
 				return

@@ -76,7 +76,7 @@ func TestKeysLiveUnderTheConfiguredPrefix(t *testing.T) {
 	def := newStore(t, etcd.Options{Endpoints: srv.Endpoints()})
 	other := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), KeyPrefix: "tenant2/"})
 	for _, s := range []*etcd.Store{def, other} {
-		if ok, err := s.Create(ctx, "flowA/req1/request", []byte("v"), 0); err != nil || !ok {
+		if _, ok, err := s.Create(ctx, "flowA/req1/request", []byte("v"), 0); err != nil || !ok {
 			t.Fatalf("Create = %v, %v", ok, err)
 		}
 	}
@@ -99,7 +99,7 @@ func TestLeasesAreSharedAndNeverShort(t *testing.T) {
 	const ttl = 30 * time.Second
 	start := time.Now()
 	for i := 0; i < 100; i++ {
-		if ok, err := s.Create(ctx, fmt.Sprintf("f/r/k%d", i), []byte("v"), ttl); err != nil || !ok {
+		if _, ok, err := s.Create(ctx, fmt.Sprintf("f/r/k%d", i), []byte("v"), ttl); err != nil || !ok {
 			t.Fatalf("Create = %v, %v", ok, err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestLeasesAreSharedAndNeverShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.CompareAndSwap(ctx, "f/r/k0", ver, []byte("w"), 10*time.Second); err != nil || !ok {
+	if _, ok, err := s.CompareAndSwap(ctx, "f/r/k0", ver, []byte("w"), 10*time.Second); err != nil || !ok {
 		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
 	}
 	leases, err := raw.Leases(ctx)

@@ -24,7 +24,7 @@ func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
 	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
 	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), RequestTimeout: callTimeout})
 	ctx := context.Background()
-	if ok, err := s.Create(ctx, "f/r/k", []byte("before"), 0); err != nil || !ok {
+	if _, ok, err := s.Create(ctx, "f/r/k", []byte("before"), 0); err != nil || !ok {
 		t.Fatalf("Create = %v, %v", ok, err)
 	}
 	_, ver, err := s.Get(ctx, "f/r/k")
@@ -35,9 +35,9 @@ func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
 	srv.Stop()
 	calls := map[string]func() error{
 		"Get":             func() error { _, _, err := s.Get(ctx, "f/r/k"); return err },
-		"Create":          func() error { _, err := s.Create(ctx, "f/r/new", []byte("v"), 0); return err },
-		"Create with ttl": func() error { _, err := s.Create(ctx, "f/r/new", []byte("v"), time.Minute); return err },
-		"CompareAndSwap":  func() error { _, err := s.CompareAndSwap(ctx, "f/r/k", ver, []byte("during"), 0); return err },
+		"Create":          func() error { _, _, err := s.Create(ctx, "f/r/new", []byte("v"), 0); return err },
+		"Create with ttl": func() error { _, _, err := s.Create(ctx, "f/r/new", []byte("v"), time.Minute); return err },
+		"CompareAndSwap":  func() error { _, _, err := s.CompareAndSwap(ctx, "f/r/k", ver, []byte("during"), 0); return err },
 		"Delete":          func() error { return s.Delete(ctx, "f/r/k") },
 		"List":            func() error { _, err := s.List(ctx, "f/"); return err },
 		"DeletePrefix":    func() error { return s.DeletePrefix(ctx, "f/") },
@@ -82,10 +82,10 @@ func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
 	if _, _, err := s.Get(ctx, "f/r/new"); !errors.Is(err, sdk.ErrNotFound) {
 		t.Fatalf("Get(f/r/new) after restart = %v; the Create during the outage must not have happened", err)
 	}
-	if ok, err := s.CompareAndSwap(ctx, "f/r/k", ver, []byte("after"), 0); err != nil || !ok {
+	if _, ok, err := s.CompareAndSwap(ctx, "f/r/k", ver, []byte("after"), 0); err != nil || !ok {
 		t.Fatalf("CompareAndSwap after restart = %v, %v; want true", ok, err)
 	}
-	if ok, err := s.Create(ctx, "f/r/new", []byte("v"), time.Minute); err != nil || !ok {
+	if _, ok, err := s.Create(ctx, "f/r/new", []byte("v"), time.Minute); err != nil || !ok {
 		t.Fatalf("Create with ttl after restart = %v, %v; want true", ok, err)
 	}
 }
@@ -98,7 +98,7 @@ func TestCASIsAllOrNothingAcrossAnOutage(t *testing.T) {
 	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
 	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), RequestTimeout: callTimeout})
 	ctx := context.Background()
-	if ok, err := s.Create(ctx, "f/r/counter", []byte("0"), 0); err != nil || !ok {
+	if _, ok, err := s.Create(ctx, "f/r/counter", []byte("0"), 0); err != nil || !ok {
 		t.Fatalf("Create = %v, %v", ok, err)
 	}
 	var (
@@ -128,7 +128,7 @@ func TestCASIsAllOrNothingAcrossAnOutage(t *testing.T) {
 					t.Errorf("counter holds %q: a torn write", v)
 					return
 				}
-				ok, err := s.CompareAndSwap(ctx, "f/r/counter", ver, []byte(strconv.Itoa(n+1)), 0)
+				_, ok, err := s.CompareAndSwap(ctx, "f/r/counter", ver, []byte(strconv.Itoa(n+1)), 0)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -213,7 +213,7 @@ func TestNewWithCredentials(t *testing.T) {
 				}
 				defer s.Close()
 				ctx := context.Background()
-				if ok, err := s.Create(ctx, "f/r/k", []byte("v"), time.Minute); err != nil || !ok {
+				if _, ok, err := s.Create(ctx, "f/r/k", []byte("v"), time.Minute); err != nil || !ok {
 					t.Fatalf("Create with auth = %v, %v", ok, err)
 				}
 				if v, _, err := s.Get(ctx, "f/r/k"); err != nil || string(v) != "v" {
@@ -246,7 +246,7 @@ func TestNewWithTLS(t *testing.T) {
 	t.Run("client certificate and CA work", func(t *testing.T) {
 		s := newStore(t, etcd.Options{Endpoints: []string{tlsSrv.Addr()}, TLS: files})
 		ctx := context.Background()
-		if ok, err := s.Create(ctx, "f/r/k", []byte("v"), 0); err != nil || !ok {
+		if _, ok, err := s.Create(ctx, "f/r/k", []byte("v"), 0); err != nil || !ok {
 			t.Fatalf("Create over TLS = %v, %v", ok, err)
 		}
 	})

@@ -129,7 +129,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, int64, error) {
 
 // Create implements sdk.StateStore with one transaction:
 // If CreateRevision(key) == 0 Then Put.
-func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, bool, error) {
 	k := s.key(key)
 	cond := clientv3.Compare(clientv3.CreateRevision(k), "=", 0)
 	return s.putIf(ctx, "create", key, cond, value, ttl)
@@ -138,22 +138,24 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 // CompareAndSwap implements sdk.StateStore with one transaction:
 // If ModRevision(key) == version Then Put. A missing key has ModRevision 0,
 // which no version returned by this store equals.
-func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (bool, error) {
+func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (int64, bool, error) {
 	if version <= 0 {
 		if err := ctx.Err(); err != nil {
-			return false, fmt.Errorf("%s: compare-and-swap %q: %w", s.where, key, err)
+			return 0, false, fmt.Errorf("%s: compare-and-swap %q: %w", s.where, key, err)
 		}
-		return false, nil
+		return 0, false, nil
 	}
 	k := s.key(key)
 	cond := clientv3.Compare(clientv3.ModRevision(k), "=", version)
 	return s.putIf(ctx, "compare-and-swap", key, cond, value, ttl)
 }
 
-// putIf runs If cond Then Put(key, value, lease for ttl).
-func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration) (bool, error) {
+// putIf runs If cond Then Put(key, value, lease for ttl). On success the
+// new version is the transaction's revision: the key's ModRevision.
+func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration) (int64, bool, error) {
 	k := s.key(key)
 	var ok bool
+	var rev int64
 	err := s.call(ctx, op, key, false, func(ctx context.Context) error {
 		for attempt := 0; ; attempt++ {
 			var putOpts []clientv3.OpOption
@@ -180,10 +182,13 @@ func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 				return err
 			}
 			ok = resp.Succeeded
+			if ok {
+				rev = resp.Header.Revision
+			}
 			return nil
 		}
 	})
-	return ok, err
+	return rev, ok, err
 }
 
 // Delete implements sdk.StateStore.

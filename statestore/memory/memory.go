@@ -82,32 +82,30 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, int64, error) {
 }
 
 // Create implements sdk.StateStore.
-func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.live(key); ok {
-		return false, nil
+		return 0, false, nil
 	}
-	s.put(key, value, ttl)
-	return true, nil
+	return s.put(key, value, ttl), true, nil
 }
 
 // CompareAndSwap implements sdk.StateStore.
-func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (bool, error) {
+func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, value []byte, ttl time.Duration) (int64, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.live(key)
 	if !ok || e.version != version {
-		return false, nil
+		return 0, false, nil
 	}
-	s.put(key, value, ttl)
-	return true, nil
+	return s.put(key, value, ttl), true, nil
 }
 
 // Delete implements sdk.StateStore.

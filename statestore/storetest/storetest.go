@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 	t.Run("Versions", func(t *testing.T) {
 		t.Run("change on every write", s.versionsChange)
 		t.Run("List and Get agree", s.versionsListGet)
+		t.Run("Create and CompareAndSwap return the version Get reports", s.versionsReturned)
 	})
 	t.Run("Delete", func(t *testing.T) {
 		t.Run("missing key is not an error", s.deleteMissing)
@@ -117,7 +118,7 @@ func (s suite) ctx(t *testing.T) context.Context {
 
 func mustCreate(t *testing.T, ctx context.Context, st sdk.StateStore, key, value string, ttl time.Duration) {
 	t.Helper()
-	created, err := st.Create(ctx, key, []byte(value), ttl)
+	_, created, err := st.Create(ctx, key, []byte(value), ttl)
 	if err != nil {
 		t.Fatalf("Create(%q): %v", key, err)
 	}
@@ -196,7 +197,7 @@ func (s suite) binaryValues(t *testing.T) {
 	}
 	for name, val := range map[string][]byte{"empty": {}, "binary": bin, "nul": {0, 0, 0}} {
 		key := "f/r/" + name
-		if ok, err := st.Create(ctx, key, val, 0); err != nil || !ok {
+		if _, ok, err := st.Create(ctx, key, val, 0); err != nil || !ok {
 			t.Fatalf("Create(%q) = %v, %v", key, ok, err)
 		}
 		got, _ := mustGet(t, ctx, st, key)
@@ -224,7 +225,7 @@ func (s suite) valuesAreCopies(t *testing.T) {
 
 func mustCreateBytes(t *testing.T, ctx context.Context, st sdk.StateStore, key string, v []byte) {
 	t.Helper()
-	if ok, err := st.Create(ctx, key, v, 0); err != nil || !ok {
+	if _, ok, err := st.Create(ctx, key, v, 0); err != nil || !ok {
 		t.Fatalf("Create(%q) = %v, %v", key, ok, err)
 	}
 }
@@ -233,7 +234,7 @@ func (s suite) createOnlyIfAbsent(t *testing.T) {
 	st, ctx := s.newStore(t), s.ctx(t)
 	mustCreate(t, ctx, st, "f/r/k", "first", 0)
 	_, ver1 := mustGet(t, ctx, st, "f/r/k")
-	created, err := st.Create(ctx, "f/r/k", []byte("second"), 0)
+	_, created, err := st.Create(ctx, "f/r/k", []byte("second"), 0)
 	if err != nil {
 		t.Fatalf("second Create: %v", err)
 	}
@@ -262,7 +263,7 @@ func (s suite) casCurrent(t *testing.T) {
 	st, ctx := s.newStore(t), s.ctx(t)
 	mustCreate(t, ctx, st, "f/r/k", "a", 0)
 	_, ver := mustGet(t, ctx, st, "f/r/k")
-	swapped, err := st.CompareAndSwap(ctx, "f/r/k", ver, []byte("b"), 0)
+	_, swapped, err := st.CompareAndSwap(ctx, "f/r/k", ver, []byte("b"), 0)
 	if err != nil || !swapped {
 		t.Fatalf("CompareAndSwap with current version = %v, %v; want true, nil", swapped, err)
 	}
@@ -275,10 +276,10 @@ func (s suite) casStale(t *testing.T) {
 	st, ctx := s.newStore(t), s.ctx(t)
 	mustCreate(t, ctx, st, "f/r/k", "a", 0)
 	_, stale := mustGet(t, ctx, st, "f/r/k")
-	if ok, err := st.CompareAndSwap(ctx, "f/r/k", stale, []byte("b"), 0); err != nil || !ok {
+	if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", stale, []byte("b"), 0); err != nil || !ok {
 		t.Fatalf("first CompareAndSwap = %v, %v", ok, err)
 	}
-	swapped, err := st.CompareAndSwap(ctx, "f/r/k", stale, []byte("c"), 0)
+	_, swapped, err := st.CompareAndSwap(ctx, "f/r/k", stale, []byte("c"), 0)
 	if err != nil {
 		t.Fatalf("stale CompareAndSwap: %v", err)
 	}
@@ -291,7 +292,7 @@ func (s suite) casStale(t *testing.T) {
 	// A version that was never issued must not match either.
 	_, cur := mustGet(t, ctx, st, "f/r/k")
 	for _, bogus := range []int64{cur + 1000, -1, 0} {
-		if ok, err := st.CompareAndSwap(ctx, "f/r/k", bogus, []byte("d"), 0); err != nil || ok {
+		if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", bogus, []byte("d"), 0); err != nil || ok {
 			t.Fatalf("CompareAndSwap(version %d) = %v, %v; want false, nil", bogus, ok, err)
 		}
 	}
@@ -303,7 +304,7 @@ func (s suite) casMissing(t *testing.T) {
 	mustCreate(t, ctx, st, "f/r/other", "x", 0)
 	_, ver := mustGet(t, ctx, st, "f/r/other")
 	for _, v := range []int64{0, ver, ver + 1} {
-		swapped, err := st.CompareAndSwap(ctx, "f/r/missing", v, []byte("b"), 0)
+		_, swapped, err := st.CompareAndSwap(ctx, "f/r/missing", v, []byte("b"), 0)
 		if err != nil || swapped {
 			t.Fatalf("CompareAndSwap(missing, version %d) = %v, %v; want false, nil", v, swapped, err)
 		}
@@ -318,11 +319,11 @@ func (s suite) casRecreated(t *testing.T) {
 	if err := st.Delete(ctx, "f/r/k"); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if ok, err := st.CompareAndSwap(ctx, "f/r/k", old, []byte("b"), 0); err != nil || ok {
+	if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", old, []byte("b"), 0); err != nil || ok {
 		t.Fatalf("CompareAndSwap on a deleted key = %v, %v; want false, nil", ok, err)
 	}
 	mustCreate(t, ctx, st, "f/r/k", "a", 0)
-	if ok, err := st.CompareAndSwap(ctx, "f/r/k", old, []byte("b"), 0); err != nil || ok {
+	if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", old, []byte("b"), 0); err != nil || ok {
 		t.Fatalf("CompareAndSwap on a recreated key with the old version = %v, %v; want false, nil", ok, err)
 	}
 }
@@ -343,7 +344,7 @@ func (s suite) versionsChange(t *testing.T) {
 	v := note("create")
 	for i := 0; i < 3; i++ {
 		// Writing the same bytes again must still change the version.
-		if ok, err := st.CompareAndSwap(ctx, "f/r/k", v, []byte("same"), 0); err != nil || !ok {
+		if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", v, []byte("same"), 0); err != nil || !ok {
 			t.Fatalf("CompareAndSwap %d = %v, %v", i, ok, err)
 		}
 		v = note("swap " + strconv.Itoa(i))
@@ -369,7 +370,7 @@ func (s suite) versionsListGet(t *testing.T) {
 		if ver != kv.Version || !bytes.Equal(v, kv.Value) {
 			t.Fatalf("List entry %q = (%q, %d), Get = (%q, %d)", kv.Key, kv.Value, kv.Version, v, ver)
 		}
-		if ok, err := st.CompareAndSwap(ctx, kv.Key, kv.Version, []byte("x"), 0); err != nil || !ok {
+		if _, ok, err := st.CompareAndSwap(ctx, kv.Key, kv.Version, []byte("x"), 0); err != nil || !ok {
 			t.Fatalf("CompareAndSwap with the List version = %v, %v", ok, err)
 		}
 	}
@@ -526,7 +527,7 @@ func (s suite) raceCreate(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				created, err := st.Create(ctx, key, []byte(strconv.Itoa(i)), 0)
+				_, created, err := st.Create(ctx, key, []byte(strconv.Itoa(i)), 0)
 				if err != nil {
 					errs <- err
 					return
@@ -581,7 +582,7 @@ func (s suite) raceCAS(t *testing.T) {
 					errs <- fmt.Errorf("counter holds %q: %w", v, err)
 					return
 				}
-				ok, err := st.CompareAndSwap(ctx, key, ver, []byte(strconv.Itoa(n+1)), 0)
+				_, ok, err := st.CompareAndSwap(ctx, key, ver, []byte(strconv.Itoa(n+1)), 0)
 				if err != nil {
 					errs <- err
 					return
@@ -620,7 +621,7 @@ func (s suite) raceCASOneVersion(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			ok, err := st.CompareAndSwap(ctx, key, ver, []byte("failed-"+strconv.Itoa(i)), 0)
+			_, ok, err := st.CompareAndSwap(ctx, key, ver, []byte("failed-"+strconv.Itoa(i)), 0)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -714,7 +715,7 @@ func (s suite) ttlCASShortens(t *testing.T) {
 	mustCreate(t, ctx, st, "f/r/k", "v", 0)
 	_, ver := mustGet(t, ctx, st, "f/r/k")
 	start := time.Now()
-	if ok, err := st.CompareAndSwap(ctx, "f/r/k", ver, []byte("w"), shortTTL); err != nil || !ok {
+	if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", ver, []byte("w"), shortTTL); err != nil || !ok {
 		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
 	}
 	wantAlive(t, ctx, st, "f/r/k", start, shortTTL)
@@ -728,7 +729,7 @@ func (s suite) ttlCASClears(t *testing.T) {
 	mustCreate(t, ctx, st, "f/r/k", "v", shortTTL)
 	mustCreate(t, ctx, st, "f/r/probe", "v", shortTTL)
 	_, ver := mustGet(t, ctx, st, "f/r/k")
-	if ok, err := st.CompareAndSwap(ctx, "f/r/k", ver, []byte("w"), 0); err != nil || !ok {
+	if _, ok, err := st.CompareAndSwap(ctx, "f/r/k", ver, []byte("w"), 0); err != nil || !ok {
 		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
 	}
 	// Once a key with the original ttl has expired, the swapped one must
@@ -759,8 +760,8 @@ func (s suite) canceledContext(t *testing.T) {
 	cancel()
 	calls := map[string]func() error{
 		"Get":            func() error { _, _, err := st.Get(ctx, "f/r/k"); return err },
-		"Create":         func() error { _, err := st.Create(ctx, "f/r/new", []byte("v"), 0); return err },
-		"CompareAndSwap": func() error { _, err := st.CompareAndSwap(ctx, "f/r/k", 1, []byte("v"), 0); return err },
+		"Create":         func() error { _, _, err := st.Create(ctx, "f/r/new", []byte("v"), 0); return err },
+		"CompareAndSwap": func() error { _, _, err := st.CompareAndSwap(ctx, "f/r/k", 1, []byte("v"), 0); return err },
 		"Delete":         func() error { return st.Delete(ctx, "f/r/k") },
 		"List":           func() error { _, err := st.List(ctx, "f/"); return err },
 		"DeletePrefix":   func() error { return st.DeletePrefix(ctx, "f/") },
@@ -804,5 +805,29 @@ func (s suite) cleanup(t *testing.T) {
 	}
 	if got := listKeys(t, ctx, st, ""); len(got) != 0 {
 		t.Fatalf("store not empty after cleanup: %q", got)
+	}
+}
+
+func (s suite) versionsReturned(t *testing.T) {
+	st, ctx := s.newStore(t), s.ctx(t)
+	v1, ok, err := st.Create(ctx, "f/r/ret", []byte("a"), 0)
+	if err != nil || !ok {
+		t.Fatalf("Create = %v, %v", ok, err)
+	}
+	if _, got, err := st.Get(ctx, "f/r/ret"); err != nil || got != v1 {
+		t.Fatalf("Create returned version %d, Get reports %d (%v)", v1, got, err)
+	}
+	v2, ok, err := st.CompareAndSwap(ctx, "f/r/ret", v1, []byte("b"), 0)
+	if err != nil || !ok {
+		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
+	}
+	if _, got, err := st.Get(ctx, "f/r/ret"); err != nil || got != v2 || v2 == v1 {
+		t.Fatalf("CompareAndSwap returned version %d (previous %d), Get reports %d (%v)", v2, v1, got, err)
+	}
+	if v, ok, err := st.Create(ctx, "f/r/ret", []byte("c"), 0); err != nil || ok || v != 0 {
+		t.Fatalf("Create of an existing key = %d, %v, %v; want 0, false, nil", v, ok, err)
+	}
+	if v, ok, err := st.CompareAndSwap(ctx, "f/r/ret", v1, []byte("c"), 0); err != nil || ok || v != 0 {
+		t.Fatalf("stale CompareAndSwap = %d, %v, %v; want 0, false, nil", v, ok, err)
 	}
 }
