@@ -1,0 +1,591 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalidConfig is wrapped by every configuration error LoadConfig
+// returns.
+var ErrInvalidConfig = errors.New("invalid flow function configuration")
+
+// Store kinds accepted by state_store and data_store.
+const (
+	StoreEtcd   = "etcd"
+	StoreMemory = "memory"
+	StoreMinio  = "minio"
+	StoreS3     = "s3"
+	StoreLocal  = "local"
+)
+
+// Config is the typed configuration of a flow function, read once at start
+// by LoadConfig. Settings describes every field's source and default.
+type Config struct {
+	// Flow is the flow's name: the function name the gateway knows it by.
+	Flow string
+	// Gateway is the base URL of the OpenFaaS gateway, with scheme and no
+	// trailing slash.
+	Gateway string
+	// ListenAddr is the address the HTTP server listens on.
+	ListenAddr string
+	// SecretMountPath is the folder OpenFaaS mounts secrets in.
+	SecretMountPath string
+
+	// HMACSecret signs hops and callbacks. Empty only in insecure mode.
+	HMACSecret []byte
+	// InsecureHops accepts unsigned hops and sends unsigned ones (local
+	// experiments only); InsecureReason names the setting that enabled it.
+	InsecureHops   bool
+	InsecureReason string
+	// AuthenticateRequest requires X-Hub-Signature on new requests.
+	AuthenticateRequest bool
+
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	HealthcheckInterval time.Duration
+	// MaxBodySize bounds request bodies (413 above it); MaxResponseSize
+	// bounds responses read from functions and URLs.
+	MaxBodySize     int64
+	MaxResponseSize int64
+
+	InlineDataLimit  int
+	RequestRetention time.Duration // 0: keep nothing once a request ends
+	RequestTTL       time.Duration
+	HopMaxAge        time.Duration
+	NodeLease        time.Duration
+	DefaultMethod    string
+
+	ForwardTimeout   time.Duration
+	CallbackAttempts int
+	CallbackTimeout  time.Duration
+
+	StateStore string // StoreEtcd or StoreMemory
+	Etcd       EtcdConfig
+	DataStore  string // StoreMinio, StoreS3, StoreLocal or StoreMemory
+	S3         S3Config
+	DataDir    string
+
+	Tracing TracingConfig
+
+	LogLevel slog.Level
+
+	// Warnings lists accepted but risky settings (insecure mode, legacy
+	// names); Run logs them at start.
+	Warnings []string
+
+	healthcheckSet bool
+}
+
+// EtcdConfig configures the etcd state store.
+type EtcdConfig struct {
+	Endpoints      []string
+	DialTimeout    time.Duration
+	RequestTimeout time.Duration
+	KeyPrefix      string
+	Username       string
+	Password       string
+	CAFile         string
+	CertFile       string
+	KeyFile        string
+	ServerName     string
+}
+
+// S3Config configures the MinIO/S3 data store.
+type S3Config struct {
+	URL       string // host:port or URL of the S3 endpoint
+	Region    string
+	TLS       bool
+	Bucket    string
+	PathStyle bool
+	AccessKey string
+	SecretKey string
+}
+
+// TracingConfig holds the tracing settings; package tracing interprets them.
+type TracingConfig struct {
+	Enabled     bool
+	TraceServer string
+	// OTEL holds the OpenTelemetry variables that were set, by name.
+	OTEL map[string]string
+}
+
+// Source tells where a setting is read from.
+type Source int
+
+// Setting sources.
+const (
+	FromEnv    Source = iota // an environment variable
+	FromSecret               // a file in the secret mount path
+)
+
+func (s Source) String() string {
+	if s == FromSecret {
+		return "secret"
+	}
+	return "env"
+}
+
+// Setting describes one configuration value. The table returned by Settings
+// is the single description of the configuration: LoadConfig reads it and
+// docs/configuration.md is generated from it.
+type Setting struct {
+	// Name is the environment variable or secret name.
+	Name string
+	// Aliases are older names read, in order, when Name is unset.
+	Aliases []string
+	// Source is FromEnv or FromSecret.
+	Source Source
+	// NameFrom, for a secret, names the env setting that may rename it.
+	NameFrom string
+	// Default is used when the setting is unset ("" = none).
+	Default string
+	// Group and Doc document the setting.
+	Group string
+	Doc   string
+
+	apply func(c *Config, v string) error
+}
+
+// Settings returns the configuration table, in documentation order.
+func Settings() []Setting { return append([]Setting(nil), settings...) }
+
+const (
+	groupFlow    = "Flow and gateway"
+	groupSec     = "Security"
+	groupHTTP    = "HTTP server"
+	groupEngine  = "Engine"
+	groupState   = "State store"
+	groupData    = "Data store"
+	groupTracing = "Tracing"
+)
+
+var settings = []Setting{
+	{Name: "flow_name", Aliases: []string{"OPENFAAS_NAME", "workflow_name"}, Group: groupFlow,
+		Doc: "Name of the flow: the function name the gateway routes to, used in hop URLs and store keys. Never taken from the Host header. Required for flows of more than one node.",
+		apply: func(c *Config, v string) error {
+			if v != "" && (strings.ContainsAny(v, "/?#% \t\n") || len(v) > 253) {
+				return fmt.Errorf("%q is not a function name", v)
+			}
+			c.Flow = v
+			return nil
+		}},
+	{Name: "gateway", Default: "gateway.openfaas:8080", Group: groupFlow,
+		Doc:   "OpenFaaS gateway, as host:port or URL. Hops are posted to <gateway>/async-function/<flow>/flow/<id>/forward and Apply calls go to <gateway>/function/<name>.",
+		apply: func(c *Config, v string) (err error) { c.Gateway, err = normalizeURL(v); return err }},
+	{Name: "listen_addr", Default: ":8082", Group: groupFlow,
+		Doc:   "Address the flow's HTTP server listens on (the of-watchdog's upstream_url points here).",
+		apply: func(c *Config, v string) error { c.ListenAddr = v; return nil }},
+	{Name: "secret_mount_path", Default: "/var/openfaas/secrets/", Group: groupFlow,
+		Doc:   "Folder holding OpenFaaS secrets, one file per secret.",
+		apply: func(c *Config, v string) error { c.SecretMountPath = v; return nil }},
+
+	{Name: "faasflow_insecure_hops", Default: "false", Group: groupSec,
+		Doc: "Run without faasflow-hmac-secret: hops are not signed and not verified. Anyone who can reach the function can then inject hops. Local experiments only.",
+		apply: func(c *Config, v string) error {
+			b, err := parseBool(v)
+			if b {
+				c.InsecureHops, c.InsecureReason = true, "faasflow_insecure_hops=true"
+			}
+			return err
+		}},
+	{Name: "validate_request", Default: "true", Group: groupSec,
+		Doc: "faas-flow's switch for hop signing. false means the same as faasflow_insecure_hops=true (with a warning).",
+		apply: func(c *Config, v string) error {
+			b, err := parseBool(v)
+			if err == nil && !b && !c.InsecureHops {
+				c.InsecureHops, c.InsecureReason = true, "validate_request=false"
+			}
+			return err
+		}},
+	{Name: "authenticate_request", Default: "false", Group: groupSec,
+		Doc:   "Require new requests to carry X-Hub-Signature: sha1=<hex> or sha256=<hex>, the HMAC of the body with faasflow-hmac-secret (faas-flow's caller authentication).",
+		apply: func(c *Config, v string) (err error) { c.AuthenticateRequest, err = parseBool(v); return err }},
+
+	{Name: "read_timeout", Default: "30s", Group: groupHTTP,
+		Doc:   "Time allowed to read a request (seconds or Go duration).",
+		apply: func(c *Config, v string) (err error) { c.ReadTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "write_timeout", Default: "60s", Group: groupHTTP,
+		Doc:   "Time allowed to answer a request. It is also the budget of one invocation: the node a hop runs must finish within it (keep the watchdog's exec_timeout at least as long).",
+		apply: func(c *Config, v string) (err error) { c.WriteTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "healthcheck_interval", Group: groupHTTP,
+		Doc: "Grace period after SIGTERM during which health checks fail but requests are still served (default: write_timeout).",
+		apply: func(c *Config, v string) (err error) {
+			if v == "" {
+				return nil
+			}
+			c.healthcheckSet = true
+			c.HealthcheckInterval, err = parseDuration(v)
+			return err
+		}},
+	{Name: "max_body_size", Default: "16MiB", Group: groupHTTP,
+		Doc:   "Largest request body accepted (bytes, or with KiB/MiB/GiB); larger bodies get 413.",
+		apply: func(c *Config, v string) (err error) { c.MaxBodySize, err = parseSize(v); return err }},
+	{Name: "max_response_size", Default: "64MiB", Group: groupHTTP,
+		Doc:   "Largest response read from a function or URL called by an operation.",
+		apply: func(c *Config, v string) (err error) { c.MaxResponseSize, err = parseSize(v); return err }},
+
+	{Name: "inline_data_limit", Default: "64KiB", Group: groupEngine,
+		Doc: "Largest node input carried inside a hop; larger inputs go to the data store. Keep it well under the queue's message limit.",
+		apply: func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err == nil && n > 1<<30 {
+				err = errors.New("must be at most 1GiB")
+			}
+			c.InlineDataLimit = int(n)
+			return err
+		}},
+	{Name: "request_retention", Default: "1h", Group: groupEngine,
+		Doc:   "How long the record and result of an ended request are kept for /flow/<id>/state and /result. 0 keeps nothing.",
+		apply: func(c *Config, v string) (err error) { c.RequestRetention, err = parseDuration(v); return err }},
+	{Name: "request_ttl", Default: "24h", Group: groupEngine,
+		Doc:   "Longest life of a request's state: keys of a request abandoned by a crash expire after it.",
+		apply: func(c *Config, v string) (err error) { c.RequestTTL, err = parsePositiveDuration(v); return err }},
+	{Name: "hop_max_age", Default: "24h", Group: groupEngine,
+		Doc:   "Hops signed longer ago are rejected (bounds replays of captured hops).",
+		apply: func(c *Config, v string) (err error) { c.HopMaxAge, err = parsePositiveDuration(v); return err }},
+	{Name: "node_lease", Default: "2m", Group: groupEngine,
+		Doc:   "How long a delivery of a hop holds its node before a redelivery may take over (node timeouts are added).",
+		apply: func(c *Config, v string) (err error) { c.NodeLease, err = parsePositiveDuration(v); return err }},
+	{Name: "default-method", Default: "POST", Group: groupEngine,
+		Doc: "HTTP method of Apply and Request operations without a \"method\" header option.",
+		apply: func(c *Config, v string) error {
+			m := strings.ToUpper(strings.TrimSpace(v))
+			if m == "" || strings.ContainsAny(m, " \t/") {
+				return fmt.Errorf("%q is not an HTTP method", v)
+			}
+			c.DefaultMethod = m
+			return nil
+		}},
+	{Name: "forward_timeout", Default: "15s", Group: groupEngine,
+		Doc:   "Time allowed to hand one hop to the gateway, retries (with backoff, on connection errors and 5xx) included.",
+		apply: func(c *Config, v string) (err error) { c.ForwardTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "callback_attempts", Default: "5", Group: groupEngine,
+		Doc: "Attempts to deliver a completion callback (X-Faas-Flow-Callback-Url), with backoff, in the background.",
+		apply: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("%q: want a number from 1 to 100", v)
+			}
+			c.CallbackAttempts = n
+			return nil
+		}},
+	{Name: "callback_timeout", Default: "10s", Group: groupEngine,
+		Doc:   "Timeout of one completion callback attempt.",
+		apply: func(c *Config, v string) (err error) { c.CallbackTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "log_level", Default: "info", Group: groupEngine,
+		Doc:   "debug, info, warn or error.",
+		apply: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+
+	{Name: "state_store", Default: StoreEtcd, Group: groupState,
+		Doc: "etcd (production) or memory (one replica only: state is lost on restart and not shared). Flows of one node use no store. A handler's DefineStateStore/OverrideStateStore wins over this.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case StoreEtcd, StoreMemory:
+				c.StateStore = v
+				return nil
+			}
+			return fmt.Errorf("%q: want etcd or memory", v)
+		}},
+	{Name: "etcd_endpoints", Default: "etcd.faasflow:2379", Group: groupState,
+		Doc:   "Comma-separated etcd client URLs or host:port pairs.",
+		apply: func(c *Config, v string) error { c.Etcd.Endpoints = splitList(v); return nil }},
+	{Name: "etcd_dial_timeout", Default: "5s", Group: groupState,
+		Doc:   "Time allowed to connect to etcd at start.",
+		apply: func(c *Config, v string) (err error) { c.Etcd.DialTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "etcd_request_timeout", Default: "5s", Group: groupState,
+		Doc: "Timeout of one etcd operation, retries included.",
+		apply: func(c *Config, v string) (err error) {
+			c.Etcd.RequestTimeout, err = parsePositiveDuration(v)
+			return err
+		}},
+	{Name: "etcd_key_prefix", Default: "faasflow/", Group: groupState,
+		Doc:   "Prefix of every key the flow writes in etcd.",
+		apply: func(c *Config, v string) error { c.Etcd.KeyPrefix = v; return nil }},
+	{Name: "etcd_ca_file", Group: groupState,
+		Doc:   "PEM CA bundle for TLS to etcd (for example a secret: /var/openfaas/secrets/etcd-ca).",
+		apply: func(c *Config, v string) error { c.Etcd.CAFile = v; return nil }},
+	{Name: "etcd_cert_file", Group: groupState,
+		Doc:   "PEM client certificate for etcd (with etcd_key_file).",
+		apply: func(c *Config, v string) error { c.Etcd.CertFile = v; return nil }},
+	{Name: "etcd_key_file", Group: groupState,
+		Doc:   "PEM client key for etcd (with etcd_cert_file).",
+		apply: func(c *Config, v string) error { c.Etcd.KeyFile = v; return nil }},
+	{Name: "etcd_server_name", Group: groupState,
+		Doc:   "Name expected in etcd's TLS certificate, when it differs from the endpoint host.",
+		apply: func(c *Config, v string) error { c.Etcd.ServerName = v; return nil }},
+
+	{Name: "data_store", Default: StoreMinio, Group: groupData,
+		Doc: "minio or s3 (production), local (a folder, one host only) or memory (one replica only). A handler's DefineDataStore/OverrideDataStore wins over this.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case StoreMinio, StoreS3, StoreLocal, StoreMemory:
+				c.DataStore = v
+				return nil
+			}
+			return fmt.Errorf("%q: want minio, s3, local or memory", v)
+		}},
+	{Name: "s3_url", Default: "minio.faasflow:9000", Group: groupData,
+		Doc:   "S3 endpoint, as host:port or URL (an https URL turns s3_tls on).",
+		apply: func(c *Config, v string) error { c.S3.URL = v; return nil }},
+	{Name: "s3_region", Default: "us-east-1", Group: groupData,
+		Doc:   "S3 region.",
+		apply: func(c *Config, v string) error { c.S3.Region = v; return nil }},
+	{Name: "s3_tls", Default: "false", Group: groupData,
+		Doc:   "Use TLS to the S3 endpoint.",
+		apply: func(c *Config, v string) (err error) { c.S3.TLS, err = parseBool(v); return err }},
+	{Name: "s3_bucket", Default: "faasflow", Group: groupData,
+		Doc:   "The one bucket intermediate data lives in (per-request prefixes; no bucket per request).",
+		apply: func(c *Config, v string) error { c.S3.Bucket = v; return nil }},
+	{Name: "s3_path_style", Default: "true", Group: groupData,
+		Doc:   "Path-style bucket addressing (MinIO); false uses virtual-host style (AWS).",
+		apply: func(c *Config, v string) (err error) { c.S3.PathStyle, err = parseBool(v); return err }},
+	{Name: "s3_access_key_name", Default: "s3-access-key", Group: groupData,
+		Doc:   "Name of the secret holding the S3 access key.",
+		apply: func(*Config, string) error { return nil }},
+	{Name: "s3_secret_key_name", Default: "s3-secret-key", Group: groupData,
+		Doc:   "Name of the secret holding the S3 secret key.",
+		apply: func(*Config, string) error { return nil }},
+	{Name: "data_dir", Default: "/tmp/faasflow-data", Group: groupData,
+		Doc:   "Folder of the local data store.",
+		apply: func(c *Config, v string) error { c.DataDir = v; return nil }},
+
+	{Name: "enable_tracing", Default: "false", Group: groupTracing,
+		Doc:   "Export one OpenTelemetry trace per request (OTLP).",
+		apply: func(c *Config, v string) (err error) { c.Tracing.Enabled, err = parseBool(v); return err }},
+	{Name: "trace_server", Group: groupTracing,
+		Doc:   "faas-flow's collector address (host:port); used as the OTLP endpoint when OTEL_EXPORTER_OTLP_ENDPOINT is unset.",
+		apply: func(c *Config, v string) error { c.Tracing.TraceServer = v; return nil }},
+	otel("OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint for all signals."),
+	otel("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTLP endpoint for traces."),
+	otel("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc or http/protobuf."),
+	otel("OTEL_EXPORTER_OTLP_HEADERS", "Headers sent to the OTLP endpoint (k=v,...)."),
+	otel("OTEL_SERVICE_NAME", "Service name of the spans (default: the flow name)."),
+	otel("OTEL_TRACES_SAMPLER", "Sampler name (always_on, parentbased_traceidratio, ...)."),
+	otel("OTEL_TRACES_SAMPLER_ARG", "Sampler argument."),
+
+	{Name: "faasflow-hmac-secret", Source: FromSecret, Group: groupSec,
+		Doc:   "HMAC-SHA256 key that signs every hop and completion callback. Required for flows of more than one node unless faasflow_insecure_hops=true. There is no built-in default.",
+		apply: func(c *Config, v string) error { c.HMACSecret = []byte(v); return nil }},
+	{Name: "etcd-username", Source: FromSecret, Group: groupState,
+		Doc:   "etcd user (with etcd-password), when etcd auth is on.",
+		apply: func(c *Config, v string) error { c.Etcd.Username = v; return nil }},
+	{Name: "etcd-password", Source: FromSecret, Group: groupState,
+		Doc:   "etcd password.",
+		apply: func(c *Config, v string) error { c.Etcd.Password = v; return nil }},
+	{Name: "s3-access-key", Source: FromSecret, NameFrom: "s3_access_key_name", Group: groupData,
+		Doc:   "S3 access key (secret name set by s3_access_key_name).",
+		apply: func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},
+	{Name: "s3-secret-key", Source: FromSecret, NameFrom: "s3_secret_key_name", Group: groupData,
+		Doc:   "S3 secret key (secret name set by s3_secret_key_name).",
+		apply: func(c *Config, v string) error { c.S3.SecretKey = v; return nil }},
+}
+
+func otel(name, doc string) Setting {
+	return Setting{Name: name, Group: groupTracing, Doc: doc, apply: func(c *Config, v string) error {
+		if v != "" {
+			if c.Tracing.OTEL == nil {
+				c.Tracing.OTEL = map[string]string{}
+			}
+			c.Tracing.OTEL[name] = v
+		}
+		return nil
+	}}
+}
+
+// LoadConfig reads the configuration from getenv and secrets. secrets may be
+// nil: secret files are then read from secret_mount_path. Every invalid
+// setting is reported (joined), each naming the setting.
+func LoadConfig(getenv func(string) string, secrets SecretReader) (Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var c Config
+	var errs []error
+	env := map[string]string{}
+	for _, s := range settings {
+		if s.Source != FromEnv {
+			continue
+		}
+		v, used := lookupEnv(getenv, s)
+		if v == "" {
+			v = s.Default
+		} else if used != s.Name {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is set through its old name %s", s.Name, used))
+		}
+		env[s.Name] = v
+		if err := s.apply(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, used, err))
+		}
+	}
+	if secrets == nil {
+		secrets = FileSecrets{Dir: c.SecretMountPath}
+	}
+	for _, s := range settings {
+		if s.Source != FromSecret {
+			continue
+		}
+		name := s.Name
+		if s.NameFrom != "" && env[s.NameFrom] != "" {
+			name = env[s.NameFrom]
+		}
+		v, err := secrets.ReadSecret(name)
+		if errors.Is(err, ErrSecretNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: secret %s: %v", ErrInvalidConfig, name, err))
+			continue
+		}
+		if err := s.apply(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%w: secret %s: %v", ErrInvalidConfig, name, err))
+		}
+	}
+	if !c.healthcheckSet {
+		c.HealthcheckInterval = c.WriteTimeout
+	}
+	if u := c.S3.URL; strings.HasPrefix(u, "https://") {
+		c.S3.TLS = true
+	}
+	if (c.Etcd.CertFile == "") != (c.Etcd.KeyFile == "") {
+		errs = append(errs, fmt.Errorf("%w: etcd_cert_file and etcd_key_file must be set together", ErrInvalidConfig))
+	}
+	if c.StateStore == StoreEtcd && len(c.Etcd.Endpoints) == 0 {
+		errs = append(errs, fmt.Errorf("%w: etcd_endpoints: no endpoint", ErrInvalidConfig))
+	}
+	if (c.DataStore == StoreMinio || c.DataStore == StoreS3) && c.S3.Bucket == "" {
+		errs = append(errs, fmt.Errorf("%w: s3_bucket: empty", ErrInvalidConfig))
+	}
+	if c.DataStore == StoreLocal && c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("%w: data_dir: empty", ErrInvalidConfig))
+	}
+	if c.InsecureHops {
+		if len(c.HMACSecret) > 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is ignored: the secret faasflow-hmac-secret is set, hops are signed", c.InsecureReason))
+			c.InsecureHops, c.InsecureReason = false, ""
+		} else {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("INSECURE: %s: hops are neither signed nor verified; anyone who can reach this function can inject or alter hops. Create the secret faasflow-hmac-secret for any real deployment.", c.InsecureReason))
+		}
+	}
+	if c.StateStore == StoreMemory {
+		c.Warnings = append(c.Warnings, "state_store=memory: request state lives in this process only; run exactly one replica and expect to lose requests on restart")
+	}
+	if c.DataStore == StoreMemory {
+		c.Warnings = append(c.Warnings, "data_store=memory: intermediate data lives in this process only; run exactly one replica")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// lookupEnv returns the value of s (or of its first set alias) and the name
+// it was read from.
+func lookupEnv(getenv func(string) string, s Setting) (string, string) {
+	if v := strings.TrimSpace(getenv(s.Name)); v != "" {
+		return v, s.Name
+	}
+	for _, a := range s.Aliases {
+		if v := strings.TrimSpace(getenv(a)); v != "" {
+			return v, a
+		}
+	}
+	return "", s.Name
+}
+
+// normalizeURL accepts host:port or a URL and returns scheme://host[:port][/path]
+// without a trailing slash.
+func normalizeURL(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", errors.New("empty")
+	}
+	if !strings.Contains(v, "://") {
+		v = "http://" + v
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("scheme %q: want http or https", u.Scheme)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q: want host:port or http(s)://host:port[/path]", v)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, fmt.Errorf("%q: want true or false", v)
+	}
+	return b, nil
+}
+
+// parseDuration reads whole seconds ("30") or a Go duration ("30s", "1m").
+func parseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > 1<<31 {
+			return 0, fmt.Errorf("%q: out of range", v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want seconds or a Go duration such as 30s", v)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q: negative", v)
+	}
+	return d, nil
+}
+
+func parsePositiveDuration(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("%q: must be more than zero", v)
+	}
+	return d, err
+}
+
+// parseSize reads a byte count: a number, optionally followed by KiB, MiB,
+// GiB (or K, M, G), or KB, MB, GB (powers of 1000).
+func parseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+	} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<42)/mult {
+		return 0, fmt.Errorf("%q: want a positive size such as 1048576 or 16MiB", v)
+	}
+	return n * mult, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

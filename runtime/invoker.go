@@ -1,0 +1,196 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/sdk"
+)
+
+// HTTP headers of the flow function's contract.
+const (
+	HeaderRequestID   = "X-Faas-Flow-Reqid"
+	HeaderCallbackURL = "X-Faas-Flow-Callback-Url"
+	HeaderState       = "X-Faas-Flow-State"
+	HeaderSignature   = "X-Faas-Flow-Signature"
+	HeaderError       = "X-Faas-Flow-Error"
+	HeaderWait        = "X-Faas-Flow-Wait"
+	HeaderFlow        = "X-Faas-Flow-Name"
+)
+
+// CallError is the error of an operation whose HTTP call answered with a
+// status outside 2xx (and had no response handler). Client errors other than
+// 408 and 429 are also marked sdk.Permanent, so retry policies skip them.
+type CallError struct {
+	Target string
+	Status int
+	Body   string // excerpt
+}
+
+func (e *CallError) Error() string {
+	return fmt.Sprintf("%s answered %d: %s", e.Target, e.Status, e.Body)
+}
+
+// HTTPInvoker performs Apply (an OpenFaaS function through the gateway),
+// Request (a URL) and Callback (POST to a URL) operations. It is an
+// engine.Invoker.
+type HTTPInvoker struct {
+	Gateway string // base URL, no trailing slash
+	Client  *http.Client
+	// DefaultMethod is used when the operation has no "method" header
+	// option (default POST).
+	DefaultMethod string
+	// MaxResponse bounds the body read from a response (default 64 MiB).
+	MaxResponse int64
+}
+
+// Invoke implements engine.Invoker. The call is bounded by ctx (the node's
+// and operation's timeouts, and the invocation budget).
+func (inv *HTTPInvoker) Invoke(ctx context.Context, call *engine.Call) ([]byte, error) {
+	opts := call.Options
+	if opts == nil {
+		opts = &sdk.Options{}
+	}
+	var target string
+	method := inv.DefaultMethod
+	if method == "" {
+		method = http.MethodPost
+	}
+	switch call.Kind {
+	case sdk.OpFunction:
+		target = inv.Gateway + "/function/" + url.PathEscape(call.Target)
+	case sdk.OpRequest, sdk.OpCallback:
+		u, err := url.Parse(call.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, sdk.Permanent(fmt.Errorf("%w: %q is not an http(s) URL", ErrBadInput, call.Target))
+		}
+		target = call.Target
+		if call.Kind == sdk.OpCallback {
+			method = http.MethodPost
+		}
+	default:
+		return nil, fmt.Errorf("%w: invoker cannot run operation kind %d", engine.ErrConfig, call.Kind)
+	}
+	if m := opts.Header["method"]; m != "" {
+		method = strings.ToUpper(m)
+	}
+	if len(opts.Query) > 0 {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, sdk.Permanent(fmt.Errorf("%w: %v", ErrBadInput, err))
+		}
+		q := u.Query()
+		for k, vs := range opts.Query {
+			for _, v := range vs {
+				q.Add(k, v)
+			}
+		}
+		u.RawQuery = q.Encode()
+		target = u.String()
+	}
+	var body io.Reader
+	if len(call.Data) > 0 {
+		body = bytes.NewReader(call.Data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, sdk.Permanent(fmt.Errorf("%w: %v", ErrBadInput, err))
+	}
+	for k, v := range opts.Header {
+		if k != "method" {
+			req.Header.Set(k, v)
+		}
+	}
+	if call.RequestID != "" {
+		req.Header.Set(HeaderRequestID, call.RequestID)
+	}
+	if opts.RequestHandler != nil {
+		if err := protectCall(func() error { opts.RequestHandler(req); return nil }); err != nil {
+			return nil, fmt.Errorf("request handler: %w", err)
+		}
+	}
+	client := inv.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", displayTarget(call), err)
+	}
+	defer resp.Body.Close()
+	limit := inv.MaxResponse
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	resp.Body = &limitedBody{r: io.LimitReader(resp.Body, limit+1), c: resp.Body, limit: limit}
+	if opts.ResponseHandler != nil {
+		var out []byte
+		err := protectCall(func() (err error) { out, err = opts.ResponseHandler(resp); return err })
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return out, err
+	}
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: read response: %w", displayTarget(call), err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		ce := &CallError{Target: displayTarget(call), Status: resp.StatusCode, Body: excerpt(out)}
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && !transientStatus(resp.StatusCode) {
+			return nil, sdk.Permanent(ce)
+		}
+		return nil, ce
+	}
+	return out, nil
+}
+
+// displayTarget names the call in errors without the query string (which
+// may carry secrets).
+func displayTarget(call *engine.Call) string {
+	if call.Kind == sdk.OpFunction {
+		return "function " + call.Target
+	}
+	if u, err := url.Parse(call.Target); err == nil {
+		u.RawQuery, u.User = "", nil
+		return u.String()
+	}
+	return "URL"
+}
+
+// errResponseTooLarge is returned while reading a response above the limit.
+var errResponseTooLarge = errors.New("response larger than max_response_size")
+
+type limitedBody struct {
+	r     io.Reader
+	c     io.Closer
+	n     int64
+	limit int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.limit {
+		return n, fmt.Errorf("%w (%d bytes)", errResponseTooLarge, l.limit)
+	}
+	return n, err
+}
+
+func (l *limitedBody) Close() error { return l.c.Close() }
+
+// protectCall runs user code (request and response handlers), turning a
+// panic into an error.
+func protectCall(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &engine.PanicError{Where: "operation handler", Value: v}
+		}
+	}()
+	return f()
+}
