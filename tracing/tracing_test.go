@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -330,4 +331,43 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOperationContextPropagatesOverHTTPHeaders(t *testing.T) {
+	tr, exp := newMemTracing(t, "prop", nil)
+	var got atomic.Value
+	inv := invokerFunc(func(ctx context.Context, call *engine.Call) ([]byte, error) {
+		h := http.Header{}
+		tracing.InjectHeaders(ctx, h)
+		got.Store(trace.SpanContextFromContext(tracing.ExtractHeaders(context.Background(), h)))
+		return call.Data, nil
+	})
+	h, err := flowtest.New(func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		flow.SyncNode().Apply("remote")
+		return nil
+	}, flowtest.WithFlowName("prop"), flowtest.WithInvoker(inv),
+		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer = tr.Observer() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.Run(ctxT(t, 10*time.Second), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := got.Load().(trace.SpanContext)
+	var op tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.Name == "remote" {
+			op = s
+		}
+	}
+	if !sc.IsValid() || sc.SpanID() != op.SpanContext.SpanID() || sc.TraceID() != op.SpanContext.TraceID() || !sc.IsSampled() {
+		t.Fatalf("called function saw %v, want the operation span %v", sc, op.SpanContext)
+	}
+}
+
+type invokerFunc func(ctx context.Context, call *engine.Call) ([]byte, error)
+
+func (f invokerFunc) Invoke(ctx context.Context, call *engine.Call) ([]byte, error) {
+	return f(ctx, call)
 }
