@@ -1,0 +1,109 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	datamem "github.com/faas-flow/faas-flow/datastore/memory"
+	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/sdk"
+	statemem "github.com/faas-flow/faas-flow/statestore/memory"
+)
+
+// TestAbandonedRequestIsReclaimedByTTL: a request whose hops are lost (the
+// queue dropped them) leaves state behind only until RequestTTL.
+func TestAbandonedRequestIsReclaimedByTTL(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	clock := func() time.Time { return *now.Load() }
+	state := statemem.New(statemem.WithClock(clock))
+	f := newFixture(t, func(o *engine.Options) {
+		o.StateStore, o.Now, o.RequestTTL = state, clock, time.Hour
+	})
+	f.state = state
+	id := f.start(t)
+	_ = f.tr.take(t) // the hop is lost
+	if len(state.Keys()) == 0 {
+		t.Fatal("no state for a running request")
+	}
+	later := t0.Add(2 * time.Hour)
+	now.Store(&later)
+	if keys := state.Keys(); len(keys) != 0 {
+		t.Fatalf("keys of an abandoned request survive its TTL: %v", keys)
+	}
+	if _, err := f.e.State(context.Background(), id); !errors.Is(err, engine.ErrUnknownRequest) {
+		t.Fatalf("state of a reclaimed request: %v", err)
+	}
+}
+
+// downState fails every call once down is set, like an unreachable etcd.
+type downState struct {
+	sdk.StateStore
+	down atomic.Bool
+}
+
+var errDown = fmt.Errorf("etcd 127.0.0.1:2379: %w", sdk.ErrStoreUnavailable)
+
+func (d *downState) Get(ctx context.Context, k string) ([]byte, int64, error) {
+	if d.down.Load() {
+		return nil, 0, errDown
+	}
+	return d.StateStore.Get(ctx, k)
+}
+func (d *downState) Create(ctx context.Context, k string, v []byte, ttl time.Duration) (int64, bool, error) {
+	if d.down.Load() {
+		return 0, false, errDown
+	}
+	return d.StateStore.Create(ctx, k, v, ttl)
+}
+func (d *downState) CompareAndSwap(ctx context.Context, k string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
+	if d.down.Load() {
+		return 0, false, errDown
+	}
+	return d.StateStore.CompareAndSwap(ctx, k, ver, v, ttl)
+}
+func (d *downState) List(ctx context.Context, p string) ([]sdk.KV, error) {
+	if d.down.Load() {
+		return nil, errDown
+	}
+	return d.StateStore.List(ctx, p)
+}
+
+// TestStoreDownGivesTypedErrorsAndTheHopCanBeRetried: while the state store
+// is unreachable, Start and Forward fail with an error wrapping
+// sdk.ErrStoreUnavailable (the runtime answers 503, the queue redelivers);
+// once it is back, the same hop completes the request.
+func TestStoreDownGivesTypedErrorsAndTheHopCanBeRetried(t *testing.T) {
+	ds := &downState{StateStore: statemem.New()}
+	f := newFixture(t, func(o *engine.Options) { o.StateStore = ds; o.DataStore = datamem.New() })
+	ctx := context.Background()
+	ds.down.Store(true)
+	if _, err := f.e.Start(ctx, engine.StartRequest{Body: []byte(">")}); !errors.Is(err, sdk.ErrStoreUnavailable) {
+		t.Fatalf("start with the store down: %v", err)
+	}
+	ds.down.Store(false)
+	id := f.start(t)
+	hop := f.tr.take(t)
+	ds.down.Store(true)
+	if err := f.e.Forward(ctx, hop); !errors.Is(err, sdk.ErrStoreUnavailable) {
+		t.Fatalf("hop with the store down: %v", err)
+	}
+	if f.ran["b"].Load() != 0 {
+		t.Fatal("a node ran although its claim could not be recorded")
+	}
+	ds.down.Store(false)
+	if err := f.e.Forward(ctx, hop); err != nil {
+		t.Fatalf("redelivery after the store came back: %v", err)
+	}
+	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
+		t.Fatalf("result %q, %v", out, err)
+	}
+}
