@@ -106,7 +106,9 @@ func TestLoadConfigParsesValues(t *testing.T) {
 		{"retention zero keeps nothing", map[string]string{"request_retention": "0"},
 			func(c runtime.Config) bool { return c.RequestRetention == 0 }},
 		{"etcd endpoints list", map[string]string{"etcd_endpoints": " http://a:2379, http://b:2379 ,"},
-			func(c runtime.Config) bool { return len(c.Etcd.Endpoints) == 2 && c.Etcd.Endpoints[1] == "http://b:2379" }},
+			func(c runtime.Config) bool {
+				return len(c.Etcd.Endpoints) == 2 && c.Etcd.Endpoints[1] == "http://b:2379"
+			}},
 		{"https s3 turns tls on", map[string]string{"s3_url": "https://s3.amazonaws.com"},
 			func(c runtime.Config) bool { return c.S3.TLS }},
 		{"method upper-cased", map[string]string{"default-method": "get"},

@@ -54,7 +54,7 @@ func writeSettingRow(b *strings.Builder, s Setting) {
 	if s.NameFrom != "" {
 		src += " (name from `" + s.NameFrom + "`)"
 	}
-	fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, src, def, strings.ReplaceAll(s.Doc, "|", `\|`))
+	fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, src, def, strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s.Doc))
 }
 
 func quoteAll(ss []string) []string {

@@ -1,0 +1,618 @@
+package runtime_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/runtime"
+	faasflow "github.com/faas-flow/faas-flow/sdk"
+)
+
+const testKey = "test-hmac-key"
+
+func syncFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
+	flow.SyncNode().Modify(func(d []byte) ([]byte, error) { return []byte("Hello " + string(d)), nil })
+	return nil
+}
+
+// parallelFlow: start -> a (function "upper" through the gateway),
+// start -> b (reverse), a+b -> join (aggregator) -> end.
+func parallelFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
+	dag := flow.Dag()
+	dag.Node("start").Modify(func(d []byte) ([]byte, error) { return d, nil })
+	dag.Node("a").Apply("upper", faasflow.Query("mode", "shout & more"), faasflow.Header("X-Extra", "1"))
+	dag.Node("b").Modify(func(d []byte) ([]byte, error) {
+		r := []byte(string(d))
+		for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+			r[i], r[j] = r[j], r[i]
+		}
+		return r, nil
+	})
+	dag.Node("join", faasflow.Aggregator(func(in map[string][]byte) ([]byte, error) {
+		return []byte(string(in["a"]) + "+" + string(in["b"])), nil
+	}))
+	dag.Node("end").Modify(func(d []byte) ([]byte, error) { return append(d, '!'), nil })
+	dag.Edge("start", "a")
+	dag.Edge("start", "b")
+	dag.Edge("a", "join")
+	dag.Edge("b", "join")
+	dag.Edge("join", "end")
+	return nil
+}
+
+func failingFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
+	dag := flow.Dag()
+	dag.Node("a").Modify(func(d []byte) ([]byte, error) { return d, nil })
+	dag.Node("b").Modify(func([]byte) ([]byte, error) { return nil, errors.New("input rejected") })
+	dag.Edge("a", "b")
+	return nil
+}
+
+func panickingFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
+	dag := flow.Dag()
+	dag.Node("a").Modify(func(d []byte) ([]byte, error) { return d, nil })
+	dag.Node("b").Modify(func([]byte) ([]byte, error) { panic("user bug") })
+	dag.Edge("a", "b")
+	return nil
+}
+
+type flowEnv struct {
+	base string
+	gw   *fakeGateway
+	srv  *runtime.Server
+}
+
+// startFlow serves define in process behind a fakeGateway, on memory
+// stores, with env overriding the test defaults.
+func startFlow(t *testing.T, define engine.DefineFunc, env map[string]string, opts ...runtime.Option) *flowEnv {
+	t.Helper()
+	gw := newFakeGateway(t, "testflow")
+	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
+		if r.URL.Query().Get("mode") != "shout & more" || r.Header.Get("X-Extra") != "1" || r.Method != http.MethodPost {
+			return http.StatusBadRequest, []byte("bad call " + r.URL.String())
+		}
+		return http.StatusOK, bytes.ToUpper(body)
+	})
+	e := map[string]string{
+		"flow_name": "testflow", "gateway": gw.URL(), "state_store": "memory", "data_store": "memory",
+		"healthcheck_interval": "0", "write_timeout": "20s",
+	}
+	for k, v := range env {
+		e[k] = v
+	}
+	cfg, err := runtime.LoadConfig(envOf(e), runtime.MapSecrets{"faasflow-hmac-secret": testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]runtime.Option{runtime.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	srv, err := runtime.NewServer(cfg, define, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		gw.wg.Wait()
+		hs.Close()
+		_ = srv.Close(t.Context())
+	})
+	gw.setFlowURL(hs.URL)
+	return &flowEnv{base: hs.URL, gw: gw, srv: srv}
+}
+
+func TestSyncFlowAnswersWithItsResult(t *testing.T) {
+	f := startFlow(t, syncFlow, nil)
+	r := do(t, http.MethodPost, f.base+"/", []byte("world"))
+	if r.status != 200 || string(r.body) != "Hello world" {
+		t.Fatalf("got %d %q", r.status, r.body)
+	}
+	if r.header.Get(runtime.HeaderRequestID) == "" {
+		t.Fatal("no request id header")
+	}
+	r = do(t, http.MethodGet, f.base+"/", nil, runtime.HeaderRequestID, "my-id-1")
+	if r.status != 200 || r.header.Get(runtime.HeaderRequestID) != "my-id-1" {
+		t.Fatalf("caller id: %d %v", r.status, r.header)
+	}
+	for _, path := range []string{"/flow/x/state", "/flow/x/result"} {
+		if r := do(t, http.MethodGet, f.base+path, nil); r.status != 404 {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	if r := do(t, http.MethodPost, f.base+"/flow/x/forward", []byte("{}")); r.status != 404 {
+		t.Errorf("forward on a sync flow: %d", r.status)
+	}
+}
+
+func TestSyncFlowNeedsNoSecretNoFlowNameNoStores(t *testing.T) {
+	cfg, err := runtime.LoadConfig(envOf(map[string]string{"gateway": "127.0.0.1:1"}), runtime.MapSecrets{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := runtime.NewServer(cfg, syncFlow, runtime.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatalf("sync flow with default config (etcd, minio unreachable, no secret): %v", err)
+	}
+	_ = srv.Close(t.Context())
+}
+
+func TestNewServerRefusesMultiNodeFlowsWithoutSecretOrName(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		secrets runtime.MapSecrets
+		want    string
+	}{
+		{"no secret", map[string]string{"flow_name": "f"}, runtime.MapSecrets{}, "faasflow-hmac-secret"},
+		{"no flow name", map[string]string{}, runtime.MapSecrets{"faasflow-hmac-secret": "k"}, "flow_name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["state_store"], tc.env["data_store"] = "memory", "memory"
+			cfg, err := runtime.LoadConfig(envOf(tc.env), tc.secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = runtime.NewServer(cfg, parallelFlow, runtime.WithLogger(slog.New(slog.DiscardHandler)))
+			if !errors.Is(err, runtime.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+	t.Run("insecure mode starts", func(t *testing.T) {
+		cfg, err := runtime.LoadConfig(envOf(map[string]string{"flow_name": "f", "faasflow_insecure_hops": "true", "state_store": "memory", "data_store": "memory"}), runtime.MapSecrets{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := runtime.NewServer(cfg, parallelFlow, runtime.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = srv.Close(t.Context())
+	})
+	t.Run("invalid definition is refused", func(t *testing.T) {
+		cfg, _ := runtime.LoadConfig(envOf(map[string]string{"flow_name": "f"}), runtime.MapSecrets{})
+		_, err := runtime.NewServer(cfg, func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+			flow.Dag().Edge("a", "b")
+			return nil
+		}, runtime.WithLogger(slog.New(slog.DiscardHandler)))
+		if !errors.Is(err, faasflow.ErrInvalidDefinition) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestMultiNodeFlowAcceptsThenRunsToCompletion(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	r := do(t, http.MethodPost, f.base+"/", []byte("abc"))
+	if r.status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	m := r.json(t)
+	id, _ := m["request_id"].(string)
+	if id == "" || r.header.Get(runtime.HeaderRequestID) != id {
+		t.Fatalf("no request id: %v %v", m, r.header)
+	}
+	if m["state_url"] != f.gw.URL()+"/function/testflow/flow/"+id+"/state" || m["state_path"] != "/flow/"+id+"/state" {
+		t.Fatalf("links: %v", m)
+	}
+	st := waitState(t, f.base, id, "succeeded")
+	nodes, _ := st["nodes"].(map[string]any)
+	if len(nodes) != 5 {
+		t.Fatalf("node statuses: %v", st)
+	}
+	res := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil)
+	if res.status != 200 || string(res.body) != "ABC+cba!" {
+		t.Fatalf("result %d %q", res.status, res.body)
+	}
+	for _, s := range f.gw.statuses() {
+		if s != 200 {
+			t.Fatalf("a hop was answered %d; statuses %v", s, f.gw.statuses())
+		}
+	}
+}
+
+func TestWaitReturnsTheResultOfAMultiNodeFlow(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	for _, how := range []struct{ url, header string }{
+		{f.base + "/?wait=10s", ""},
+		{f.base + "/", "10"},
+	} {
+		var r httpResult
+		if how.header != "" {
+			r = do(t, http.MethodPost, how.url, []byte("xy"), runtime.HeaderWait, how.header)
+		} else {
+			r = do(t, http.MethodPost, how.url, []byte("xy"))
+		}
+		if r.status != 200 || string(r.body) != "XY+yx!" {
+			t.Fatalf("%v: %d %q", how, r.status, r.body)
+		}
+		if r.header.Get(runtime.HeaderState) != "succeeded" {
+			t.Fatalf("state header %v", r.header)
+		}
+	}
+}
+
+func TestWaitTimesOutWith202(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	f.gw.setHold(true)
+	r := do(t, http.MethodPost, f.base+"/?wait=100ms", []byte("x"))
+	if r.status != http.StatusAccepted || r.json(t)["state"] != "running" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodPost, f.base+"/?wait=soon", []byte("x")); r.status != 400 {
+		t.Fatalf("bad wait: %d", r.status)
+	}
+}
+
+func TestFailedFlowIs422WithTheNodeError(t *testing.T) {
+	f := startFlow(t, failingFlow, nil)
+	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	if !strings.Contains(m["error"].(string), "input rejected") || m["request_id"] == "" || m["state"] != "failed" {
+		t.Fatalf("error body %v", m)
+	}
+	id := m["request_id"].(string)
+	res := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil)
+	if res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "input rejected") {
+		t.Fatalf("result of failed request: %d %s", res.status, res.body)
+	}
+	st := waitState(t, f.base, id, "failed")
+	if !strings.Contains(st["error"].(string), "input rejected") {
+		t.Fatalf("state %v", st)
+	}
+}
+
+func TestPanicInUserCodeFailsOnlyThatRequest(t *testing.T) {
+	f := startFlow(t, panickingFlow, nil)
+	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "user bug") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, f.base+"/_/health", nil); r.status != 200 {
+		t.Fatalf("server unhealthy after a user panic: %d", r.status)
+	}
+}
+
+func TestCallerSuppliedRequestID(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("q"), runtime.HeaderRequestID, "order-42")
+	if r.status != 200 || r.header.Get(runtime.HeaderRequestID) != "order-42" {
+		t.Fatalf("%d %v %s", r.status, r.header, r.body)
+	}
+	if r := do(t, http.MethodPost, f.base+"/", []byte("q"), runtime.HeaderRequestID, "order-42"); r.status != http.StatusConflict {
+		t.Fatalf("reused id: %d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodPost, f.base+"/", []byte("q"), runtime.HeaderRequestID, "a/b c"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad id: %d %s", r.status, r.body)
+	}
+}
+
+func TestCompletionCallbackIsSigned(t *testing.T) {
+	cb := newCallbackReceiver(t, 1)
+	f := startFlow(t, parallelFlow, nil)
+	r := do(t, http.MethodPost, f.base+"/", []byte("cb"), runtime.HeaderCallbackURL, cb.srv.URL+"/done?token=1")
+	if r.status != http.StatusAccepted {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	id := r.json(t)["request_id"].(string)
+	got := cb.wait(t)
+	if string(got.body) != "CB+bc!" || got.header.Get(runtime.HeaderRequestID) != id || got.header.Get(runtime.HeaderState) != "succeeded" {
+		t.Fatalf("callback %q %v", got.body, got.header)
+	}
+	m := hmac.New(sha256.New, []byte(testKey))
+	m.Write(got.body)
+	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	if sig := got.header.Get(runtime.HeaderSignature); sig != want || !runtime.VerifySignature([]byte(testKey), got.body, sig) {
+		t.Fatalf("signature %q, want %q", sig, want)
+	}
+	if r := do(t, http.MethodPost, f.base+"/", nil, runtime.HeaderCallbackURL, "not a url"); r.status != 400 {
+		t.Fatalf("bad callback url: %d", r.status)
+	}
+}
+
+func TestPauseResumeStopAndLegacyQueryControls(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	f.gw.setHold(true)
+	r := do(t, http.MethodPost, f.base+"/", []byte("p"))
+	id := r.json(t)["request_id"].(string)
+	held := f.gw.takeHeld()
+	if len(held) != 2 {
+		t.Fatalf("held %d hops, want 2 (a and b)", len(held))
+	}
+
+	if r := do(t, http.MethodPost, f.base+"/flow/"+id+"/pause", nil); r.status != 200 || r.json(t)["state"] != "paused" {
+		t.Fatalf("pause: %d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, f.base+"/?state="+id, nil); r.status != 200 || r.json(t)["state"] != "paused" {
+		t.Fatalf("?state: %d %s", r.status, r.body)
+	}
+	// Hops arriving while paused are parked, not run.
+	for _, h := range held {
+		if s := f.gw.deliver(h.id, h.body); s != 200 {
+			t.Fatalf("parked hop answered %d", s)
+		}
+	}
+	st := do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).json(t)
+	for name, n := range st["nodes"].(map[string]any) {
+		if s := n.(map[string]any)["status"]; name != "start" && s != "pending" {
+			t.Fatalf("node %s ran while paused: %v", name, st)
+		}
+	}
+	if r := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); r.status != http.StatusConflict {
+		t.Fatalf("result while paused: %d", r.status)
+	}
+
+	f.gw.setHold(false)
+	if r := do(t, http.MethodGet, f.base+"/?resume-flow="+id, nil); r.status != 200 || r.json(t)["state"] != "running" {
+		t.Fatalf("resume: %d %s", r.status, r.body)
+	}
+	waitState(t, f.base, id, "succeeded")
+	if r := do(t, http.MethodPost, f.base+"/flow/"+id+"/pause", nil); r.status != http.StatusConflict {
+		t.Fatalf("pause of a finished request: %d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodPost, f.base+"/?stop-flow="+id, nil); r.status != http.StatusConflict {
+		t.Fatalf("stop of a finished request: %d %s", r.status, r.body)
+	}
+
+	// Stop a running request.
+	f.gw.setHold(true)
+	id2 := do(t, http.MethodPost, f.base+"/", []byte("s")).json(t)["request_id"].(string)
+	if r := do(t, http.MethodPost, f.base+"/?pause-flow="+id2, nil); r.status != 200 {
+		t.Fatalf("?pause-flow: %d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodPost, f.base+"/flow/"+id2+"/stop", nil); r.status != 200 || r.json(t)["state"] != "stopped" {
+		t.Fatalf("stop: %d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodGet, f.base+"/flow/"+id2+"/result", nil); r.status != http.StatusConflict {
+		t.Fatalf("result of a stopped request: %d %s", r.status, r.body)
+	}
+	// Its held hops now hit a stopped request.
+	for _, h := range f.gw.takeHeld() {
+		if s := f.gw.deliver(h.id, h.body); s != http.StatusConflict {
+			t.Fatalf("hop of a stopped request answered %d", s)
+		}
+	}
+
+	for _, path := range []string{"/flow/nope/state", "/flow/nope/result", "/?state=nope"} {
+		if r := do(t, http.MethodGet, f.base+path, nil); r.status != 404 || r.json(t)["request_id"] != "nope" {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	for _, path := range []string{"/flow/nope/pause", "/flow/nope/resume", "/flow/nope/stop", "/?stop-flow=nope"} {
+		if r := do(t, http.MethodPost, f.base+path, nil); r.status != 404 {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}
+
+func TestForwardRejectsForgedMalformedAndReplayedHops(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	f.gw.setHold(true)
+	id := do(t, http.MethodPost, f.base+"/", []byte("t")).json(t)["request_id"].(string)
+	held := f.gw.takeHeld()
+	if len(held) != 2 {
+		t.Fatalf("held %d hops", len(held))
+	}
+	hop := held[0].body
+	before := do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).body
+
+	var sealed map[string]json.RawMessage
+	if err := json.Unmarshal(hop, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(hop, []byte(`"data":"`), []byte(`"data":"AAAA`), 1)
+	if bytes.Equal(tampered, hop) {
+		t.Fatalf("hop has no inline data to tamper with: %s", hop)
+	}
+	unsigned := bytes.Replace(hop, sealed["sig"], []byte(`""`), 1)
+	wrongKey := bytes.Replace(hop, sealed["sig"], []byte(`"sha256=`+strings.Repeat("0", 64)+`"`), 1)
+	cases := []struct {
+		name   string
+		path   string
+		body   []byte
+		status int
+	}{
+		{"tampered data", id, tampered, 401},
+		{"unsigned", id, unsigned, 401},
+		{"wrong signature", id, wrongKey, 401},
+		{"not JSON", id, []byte("{nope"), 400},
+		{"empty", id, nil, 400},
+		{"future version", id, []byte(`{"v":99,"sig":"x","hop":{}}`), 400},
+		{"posted under another request", "someone-else", hop, 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, http.MethodPost, f.base+"/flow/"+tc.path+"/forward", tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if r.json(t)["error"] == "" {
+				t.Fatal("no error message")
+			}
+		})
+	}
+	if after := do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).body; !bytes.Equal(before, after) {
+		t.Fatalf("rejected hops changed the request:\nbefore %s\nafter  %s", before, after)
+	}
+	if r := do(t, http.MethodGet, f.base+"/flow/"+id+"/forward", nil); r.status != 405 {
+		t.Fatalf("GET forward: %d", r.status)
+	}
+
+	// The genuine hops still work, and the request finishes.
+	f.gw.setHold(false)
+	for _, h := range held {
+		if s := f.gw.deliver(h.id, h.body); s != 200 {
+			t.Fatalf("genuine hop answered %d", s)
+		}
+	}
+	waitState(t, f.base, id, "succeeded")
+	// Replaying a hop of the finished request is refused without effect.
+	r := do(t, http.MethodPost, f.base+"/flow/"+id+"/forward", hop)
+	if r.status != http.StatusConflict {
+		t.Fatalf("replayed hop: %d %s", r.status, r.body)
+	}
+	if res := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); string(res.body) != "T+t!" {
+		t.Fatalf("result after replay %q", res.body)
+	}
+}
+
+func TestDAGExports(t *testing.T) {
+	f := startFlow(t, parallelFlow, nil)
+	r := do(t, http.MethodGet, f.base+"/?export-dag=true", nil)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	for _, k := range []string{"id", "start-node", "end-node", "has-branch", "has-edge", "exec-only-dag", "nodes", "is-valid"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("export-dag lacks %q: %s", k, r.body)
+		}
+	}
+	if m["start-node"] != "start" || m["end-node"] != "end" || m["is-valid"] != true {
+		t.Fatalf("export %v", m)
+	}
+	join := m["nodes"].(map[string]any)["join"].(map[string]any)
+	if join["has-aggregator"] != true || join["in-degree"].(float64) != 2 {
+		t.Fatalf("join %v", join)
+	}
+	if r := do(t, http.MethodGet, f.base+"/?dag=json", nil); r.status != 200 || r.json(t)["start-node"] != "start" {
+		t.Fatalf("dag=json %d", r.status)
+	}
+	dot := do(t, http.MethodGet, f.base+"/?dag=dot", nil)
+	if dot.status != 200 || !strings.HasPrefix(string(dot.body), `digraph "testflow" {`) || !strings.Contains(string(dot.body), `"a" -> "join";`) {
+		t.Fatalf("dot: %s", dot.body)
+	}
+	mm := do(t, http.MethodGet, f.base+"/?dag=mermaid", nil)
+	if mm.status != 200 || !strings.HasPrefix(string(mm.body), "flowchart TD") {
+		t.Fatalf("mermaid: %s", mm.body)
+	}
+	if r := do(t, http.MethodGet, f.base+"/?dag=svg", nil); r.status != 400 {
+		t.Fatalf("unknown format: %d", r.status)
+	}
+}
+
+func TestRoutesHealthAndErrorsAreJSON(t *testing.T) {
+	f := startFlow(t, parallelFlow, map[string]string{"max_body_size": "1KiB"})
+	for _, p := range []string{"/_/health", "/healthz"} {
+		if r := do(t, http.MethodGet, f.base+p, nil); r.status != 200 || string(r.body) != "OK" {
+			t.Errorf("%s: %d %q", p, r.status, r.body)
+		}
+	}
+	cases := []struct {
+		method, path string
+		body         []byte
+		status       int
+	}{
+		{http.MethodGet, "/nowhere", nil, 404},
+		{http.MethodGet, "/flow/x", nil, 404},
+		{http.MethodGet, "/flow/x/explode", nil, 404},
+		{http.MethodDelete, "/", nil, 405},
+		{http.MethodGet, "/flow/x/pause", nil, 405},
+		{http.MethodPost, "/", bytes.Repeat([]byte("x"), 2048), 413},
+		{http.MethodPost, "/flow/x/forward", bytes.Repeat([]byte("x"), 2048), 413},
+	}
+	for _, tc := range cases {
+		r := do(t, tc.method, f.base+tc.path, tc.body)
+		if r.status != tc.status {
+			t.Errorf("%s %s: %d, want %d (%s)", tc.method, tc.path, r.status, tc.status, r.body)
+			continue
+		}
+		if m := r.json(t); m["error"] == "" || m["status"].(float64) != float64(tc.status) {
+			t.Errorf("%s %s: body %s", tc.method, tc.path, r.body)
+		}
+	}
+}
+
+func TestDrainingServerFailsHealthChecks(t *testing.T) {
+	cfg, _ := runtime.LoadConfig(envOf(map[string]string{"healthcheck_interval": "300ms"}), runtime.MapSecrets{})
+	srv, err := runtime.NewServer(cfg, syncFlow, runtime.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	if r := do(t, http.MethodGet, base+"/_/health", nil); r.status != 200 {
+		t.Fatalf("health %d", r.status)
+	}
+	cancel()
+	waitFor(t, func() bool { return do(t, http.MethodGet, base+"/_/health", nil).status == 503 })
+	if r := do(t, http.MethodPost, base+"/", []byte("still")); r.status != 200 {
+		t.Fatalf("request during the grace period: %d", r.status)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestAuthenticateRequest(t *testing.T) {
+	f := startFlow(t, syncFlow, map[string]string{"authenticate_request": "true"})
+	body := []byte("signed")
+	m := hmac.New(sha256.New, []byte(testKey))
+	m.Write(body)
+	good := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	if r := do(t, http.MethodPost, f.base+"/", body); r.status != 401 {
+		t.Fatalf("unsigned: %d", r.status)
+	}
+	if r := do(t, http.MethodPost, f.base+"/", body, "X-Hub-Signature", "sha256=00"); r.status != 401 {
+		t.Fatalf("wrong: %d", r.status)
+	}
+	if r := do(t, http.MethodPost, f.base+"/", body, "X-Hub-Signature", good); r.status != 200 || string(r.body) != "Hello signed" {
+		t.Fatalf("signed: %d %s", r.status, r.body)
+	}
+}
+
+func TestStoreOverridesWin(t *testing.T) {
+	var calls atomic.Int32
+	st := newCountingState()
+	f := startFlow(t, parallelFlow, map[string]string{"state_store": "etcd", "etcd_endpoints": "127.0.0.1:1"},
+		runtime.WithStateStore(func() (faasflow.StateStore, error) { calls.Add(1); return st, nil }),
+		runtime.WithDataStore(func() (faasflow.DataStore, error) { return nil, nil }), // keep configured (memory)
+	)
+	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("o"))
+	if r.status != 200 || string(r.body) != "O+o!" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if calls.Load() != 1 || st.creates.Load() == 0 {
+		t.Fatalf("override called %d times, used %d times", calls.Load(), st.creates.Load())
+	}
+
+	cfg, _ := runtime.LoadConfig(envOf(map[string]string{"flow_name": "f", "state_store": "memory", "data_store": "memory"}), runtime.MapSecrets{"faasflow-hmac-secret": "k"})
+	_, err := runtime.NewServer(cfg, parallelFlow, runtime.WithLogger(slog.New(slog.DiscardHandler)),
+		runtime.WithDataStore(func() (faasflow.DataStore, error) { return nil, fmt.Errorf("no bucket") }))
+	if !errors.Is(err, runtime.ErrStoreConfig) || !strings.Contains(err.Error(), "no bucket") {
+		t.Fatalf("failing override: %v", err)
+	}
+}
+
+func TestObserverAndMetricsHooks(t *testing.T) {
+	obs := &countingObserver{}
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "flows_total 1\n") })
+	f := startFlow(t, parallelFlow, nil, runtime.WithObserver(obs), runtime.WithMetrics(metrics))
+	if r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("m")); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if obs.nodes.Load() != 5 || obs.ended.Load() != 1 {
+		t.Fatalf("observer saw %d nodes, %d request ends", obs.nodes.Load(), obs.ended.Load())
+	}
+	if r := do(t, http.MethodGet, f.base+"/metrics", nil); r.status != 200 || string(r.body) != "flows_total 1\n" {
+		t.Fatalf("metrics %d %s", r.status, r.body)
+	}
+}
