@@ -2,6 +2,9 @@ package tracing_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -84,6 +87,9 @@ func TestJaegerShowsOneTreePerRequest(t *testing.T) {
 					t.Errorf("root span tags %v: want otel.status_code=ERROR and error=true", root.Tags)
 				}
 			}
+			if found := searchByRequestTag(ctx, t, j, tt.flow, ids[0]); len(found) != 1 || found[0] != trace.TraceID {
+				t.Errorf("Jaeger tag search for faasflow.request_id found traces %v, want only %s", found, trace.TraceID)
+			}
 			if other := findRequestTraces(ctx, t, j, tt.flow, ids[1]); len(other) != 1 || other[0].TraceID == trace.TraceID {
 				t.Fatalf("second request: %d traces (first %s), want its own single trace", len(other), trace.TraceID)
 			}
@@ -128,6 +134,41 @@ func findRequestTraces(ctx context.Context, t *testing.T, j *testenv.JaegerServe
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// searchByRequestTag asks Jaeger's own search (the UI's "Tags" field) for
+// the traces of service with faasflow.request_id=reqID, as docs/observability.md
+// tells users to, and returns their trace ids.
+func searchByRequestTag(ctx context.Context, t *testing.T, j *testenv.JaegerServer, service, reqID string) []string {
+	t.Helper()
+	tags, _ := json.Marshal(map[string]string{"faasflow.request_id": reqID})
+	q := url.Values{"service": {service}, "tags": {string(tags)}, "limit": {"20"}, "lookback": {"1h"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.QueryURL+"/api/traces?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("Jaeger search: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data []struct {
+			TraceID string `json:"traceID"`
+		} `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Jaeger search: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("Jaeger search: %v", err)
+	}
+	var ids []string
+	for _, d := range body.Data {
+		id := strings.ToLower(d.TraceID)
+		ids = append(ids, strings.Repeat("0", 32-len(id))+id)
+	}
+	return ids
 }
 
 func fromJaeger(s testenv.Span) span {

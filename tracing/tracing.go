@@ -281,6 +281,10 @@ func (t *Tracing) RequestEnded(ctx context.Context, r engine.RequestInfo, state 
 	if !t.Enabled() {
 		return
 	}
+	rs := r.Trace[KeyRoot]
+	if n := len(rs); n == 0 || (hexDigitValue(rs[n-1])&1) == 0 {
+		return // no request span, or not sampled: skip parsing
+	}
 	root, ok := rootFromMap(r.Trace)
 	if !ok || !root.IsSampled() {
 		return
@@ -600,6 +604,12 @@ func hexByte(hi, lo byte) (byte, bool) {
 	h, ok1 := hexNibble(hi)
 	l, ok2 := hexNibble(lo)
 	return h<<4 | l, ok1 && ok2
+}
+
+// hexDigitValue is the value of a lower-case hex digit (0 for others).
+func hexDigitValue(c byte) byte {
+	v, _ := hexNibble(c)
+	return v
 }
 
 func hexNibble(c byte) (byte, bool) {
