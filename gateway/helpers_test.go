@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faas-flow/faas-flow/gateway/internal/testfn"
+	"github.com/faas-flow/faas-flow/gateway/gatewaytest"
 )
 
 // buildCache is shared by every Local of this test binary so the worker
@@ -33,11 +33,11 @@ func TestMain(m *testing.M) {
 	}
 	buildCache = filepath.Join(dir, "cache")
 	handlerDir = filepath.Join(dir, "worker")
-	if err := testfn.WriteHandler(handlerDir); err != nil {
+	if err := gatewaytest.WriteHandler(handlerDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if repoRoot, err = testfn.Repo(); err != nil {
+	if repoRoot, err = gatewaytest.Repo(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faas-flow/faas-flow/gateway/internal/testfn"
+	"github.com/faas-flow/faas-flow/gateway/gatewaytest"
 )
 
 var workerBin string
@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	workerBin, err = testfn.Build(context.Background(), dir)
+	workerBin, err = gatewaytest.Build(context.Background(), dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "building the test worker function failed:", err)
 		os.RemoveAll(dir)

@@ -1,4 +1,4 @@
-// Package testfn builds the worker function the gateway's tests deploy: a
+// Package gatewaytest builds the worker function the gateway's tests deploy: a
 // golang-http function (built from template/golang-http with package build)
 // whose paths misbehave on demand.
 //
@@ -11,7 +11,7 @@
 //	/fail-until?file=F&n=N   answers 500 until it was called N times, then "ok after N"
 //	/env?k=NAME     the value of env NAME
 //	/secret?name=N  the content of secret N
-package testfn
+package gatewaytest
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func Repo() (string, error) {
 		return "", err
 	}
 	if root == "" {
-		return "", fmt.Errorf("testfn: not inside the faas-flow module")
+		return "", fmt.Errorf("gatewaytest: not inside the faas-flow module")
 	}
 	return root, nil
 }
