@@ -17,8 +17,8 @@ import (
 )
 
 const (
-	// fileSuffix marks a key's data file; keypath never leaves '~' raw.
-	fileSuffix = "~"
+	// fileSuffix marks a key's data file; keypath never leaves it raw.
+	fileSuffix = keypath.LeafSuffix
 	// tempPrefix starts temporary files; keypath never starts a segment
 	// with '.'.
 	tempPrefix = ".tmp-"
@@ -76,13 +76,13 @@ func (s *Store) Root() string { return s.root }
 
 // paths returns the directory and file of key.
 func (s *Store) paths(key string) (dir, file string, err error) {
-	rel, err := keypath.Encode(key)
+	rel, err := keypath.Leaf(key)
 	if err != nil {
 		return "", "", fmt.Errorf("local data store: %w", err)
 	}
 	d, base := path.Split(rel)
 	dir = filepath.Join(s.root, filepath.FromSlash(d))
-	return dir, filepath.Join(dir, base+fileSuffix), nil
+	return dir, filepath.Join(dir, base), nil
 }
 
 // Put implements sdk.DataStore: write a temp file, fsync, rename.

@@ -174,10 +174,12 @@ func (m *MinIOServer) start() error {
 	return nil
 }
 
-// waitHealthy polls MinIO's liveness and then readiness endpoints.
+// waitHealthy polls MinIO's liveness and readiness endpoints, then the S3 API
+// itself until it stops answering 503 "server not initialized" (an anonymous
+// request then gets 403).
 func waitHealthy(ctx context.Context, base string, exited <-chan struct{}) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	for _, path := range []string{"/minio/health/live", "/minio/health/ready"} {
+	for _, path := range []string{"/minio/health/live", "/minio/health/ready", "/"} {
 		for {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 			if err != nil {
@@ -186,7 +188,7 @@ func waitHealthy(ctx context.Context, base string, exited <-chan struct{}) error
 			resp, err := client.Do(req)
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				if resp.StatusCode == http.StatusOK || path == "/" && resp.StatusCode < 500 {
 					break
 				}
 			}

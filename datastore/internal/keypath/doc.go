@@ -9,5 +9,7 @@
 // are free for temporary files). Because each byte is encoded on its own
 // (looking back only at whether it starts a segment), the encoding of a
 // prefix of a key is a prefix of the encoding of the key, and prefix deletes
-// work on encoded names. The encoding is injective and reversible.
+// work on encoded names. The encoding is injective and reversible. Values are
+// stored under Leaf(key), the encoding plus "~", so no stored name is also a
+// directory or prefix of another key's name.
 package keypath

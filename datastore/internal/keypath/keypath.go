@@ -12,6 +12,22 @@ var ErrInvalidKey = errors.New("invalid data store key")
 
 const hexDigits = "0123456789ABCDEF"
 
+// LeafSuffix ends the name under which a key's value is stored (a file, an
+// object). Encode never leaves '~' raw, so a stored name never equals an
+// encoded directory or prefix: "a" and "a/b" are stored as "a~" and "a/b~",
+// which file systems and S3 servers (MinIO lists "a" and "a/..." badly when
+// both exist) keep apart.
+const LeafSuffix = "~"
+
+// Leaf returns the stored name of key: Encode(key) + LeafSuffix.
+func Leaf(key string) (string, error) {
+	enc, err := Encode(key)
+	if err != nil {
+		return "", err
+	}
+	return enc + LeafSuffix, nil
+}
+
 // Encode returns the storage path of key. It rejects keys with empty
 // segments, which file systems and S3 servers cannot represent faithfully.
 func Encode(key string) (string, error) {
