@@ -18,7 +18,7 @@ import (
 // retrying 503), and serves /function/<name> from registered worker
 // functions.
 type fakeGateway struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	flow string
 
@@ -37,7 +37,7 @@ type heldHop struct {
 	body []byte
 }
 
-func newFakeGateway(t *testing.T, flow string) *fakeGateway {
+func newFakeGateway(t testing.TB, flow string) *fakeGateway {
 	g := &fakeGateway{t: t, flow: flow, functions: map[string]func(*http.Request, []byte) (int, []byte){}}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(func() {
@@ -166,7 +166,7 @@ type httpResult struct {
 	body   []byte
 }
 
-func (r httpResult) json(t *testing.T) map[string]any {
+func (r httpResult) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -175,7 +175,7 @@ func (r httpResult) json(t *testing.T) map[string]any {
 	return m
 }
 
-func do(t *testing.T, method, url string, body []byte, headers ...string) httpResult {
+func do(t testing.TB, method, url string, body []byte, headers ...string) httpResult {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {

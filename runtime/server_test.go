@@ -77,7 +77,7 @@ type flowEnv struct {
 
 // startFlow serves define in process behind a fakeGateway, on memory
 // stores, with env overriding the test defaults.
-func startFlow(t *testing.T, define engine.DefineFunc, env map[string]string, opts ...runtime.Option) *flowEnv {
+func startFlow(t testing.TB, define engine.DefineFunc, env map[string]string, opts ...runtime.Option) *flowEnv {
 	t.Helper()
 	gw := newFakeGateway(t, "testflow")
 	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
