@@ -18,7 +18,8 @@ type DeployOptions struct {
 	// skip_build or fprocess-only).
 	PayloadSecret []byte
 	// SDKDir is the local faas-flow checkout for the replace directive
-	// ("" = found by walking up from the stack file).
+	// ("" = found by walking up from the stack file, else from the working
+	// directory).
 	SDKDir string
 	// TemplateDirs are searched for <lang>/template.yml in order (default:
 	// <stack dir>/template, then <SDKDir>/template).
@@ -44,6 +45,11 @@ func DeployStack(ctx context.Context, c *Client, stackFile string, o DeployOptio
 	if o.SDKDir == "" {
 		if o.SDKDir, err = build.FindSDKDir(f.Dir()); err != nil {
 			return err
+		}
+	}
+	if o.SDKDir == "" {
+		if wd, err := os.Getwd(); err == nil {
+			o.SDKDir, _ = build.FindSDKDir(wd)
 		}
 	}
 	if len(o.TemplateDirs) == 0 {

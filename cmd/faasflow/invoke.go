@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/faas-flow/faas-flow/gateway/client"
+)
+
+func runInvoke(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("invoke", e, "invoke NAME [--async] [--wait DURATION] [--header k=v] [--query k=v] < body")
+	var g gatewayFlags
+	g.register(fs)
+	async := fs.Bool("async", false, "queue the call (answer 202) instead of waiting for it")
+	wait := fs.String("wait", "", "for flows: wait up to DURATION for the result (adds ?wait=DURATION)")
+	method := fs.String("method", "POST", "HTTP method")
+	path := fs.String("path", "", "path after /function/NAME, e.g. /flow/ID/state")
+	contentType := fs.String("content-type", "text/plain", "Content-Type of the body")
+	var headers, query listFlag
+	fs.Var(&headers, "header", "request header k=v (repeatable)")
+	fs.Var(&query, "query", "query parameter k=v (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("want exactly one function name, got %d arguments", len(pos))
+	}
+	h, err := keyValues(headers, "header")
+	if err != nil {
+		return err
+	}
+	q, err := keyValues(query, "query")
+	if err != nil {
+		return err
+	}
+	if *wait != "" {
+		q["wait"] = []string{*wait}
+	}
+	if *path != "" && !strings.HasPrefix(*path, "/") {
+		*path = "/" + *path
+	}
+	in := client.Invocation{Name: pos[0], Async: *async, Method: *method, Path: *path, Query: url.Values(q), Header: h, Body: e.stdin}
+	if in.Header == nil {
+		in.Header = map[string][]string{}
+	}
+	if _, ok := in.Header["Content-Type"]; !ok {
+		in.Header["Content-Type"] = []string{*contentType}
+	}
+	resp, err := g.client(e, "").Invoke(ctx, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if *async {
+		if resp.StatusCode != 202 {
+			return printResponse(e, resp.StatusCode, resp.Body)
+		}
+		id := resp.Header.Get("X-Call-Id")
+		if id == "" {
+			id = strings.Join(h["X-Call-Id"], "")
+		}
+		fmt.Fprintf(e.stderr, "Function submitted asynchronously. X-Call-Id: %s\n", id)
+		return nil
+	}
+	if id := resp.Header.Get("X-Faas-Flow-Reqid"); id != "" {
+		fmt.Fprintf(e.stderr, "X-Faas-Flow-Reqid: %s\n", id)
+	}
+	return printResponse(e, resp.StatusCode, resp.Body)
+}
+
+func runState(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("state", e, "state FLOW REQUEST_ID")
+	var g gatewayFlags
+	g.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("want FLOW and REQUEST_ID")
+	}
+	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: "GET", Path: "/flow/" + escape(pos[1]) + "/state"})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return printResponse(e, resp.StatusCode, resp.Body)
+}
+
+func runDag(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("dag", e, "dag FLOW [--format dot|json|mermaid]")
+	var g gatewayFlags
+	g.register(fs)
+	format := fs.String("format", "dot", "dot, json or mermaid")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("want exactly one flow name")
+	}
+	switch *format {
+	case "dot", "json", "mermaid":
+	default:
+		return fmt.Errorf("--format must be dot, json or mermaid, not %q", *format)
+	}
+	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: "GET", Query: url.Values{"dag": {*format}}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return printResponse(e, resp.StatusCode, resp.Body)
+}

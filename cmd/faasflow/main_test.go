@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/faas-flow/faas-flow/gateway"
+	"github.com/faas-flow/faas-flow/gateway/gatewaytest"
+)
+
+var handlerDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "faasflow-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	handlerDir = filepath.Join(dir, "worker")
+	if err := gatewaytest.WriteHandler(handlerDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func cli(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := run(ctx, e, args)
+	return result{code, out.String(), errb.String()}
+}
+
+func writeStack(t *testing.T, gatewayURL string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "stack.yml")
+	src := fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\n  gateway: %s\nfunctions:\n  echo:\n    lang: golang-http\n    handler: %s\n    image: echo:latest\n    environment:\n      GREETING: hi\n", gatewayURL, handlerDir)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
+	state := t.TempDir()
+	l, err := gateway.StartLocal(context.Background(), gateway.LocalOptions{StateDir: state})
+	if err != nil {
+		t.Fatalf("local gateway did not start: %v", err)
+	}
+	defer l.Close()
+	stack := writeStack(t, l.URL()) // the gateway comes from the stack's provider.gateway
+
+	r := cli(t, "", "deploy", "-f", stack, "--state-dir", state)
+	if r.code != 0 || !strings.Contains(r.stderr, "echo: deployed") {
+		t.Fatalf("deploy = %d\n%s", r.code, r.stderr)
+	}
+	gw := []string{"--gateway", l.URL(), "--state-dir", state}
+
+	r = cli(t, "payload", append([]string{"invoke", "echo", "--query", "a=b", "--header", "X-A=1", "--path", "/p"}, gw...)...)
+	if r.code != 0 || r.stdout != "POST /p?a=b payload" {
+		t.Fatalf("invoke = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = cli(t, "", append([]string{"invoke", "echo", "--wait", "5s", "--method", "GET"}, gw...)...)
+	if r.stdout != "GET /?wait=5s " {
+		t.Fatalf("invoke --wait = %q", r.stdout)
+	}
+	r = cli(t, "x", append([]string{"invoke", "--async", "echo"}, gw...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "Function submitted asynchronously. X-Call-Id: ") {
+		t.Fatalf("async = %d %q", r.code, r.stderr)
+	}
+	r = cli(t, "", append([]string{"invoke", "echo", "--path", "/status/500"}, gw...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "server returned unexpected status code: 500") {
+		t.Fatalf("failing invoke = %d %q", r.code, r.stderr)
+	}
+	r = cli(t, "", append([]string{"invoke", "missing"}, gw...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "404") {
+		t.Fatalf("unknown function = %d %q", r.code, r.stderr)
+	}
+	r = cli(t, "", append([]string{"state", "echo", "req-1"}, gw...)...)
+	if r.stdout != "GET /flow/req-1/state? " {
+		t.Fatalf("state = %q %q", r.stdout, r.stderr)
+	}
+	r = cli(t, "", append([]string{"dag", "echo", "--format", "mermaid"}, gw...)...)
+	if r.stdout != "GET /?dag=mermaid " {
+		t.Fatalf("dag = %q %q", r.stdout, r.stderr)
+	}
+	if r := cli(t, "", append([]string{"dag", "echo", "--format", "png"}, gw...)...); r.code != 1 {
+		t.Fatalf("bad format accepted")
+	}
+	r = cli(t, "", append([]string{"logs", "echo"}, gw...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "golang-http handler listening") {
+		t.Fatalf("logs = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// without the state dir the credentials are missing
+	r = cli(t, "", "deploy", "-f", stack, "--state-dir", t.TempDir())
+	if r.code != 1 {
+		t.Fatalf("deploy without credentials = %d %q", r.code, r.stderr)
+	}
+}
+
+func TestDeployReportsCompilerOutput(t *testing.T) {
+	state := t.TempDir()
+	l, err := gateway.StartLocal(context.Background(), gateway.LocalOptions{StateDir: state})
+	if err != nil {
+		t.Fatalf("local gateway did not start: %v", err)
+	}
+	defer l.Close()
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "handler.go"), []byte("package function\n\nfunc Handle() { oops }\n"), 0o644)
+	p := filepath.Join(t.TempDir(), "stack.yml")
+	os.WriteFile(p, []byte("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  bad:\n    lang: golang-http\n    handler: "+bad+"\n    image: bad:1\n"), 0o644)
+	r := cli(t, "", "deploy", "-f", p, "--gateway", l.URL(), "--state-dir", state)
+	if r.code != 1 || !strings.Contains(r.stderr, "undefined: oops") {
+		t.Fatalf("deploy = %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestUpOnBusyPortPrintsOneClearError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	r := cli(t, "", "up", "--port", port, "--state-dir", t.TempDir())
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if r.code != 1 || !strings.Contains(last, "127.0.0.1:"+port+" is already in use") || strings.Contains(r.stderr, "panic") {
+		t.Fatalf("up on busy port = %d\n%s", r.code, r.stderr)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "level=ERROR") {
+			t.Errorf("extra error output: %s", l)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of `up`.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestUpPrintsEndpointsAndDownStopsIt(t *testing.T) {
+	state := t.TempDir()
+	var out, errb syncBuffer
+	e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), e, []string{"up", "--port", "0", "--state-dir", state}) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "faasflow down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("up did not come up:\n%s\n%s", out.String(), errb.String())
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("up exited %d:\n%s", code, errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, want := range []string{"gateway        http://127.0.0.1:", "password", "NATS           nats://127.0.0.1:", "etcd           http://127.0.0.1:", "--remote-builder"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("up output lacks %q:\n%s", want, out.String())
+		}
+	}
+	r := cli(t, "", "down", "--state-dir", state)
+	if r.code != 0 {
+		t.Fatalf("down = %d %q", r.code, r.stderr)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("up exited %d:\n%s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("up did not stop after down")
+	}
+	if r := cli(t, "", "down", "--state-dir", state); r.code != 1 || !strings.Contains(r.stderr, "no faasflow up is running") {
+		t.Fatalf("second down = %d %q", r.code, r.stderr)
+	}
+}
+
+func TestUnknownCommandAndArgumentsAreRejected(t *testing.T) {
+	if r := cli(t, "", "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown = %d %q", r.code, r.stderr)
+	}
+	if r := cli(t, "", "invoke"); r.code != 1 {
+		t.Fatalf("invoke without name = %d", r.code)
+	}
+	if r := cli(t, "", "invoke", "f", "--header", "novalue"); r.code != 1 || !strings.Contains(r.stderr, "want key=value") {
+		t.Fatalf("bad header = %d %q", r.code, r.stderr)
+	}
+	if r := cli(t, "", "help"); r.code != 0 || !strings.Contains(r.stdout, "deploy") {
+		t.Fatalf("help = %d", r.code)
+	}
+}
+
+func TestParseAcceptsFlagsAfterPositionals(t *testing.T) {
+	fs := newFlagSet("x", env{stderr: &bytes.Buffer{}}, "x")
+	async := fs.Bool("async", false, "")
+	var h listFlag
+	fs.Var(&h, "header", "")
+	pos, err := parse(fs, []string{"name", "--async", "--header", "a=1", "extra", "--header=b=2"})
+	if err != nil || !*async || len(pos) != 2 || pos[0] != "name" || pos[1] != "extra" || len(h) != 2 {
+		t.Fatalf("pos %v async %v headers %v err %v", pos, *async, h, err)
+	}
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+
+	"github.com/faas-flow/faas-flow/gateway"
+)
+
+const pidFile = "faasflow.pid"
+
+func runUp(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("up", e, "up [flags]")
+	var o gateway.LocalOptions
+	var etcd, otlp string
+	var verbose bool
+	fs.IntVar(&o.Port, "port", 8080, "gateway port")
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
+	fs.StringVar(&o.StateDir, "state-dir", ".faasflow", "directory holding all state (functions, queue, etcd, data, logs)")
+	fs.StringVar(&o.NATSURL, "nats-url", "", "external NATS JetStream server (default: embedded)")
+	fs.StringVar(&etcd, "etcd-endpoints", "", "external etcd endpoints, comma-separated (default: embedded)")
+	fs.BoolVar(&o.EtcdSync, "etcd-sync", false, "keep fsync in the embedded etcd (slower, survives machine crashes)")
+	fs.StringVar(&o.S3URL, "s3-url", "", "MinIO/S3 endpoint for flow data (default: local data dir)")
+	fs.StringVar(&o.S3Bucket, "s3-bucket", "faasflow", "bucket for flow data (with --s3-url)")
+	fs.StringVar(&o.S3AccessKey, "s3-access-key", "", "S3 access key (default $S3_ACCESS_KEY)")
+	fs.StringVar(&o.S3SecretKey, "s3-secret-key", "", "S3 secret key (default $S3_SECRET_KEY)")
+	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "secret store for functions' secrets (default STATE_DIR/secret-store)")
+	fs.StringVar(&o.SDKDir, "sdk-dir", "", "faas-flow checkout used to build flows offline (default: found from the working dir)")
+	fs.StringVar(&o.User, "username", "", "basic-auth user for /system/* (default: generated once, kept in the state dir)")
+	fs.StringVar(&o.Password, "password", "", "basic-auth password (default: generated once, kept in the state dir)")
+	fs.BoolVar(&o.NoAuth, "no-auth", false, "leave /system/* without authentication")
+	fs.IntVar(&o.QueueWorkers, "queue-workers", 8, "async calls processed concurrently")
+	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
+	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
+	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")
+	fs.StringVar(&otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
+	fs.BoolVar(&verbose, "verbose", false, "log debug events")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if etcd != "" {
+		o.EtcdEndpoints = strings.Split(etcd, ",")
+	}
+	if o.S3AccessKey == "" {
+		o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
+	}
+	if o.S3SecretKey == "" {
+		o.S3SecretKey = e.getenv("S3_SECRET_KEY")
+	}
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if otlp == "" {
+		otlp = e.getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	if otlp != "" {
+		tp, err := tracerProvider(ctx, otlp)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(c)
+		}()
+		o.TracerProvider = tp
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintln(e.stderr, "starting NATS JetStream, etcd and the gateway…")
+	l, err := gateway.StartLocal(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	pid := filepath.Join(l.StateDir(), pidFile)
+	if err := os.WriteFile(pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	defer os.Remove(pid)
+	printUp(e, l, o)
+	<-ctx.Done()
+	fmt.Fprintln(e.stderr, "stopping…")
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return nil
+}
+
+func printUp(e env, l *gateway.Local, o gateway.LocalOptions) {
+	w := e.stdout
+	u, p := l.Credentials()
+	fmt.Fprintf(w, "faasflow local gateway is up\n\n")
+	fmt.Fprintf(w, "  gateway        %s   (export OPENFAAS_URL=%s)\n", l.URL(), l.URL())
+	if u != "" {
+		fmt.Fprintf(w, "  user           %s\n  password       %s\n", u, p)
+		fmt.Fprintf(w, "  faas-cli login echo %s | faas-cli login -u %s --password-stdin -g %s\n", p, u, l.URL())
+	} else {
+		fmt.Fprintf(w, "  auth           off (--no-auth)\n")
+	}
+	fmt.Fprintf(w, "  remote builder faas-cli up --remote-builder %s/ --payload-secret %s\n", l.URL(), l.PayloadSecretFile())
+	fmt.Fprintf(w, "  NATS           %s (stream faas-request)\n", l.NATSURL())
+	fmt.Fprintf(w, "  etcd           %s\n", strings.Join(l.EtcdEndpoints(), ","))
+	if o.S3URL != "" {
+		fmt.Fprintf(w, "  flow data      %s bucket %s\n", o.S3URL, o.S3Bucket)
+	} else {
+		fmt.Fprintf(w, "  flow data      %s\n", filepath.Join(l.StateDir(), "data"))
+	}
+	fmt.Fprintf(w, "  secrets        %s\n", l.SecretsDir())
+	fmt.Fprintf(w, "  metrics        %s/metrics\n", l.URL())
+	fmt.Fprintf(w, "  state dir      %s\n\n", l.StateDir())
+	fmt.Fprintf(w, "Deploy with `faasflow deploy -f stack.yml`. Stop with Ctrl-C or `faasflow down`.\n")
+}
+
+func tracerProvider(ctx context.Context, endpoint string) (*sdktrace.TracerProvider, error) {
+	opts := []otlptracehttp.Option{}
+	if strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://") {
+		opts = append(opts, otlptracehttp.WithEndpointURL(strings.TrimRight(endpoint, "/")+"/v1/traces"))
+	} else {
+		opts = append(opts, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("otlp exporter: %w", err)
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName("faasflow-gateway")))
+	if err != nil && !errors.Is(err, resource.ErrSchemaURLConflict) {
+		return nil, err
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+}
