@@ -1,0 +1,442 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/faas-flow/faas-flow/build"
+	"github.com/faas-flow/faas-flow/internal/testenv"
+	"github.com/faas-flow/faas-flow/runtime"
+)
+
+// The tests in this file build flow functions from template/faas-flow the
+// way its Dockerfile does (faas-cli's build context, a local replace of the
+// SDK, go generate, go test, go build), start the binaries on 127.0.0.1 and
+// drive them over HTTP behind a fake gateway.
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := build.FindSDKDir(".")
+	if err != nil || root == "" {
+		t.Fatalf("cannot find the faas-flow module root: %q %v", root, err)
+	}
+	return root
+}
+
+// goEnv is the environment of the build steps: offline (module cache
+// only), static, no workspace.
+func goEnv() []string {
+	env := []string{"GOWORK=off", "GOFLAGS=", "GOPROXY=off", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GOWORK", "GOFLAGS", "GOPROXY", "CGO_ENABLED", "GOTOOLCHAIN":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func runIn(t testing.TB, dir string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, goEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out)
+	}
+	return string(out)
+}
+
+// buildLikeDockerfile shrink-wraps the template with handlerDir and runs
+// the Dockerfile's build steps. It returns the binary and the context.
+func buildLikeDockerfile(t testing.TB, handlerDir string) (string, string) {
+	t.Helper()
+	root := repoRoot(t)
+	ctxDir, err := build.Shrinkwrap(build.Spec{
+		Name: "flow", Lang: "faas-flow", TemplateDir: filepath.Join(root, "template", "faas-flow"),
+		HandlerDir: handlerDir, OutDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Offline: what our builder adds in place of the module proxy.
+	runIn(t, ctxDir, "go", "mod", "edit", "-replace", "github.com/faas-flow/faas-flow="+root)
+	sums, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctxDir, "go.sum"), sums, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The Dockerfile's steps, in order.
+	if out := runIn(t, ctxDir, "gofmt", "-l", "."); strings.TrimSpace(out) != "" {
+		t.Fatalf("gofmt would fail the Docker build:\n%s", out)
+	}
+	runIn(t, ctxDir, "go", "generate", "-mod=mod", ".")
+	runIn(t, ctxDir, "go", "test", "-mod=mod", "handler/function/...")
+	runIn(t, ctxDir, "go", "build", "-mod=mod", "-trimpath", "-ldflags", "-s -w", "-o", "handler", ".")
+	return filepath.Join(ctxDir, "handler"), ctxDir
+}
+
+// flowProcess is a flow function binary running on 127.0.0.1.
+type flowProcess struct {
+	base   string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func (p *flowProcess) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.Write(b)
+}
+
+func (p *flowProcess) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func startBinary(t testing.TB, bin string, env map[string]string) *flowProcess {
+	t.Helper()
+	ln := listen(t.(*testing.T))
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &flowProcess{base: "http://" + addr, done: make(chan error, 1)}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "listen_addr=" + addr}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("flow function log:\n%s", p.logs())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/_/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("flow function exited: %v\n%s", err, p.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flow function not healthy after 20s:\n%s", p.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func secretDir(t testing.TB, secrets map[string]string) string {
+	dir := t.TempDir()
+	for k, v := range secrets {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestTemplateSyncChainBuildsWithTheBuilderAndServes(t *testing.T) {
+	root := repoRoot(t)
+	gw := newFakeGateway(t, "hello")
+	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
+		if r.Method != http.MethodPut || r.URL.Query().Get("lang") != "en" {
+			return 400, []byte("want PUT ?lang=en, got " + r.Method + " " + r.URL.String())
+		}
+		return 200, bytes.ToUpper(body)
+	})
+	// The gateway's builder (package build), as `faasflow up` uses it: it
+	// does not run go generate, so the runtime warns.
+	bin, err := build.Function(context.Background(), build.Spec{
+		Name: "hello", Lang: "faas-flow", TemplateDir: filepath.Join(root, "template"),
+		HandlerDir: filepath.Join("testdata", "syncflow"), SDKDir: root, OutDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, bin, map[string]string{"gateway": gw.URL(), "healthcheck_interval": "0"})
+	r := do(t, http.MethodPost, p.base+"/", []byte("flow"))
+	if r.status != 200 || string(r.body) != "HELLO FLOW!" || r.header.Get(runtime.HeaderRequestID) == "" {
+		t.Fatalf("%d %v %q", r.status, r.header, r.body)
+	}
+	if !strings.Contains(p.logs(), "did not run `go generate`") {
+		t.Fatalf("no warning about the skipped generate step:\n%s", p.logs())
+	}
+	if r := do(t, http.MethodGet, p.base+"/?export-dag=true", nil); r.status != 200 || r.json(t)["start-node"] != "sync" {
+		t.Fatalf("export-dag: %d %s", r.status, r.body)
+	}
+}
+
+func TestTemplateDAGFlowEndToEnd(t *testing.T) {
+	bin, ctxDir := buildLikeDockerfile(t, filepath.Join("testdata", "dagflow"))
+	gen, err := os.ReadFile(filepath.Join(ctxDir, "zz_stores.go"))
+	if err != nil || !strings.Contains(string(gen), "function.DefineDataStore()") {
+		t.Fatalf("go generate did not wire DefineDataStore: %v\n%s", err, gen)
+	}
+
+	gw := newFakeGateway(t, "words")
+	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
+		if r.URL.Query().Get("lang") != "en" || r.Header.Get("X-Mode") != "loud" {
+			return 400, []byte("missing query or header")
+		}
+		return 200, bytes.ToUpper(body)
+	})
+	gw.function("reverse", func(_ *http.Request, body []byte) (int, []byte) {
+		r := []rune(string(body))
+		for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+			r[i], r[j] = r[j], r[i]
+		}
+		return 200, []byte(string(r))
+	})
+	key := "e2e-secret-key"
+	p := startBinary(t, bin, map[string]string{
+		"flow_name":            "words",
+		"gateway":              gw.URL(),
+		"secret_mount_path":    secretDir(t, map[string]string{"faasflow-hmac-secret": key}),
+		"state_store":          "etcd",
+		"etcd_endpoints":       strings.Join(testenv.Etcd(t), ","),
+		"etcd_key_prefix":      "e2e-" + fmt.Sprint(time.Now().UnixNano()) + "/",
+		"data_store":           "minio", // replaced by the handler's DefineDataStore
+		"healthcheck_interval": "0",
+		"write_timeout":        "20s",
+	})
+	gw.setFlowURL(p.base)
+	const want = "HELLO WORLD|2|short;olleh,dlrow;override=true"
+
+	t.Run("start, poll state, read result", func(t *testing.T) {
+		r := do(t, http.MethodPost, p.base+"/", []byte("hello world"))
+		if r.status != http.StatusAccepted {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		id := r.json(t)["request_id"].(string)
+		st := waitState(t, p.base, id, "succeeded")
+		if n := len(st["nodes"].(map[string]any)); n < 10 {
+			t.Fatalf("only %d node statuses: %v", n, st)
+		}
+		res := do(t, http.MethodGet, p.base+"/flow/"+id+"/result", nil)
+		if res.status != 200 || string(res.body) != want {
+			t.Fatalf("result %d %q", res.status, res.body)
+		}
+	})
+
+	t.Run("wait returns the final result", func(t *testing.T) {
+		r := do(t, http.MethodPost, p.base+"/?wait=15s", []byte("hello world"), runtime.HeaderRequestID, "e2e-wait-1")
+		if r.status != 200 || string(r.body) != want || r.header.Get(runtime.HeaderRequestID) != "e2e-wait-1" {
+			t.Fatalf("%d %v %q", r.status, r.header, r.body)
+		}
+		long := do(t, http.MethodPost, p.base+"/?wait=15s", []byte("a much longer sentence"))
+		if long.status != 200 || !strings.HasPrefix(string(long.body), "A MUCH LONGER SENTENCE|4|long;a,hcum,regnol,ecnetnes;") {
+			t.Fatalf("long: %d %q", long.status, long.body)
+		}
+	})
+
+	t.Run("signed completion callback", func(t *testing.T) {
+		cb := newCallbackReceiver(t, 0)
+		r := do(t, http.MethodPost, p.base+"/", []byte("hello world"), runtime.HeaderCallbackURL, cb.srv.URL)
+		id := r.json(t)["request_id"].(string)
+		got := cb.wait(t)
+		if string(got.body) != want || got.header.Get(runtime.HeaderRequestID) != id || got.header.Get(runtime.HeaderState) != "succeeded" {
+			t.Fatalf("callback %q %v", got.body, got.header)
+		}
+		if !runtime.VerifySignature([]byte(key), got.body, got.header.Get(runtime.HeaderSignature)) {
+			t.Fatalf("callback signature %q does not verify", got.header.Get(runtime.HeaderSignature))
+		}
+	})
+
+	t.Run("tampered, unsigned and replayed hops", func(t *testing.T) {
+		gw.setHold(true)
+		id := do(t, http.MethodPost, p.base+"/", []byte("hello world")).json(t)["request_id"].(string)
+		held := gw.takeHeld()
+		if len(held) != 2 {
+			t.Fatalf("held %d hops, want 2", len(held))
+		}
+		before := do(t, http.MethodGet, p.base+"/flow/"+id+"/state", nil).body
+		hop := held[0].body
+		var sealed map[string]json.RawMessage
+		if err := json.Unmarshal(hop, &sealed); err != nil {
+			t.Fatal(err)
+		}
+		tampered := bytes.Replace(hop, []byte(`"data":"`), []byte(`"data":"SGFjaw`), 1)
+		unsigned := bytes.Replace(hop, sealed["sig"], []byte(`""`), 1)
+		for name, body := range map[string][]byte{"tampered": tampered, "unsigned": unsigned} {
+			r := do(t, http.MethodPost, p.base+"/flow/"+id+"/forward", body)
+			if r.status != 401 {
+				t.Fatalf("%s hop: %d %s", name, r.status, r.body)
+			}
+		}
+		if after := do(t, http.MethodGet, p.base+"/flow/"+id+"/state", nil).body; !bytes.Equal(before, after) {
+			t.Fatalf("rejected hops changed the state:\n%s\n%s", before, after)
+		}
+		gw.setHold(false)
+		for _, h := range held {
+			if s := gw.deliver(h.id, h.body); s != 200 {
+				t.Fatalf("genuine hop: %d", s)
+			}
+		}
+		waitState(t, p.base, id, "succeeded")
+		if r := do(t, http.MethodPost, p.base+"/flow/"+id+"/forward", hop); r.status != http.StatusConflict {
+			t.Fatalf("replayed hop of a finished request: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("pause, resume, stop", func(t *testing.T) {
+		gw.setHold(true)
+		id := do(t, http.MethodPost, p.base+"/", []byte("hello world")).json(t)["request_id"].(string)
+		if r := do(t, http.MethodGet, p.base+"/?pause-flow="+id, nil); r.status != 200 {
+			t.Fatalf("pause: %d %s", r.status, r.body)
+		}
+		for _, h := range gw.takeHeld() {
+			if s := gw.deliver(h.id, h.body); s != 200 {
+				t.Fatalf("parked hop: %d", s)
+			}
+		}
+		if r := do(t, http.MethodGet, p.base+"/?state="+id, nil); r.json(t)["state"] != "paused" {
+			t.Fatalf("state: %s", r.body)
+		}
+		gw.setHold(false)
+		if r := do(t, http.MethodPost, p.base+"/flow/"+id+"/resume", nil); r.status != 200 {
+			t.Fatalf("resume: %d %s", r.status, r.body)
+		}
+		waitState(t, p.base, id, "succeeded")
+		if r := do(t, http.MethodPost, p.base+"/flow/"+id+"/stop", nil); r.status != http.StatusConflict {
+			t.Fatalf("stop of a finished request: %d", r.status)
+		}
+		gw.setHold(true)
+		id2 := do(t, http.MethodPost, p.base+"/", []byte("x y")).json(t)["request_id"].(string)
+		if r := do(t, http.MethodPost, p.base+"/?stop-flow="+id2, nil); r.status != 200 {
+			t.Fatalf("stop: %d %s", r.status, r.body)
+		}
+		for _, h := range gw.takeHeld() {
+			if s := gw.deliver(h.id, h.body); s != http.StatusConflict {
+				t.Fatalf("hop of a stopped request: %d", s)
+			}
+		}
+		gw.setHold(false)
+		if r := do(t, http.MethodGet, p.base+"/flow/"+id2+"/result", nil); r.status != http.StatusConflict {
+			t.Fatalf("result of a stopped request: %d", r.status)
+		}
+	})
+
+	t.Run("exports, health and errors", func(t *testing.T) {
+		ex := do(t, http.MethodGet, p.base+"/?export-dag=true", nil)
+		if ex.status != 200 || ex.json(t)["start-node"] != "split" {
+			t.Fatalf("export-dag %d %s", ex.status, ex.body)
+		}
+		if r := do(t, http.MethodGet, p.base+"/?dag=dot", nil); !strings.Contains(string(r.body), `"split" -> "upper";`) {
+			t.Fatalf("dot: %s", r.body)
+		}
+		if r := do(t, http.MethodGet, p.base+"/?dag=mermaid", nil); !strings.HasPrefix(string(r.body), "flowchart TD") {
+			t.Fatalf("mermaid: %s", r.body)
+		}
+		for path, status := range map[string]int{"/healthz": 200, "/flow/unknown/state": 404, "/flow/unknown/result": 404, "/nope": 404} {
+			if r := do(t, http.MethodGet, p.base+path, nil); r.status != status {
+				t.Errorf("%s: %d, want %d", path, r.status, status)
+			}
+		}
+	})
+
+	for _, s := range gw.statuses() {
+		if s != 200 && s != http.StatusConflict {
+			t.Fatalf("a relayed hop was answered %d (all: %v)", s, gw.statuses())
+		}
+	}
+}
+
+func TestTemplateFilesFollowTheConventions(t *testing.T) {
+	root := repoRoot(t)
+	dir := filepath.Join(root, "template", "faas-flow")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	df := read("Dockerfile")
+	for _, want := range []string{
+		"ghcr.io/openfaas/of-watchdog:${WATCHDOG_VERSION} AS watchdog",
+		"RUN go generate -mod=mod .",
+		"go test -mod=mod handler/function/...",
+		"go build -mod=mod -trimpath",
+		"USER app",
+		`fprocess="./handler"`,
+		`mode="http"`,
+		`upstream_url="http://127.0.0.1:8082"`,
+		`listen_addr="127.0.0.1:8082"`,
+		"exec_timeout=",
+		"write_timeout=",
+		"read_timeout=",
+	} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^ARG WATCHDOG_VERSION=\d+\.\d+\.\d+$`).MatchString(df) {
+		t.Error("the of-watchdog version is not pinned")
+	}
+	// ENV key="value" only: faas-flow's Dockerfile had `ENV read_timeout: 120`.
+	inEnv := false
+	for _, line := range strings.Split(df, "\n") {
+		t1 := strings.TrimSpace(line)
+		if strings.HasPrefix(t1, "ENV ") {
+			inEnv, t1 = true, strings.TrimPrefix(t1, "ENV ")
+		}
+		if !inEnv {
+			continue
+		}
+		if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*="[^"]*"( \\)?$`).MatchString(t1) {
+			t.Errorf("malformed ENV line %q", line)
+		}
+		inEnv = strings.HasSuffix(t1, `\`)
+	}
+	tpl := read("template.yml")
+	for _, want := range []string{"language: faas-flow", "fprocess: ./handler", "faasflow-hmac-secret", "etcd", "s3_url"} {
+		if !strings.Contains(tpl, want) {
+			t.Errorf("template.yml lacks %q", want)
+		}
+	}
+	for _, mod := range []string{"go.mod", filepath.Join("function", "go.mod")} {
+		if !strings.Contains(read(mod), "github.com/faas-flow/faas-flow "+runtime.SDKVersion) {
+			t.Errorf("%s does not require github.com/faas-flow/faas-flow %s", mod, runtime.SDKVersion)
+		}
+	}
+	if main := read("main.go"); !strings.Contains(main, "runtime.Run(context.Background(), function.Define, storeOptions()...)") {
+		t.Errorf("main.go does not wire runtime.Run to function.Define:\n%s", main)
+	}
+}
