@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,6 +81,13 @@ type flowEnv struct {
 // stores, with env overriding the test defaults.
 func startFlow(t testing.TB, define engine.DefineFunc, env map[string]string, opts ...runtime.Option) *flowEnv {
 	t.Helper()
+	return startFlowWithSecrets(t, define, env, map[string]string{"faasflow-hmac-secret": testKey}, opts...)
+}
+
+// startFlowWithSecrets is startFlow with the given secrets (nil: read the
+// files in env's secret_mount_path).
+func startFlowWithSecrets(t testing.TB, define engine.DefineFunc, env map[string]string, secrets map[string]string, opts ...runtime.Option) *flowEnv {
+	t.Helper()
 	gw := newFakeGateway(t, "testflow")
 	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
 		if r.URL.Query().Get("mode") != "shout & more" || r.Header.Get("X-Extra") != "1" || r.Method != http.MethodPost {
@@ -93,7 +102,16 @@ func startFlow(t testing.TB, define engine.DefineFunc, env map[string]string, op
 	for k, v := range env {
 		e[k] = v
 	}
-	cfg, err := runtime.LoadConfig(envOf(e), runtime.MapSecrets{"faasflow-hmac-secret": testKey})
+	var sr runtime.SecretReader = runtime.MapSecrets(secrets)
+	if dir := e["secret_mount_path"]; dir != "" {
+		for k, v := range secrets {
+			if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sr = nil
+	}
+	cfg, err := runtime.LoadConfig(envOf(e), sr)
 	if err != nil {
 		t.Fatal(err)
 	}

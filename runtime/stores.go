@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/faas-flow/faas-flow/datastore/local"
 	"github.com/faas-flow/faas-flow/datastore/memory"
+	"github.com/faas-flow/faas-flow/datastore/minio"
 	"github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/statestore/etcd"
 	statememory "github.com/faas-flow/faas-flow/statestore/memory"
@@ -111,14 +113,32 @@ func openStateStore(ctx context.Context, cfg Config) (sdk.StateStore, error) {
 	return nil, fmt.Errorf("%w: unknown state_store %q", ErrStoreConfig, cfg.StateStore)
 }
 
-func openDataStore(_ context.Context, cfg Config) (sdk.DataStore, error) {
+func openDataStore(ctx context.Context, cfg Config) (sdk.DataStore, error) {
 	switch cfg.DataStore {
 	case StoreMemory:
 		return memory.New(), nil
 	case StoreMinio, StoreS3, "":
-		return nil, fmt.Errorf("%w: data_store=%s: this build has no MinIO/S3 data store yet; set data_store=memory (one replica) or define DefineDataStore in handler.go", ErrStoreConfig, cfg.DataStore)
+		if cfg.S3.AccessKey == "" || cfg.S3.SecretKey == "" {
+			return nil, fmt.Errorf("%w: data_store=%s needs the secrets s3-access-key and s3-secret-key (names set by s3_access_key_name, s3_secret_key_name)", ErrStoreConfig, cfg.DataStore)
+		}
+		lookup := "dns"
+		if cfg.S3.PathStyle {
+			lookup = "path"
+		}
+		d, err := minio.New(ctx, minio.Options{
+			Endpoint: cfg.S3.URL, Secure: cfg.S3.TLS, Region: cfg.S3.Region, BucketLookup: lookup,
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Bucket: cfg.S3.Bucket,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s at %s (s3_url), bucket %s: %w", ErrStoreConfig, cfg.DataStore, cfg.S3.URL, cfg.S3.Bucket, err)
+		}
+		return d, nil
 	case StoreLocal:
-		return nil, fmt.Errorf("%w: data_store=local: this build has no local data store yet; set data_store=memory (one replica) or define DefineDataStore in handler.go", ErrStoreConfig)
+		d, err := local.New(local.Options{Dir: cfg.DataDir})
+		if err != nil {
+			return nil, fmt.Errorf("%w: data_dir %s: %w", ErrStoreConfig, cfg.DataDir, err)
+		}
+		return d, nil
 	}
 	return nil, fmt.Errorf("%w: unknown data_store %q", ErrStoreConfig, cfg.DataStore)
 }
