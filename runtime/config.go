@@ -193,7 +193,7 @@ var settings = []Setting{
 			}
 			return err
 		}},
-	{Name: "validate_request", Default: "true", Group: groupSec,
+	{Name: "validate_request", Aliases: []string{"enable_hmac"}, Default: "true", Group: groupSec,
 		Doc: "faas-flow's switch for hop signing. false means the same as faasflow_insecure_hops=true (with a warning).",
 		apply: func(c *Config, v string) error {
 			b, err := parseBool(v)
@@ -202,7 +202,7 @@ var settings = []Setting{
 			}
 			return err
 		}},
-	{Name: "authenticate_request", Default: "false", Group: groupSec,
+	{Name: "authenticate_request", Aliases: []string{"verify_request"}, Default: "false", Group: groupSec,
 		Doc:   "Require new requests to carry X-Hub-Signature: sha1=<hex> or sha256=<hex>, the HMAC of the body with faasflow-hmac-secret (faas-flow's caller authentication).",
 		apply: func(c *Config, v string) (err error) { c.AuthenticateRequest, err = parseBool(v); return err }},
 
@@ -463,6 +463,11 @@ func LoadConfig(getenv func(string) string, secrets SecretReader) (Config, error
 	if c.DataStore == StoreLocal && c.DataDir == "" {
 		errs = append(errs, fmt.Errorf("%w: data_dir: empty", ErrInvalidConfig))
 	}
+	for _, name := range ignoredLegacy {
+		if getenv(name) != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is ignored: faas-flow's Consul state store is not supported; use state_store=etcd (etcd_endpoints)", name))
+		}
+	}
 	if c.InsecureHops {
 		if len(c.HMACSecret) > 0 {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is ignored: the secret faasflow-hmac-secret is set, hops are signed", c.InsecureReason))
@@ -482,6 +487,10 @@ func LoadConfig(getenv func(string) string, secrets SecretReader) (Config, error
 	}
 	return c, nil
 }
+
+// ignoredLegacy are faas-flow settings with no equivalent; setting one
+// produces a warning.
+var ignoredLegacy = []string{"consul_url", "consul_dc"}
 
 // lookupEnv returns the value of s (or of its first set alias) and the name
 // it was read from.

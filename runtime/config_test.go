@@ -252,3 +252,15 @@ func TestEverySettingIsDocumented(t *testing.T) {
 		seen[s.Name] = true
 	}
 }
+
+func TestLoadConfigLegacyNames(t *testing.T) {
+	c, err := runtime.LoadConfig(envOf(map[string]string{"enable_hmac": "false", "verify_request": "true", "consul_url": "consul:8500"}),
+		runtime.MapSecrets{"faasflow-hmac-secret": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(c.Warnings, "\n")
+	if !c.InsecureHops || !c.AuthenticateRequest || !strings.Contains(joined, "consul_url is ignored") || !strings.Contains(joined, "enable_hmac") {
+		t.Fatalf("config %+v warnings %q", c, joined)
+	}
+}

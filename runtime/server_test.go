@@ -634,3 +634,14 @@ func TestObserverAndMetricsHooks(t *testing.T) {
 		t.Fatalf("metrics %d %s", r.status, r.body)
 	}
 }
+
+func TestPanicInAHandlerIsA500ForThatRequestOnly(t *testing.T) {
+	f := startFlow(t, syncFlow, nil, runtime.WithMetrics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("metrics bug") })))
+	r := do(t, http.MethodGet, f.base+"/metrics", nil)
+	if r.status != 500 || !strings.Contains(r.json(t)["error"].(string), "metrics bug") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := do(t, http.MethodPost, f.base+"/", []byte("after")); r.status != 200 || string(r.body) != "Hello after" {
+		t.Fatalf("server broken after a panic: %d %s", r.status, r.body)
+	}
+}
