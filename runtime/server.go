@@ -495,7 +495,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) error {
 
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request, id string) {
 	if s.eng.IsSync() {
-		s.writeError(w, r, fmt.Errorf("%w: flow %s runs in one call and takes no hops", ErrNotFound, s.cfg.Flow), id)
+		s.writeError(w, r, fmt.Errorf("%w: this flow runs in one call and takes no hops", ErrNotFound), id)
 		return
 	}
 	body, err := s.readBody(w, r)
@@ -638,7 +638,7 @@ func (s *Server) checkID(id string) error {
 		return fmt.Errorf("%w: empty request id", ErrBadInput)
 	}
 	if s.eng.IsSync() {
-		return fmt.Errorf("%w: %s: flow %s runs in one call and keeps no request state", engine.ErrUnknownRequest, id, s.cfg.Flow)
+		return fmt.Errorf("%w: %s: this flow runs in one call and keeps no request state", engine.ErrUnknownRequest, id)
 	}
 	return nil
 }

@@ -132,10 +132,14 @@ func startBinary(t testing.TB, bin string, env map[string]string) *flowProcess {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-p.done:
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("flow function did not exit cleanly on SIGTERM: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			_ = p.cmd.Process.Kill()
 			<-p.done
+			t.Errorf("flow function did not stop within 15s of SIGTERM")
 		}
 		if t.Failed() {
 			t.Logf("flow function log:\n%s", p.logs())
