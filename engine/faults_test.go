@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,5 +106,56 @@ func TestStoreDownGivesTypedErrorsAndTheHopCanBeRetried(t *testing.T) {
 	}
 	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
 		t.Fatalf("result %q, %v", out, err)
+	}
+}
+
+// lostAnswer is a StateStore whose Create of one key lands but answers
+// with an unavailable error, once: a connection lost after the request was
+// sent.
+type lostAnswer struct {
+	sdk.StateStore
+	suffix string
+	armed  atomic.Bool
+}
+
+func (l *lostAnswer) Create(ctx context.Context, k string, v []byte, ttl time.Duration) (int64, bool, error) {
+	ver, ok, err := l.StateStore.Create(ctx, k, v, ttl)
+	if err == nil && strings.HasSuffix(k, l.suffix) && l.armed.CompareAndSwap(true, false) {
+		return 0, false, fmt.Errorf("etcd: connection lost, outcome unknown: %w", sdk.ErrStoreUnavailable)
+	}
+	return ver, ok, err
+}
+
+// TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild: the first
+// delivery of b creates c's record but loses the answer, so it fails and
+// hands b back; the redelivery runs b again and must send c's hop although
+// c's record already exists.
+func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
+	la := &lostAnswer{StateStore: statemem.New(), suffix: "/n/c"}
+	f := newFixture(t, func(o *engine.Options) { o.StateStore = la })
+	ctx := context.Background()
+	id := f.start(t)
+	hopB := f.tr.take(t)
+	la.armed.Store(true)
+	if err := f.e.Forward(ctx, hopB); !errors.Is(err, sdk.ErrStoreUnavailable) {
+		t.Fatalf("first delivery: %v", err)
+	}
+	if f.tr.len() != 0 {
+		t.Fatal("a hop was sent although its record could not be confirmed")
+	}
+	if err := f.e.Forward(ctx, hopB); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if f.tr.len() != 1 {
+		t.Fatalf("the redelivery sent %d hops for c, want 1", f.tr.len())
+	}
+	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
+		t.Fatalf("result %q %v", out, err)
+	}
+	if n := f.ran["b"].Load(); n != 2 {
+		t.Fatalf("b ran %d times; at-least-once means twice here", n)
 	}
 }

@@ -156,6 +156,10 @@ func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeReco
 		now := r.e.o.Now()
 		switch rec.Status {
 		case NodePending:
+			// A pending record that was started before was released by a
+			// delivery that could not route its output: some of its
+			// markers may have landed, so re-send what they guard.
+			r.recovering = rec.Started != nil
 		case NodeRunning:
 			if now.Before(rec.LeaseUntil) {
 				return nil, 0, false, fmt.Errorf("%w: node %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))

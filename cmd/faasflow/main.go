@@ -38,6 +38,8 @@ func commands() map[string]command {
 		"state":  {"show the state of a flow request", runState},
 		"dag":    {"export a flow's DAG (dot, json or mermaid)", runDag},
 		"logs":   {"print a function's logs", runLogs},
+		"demo":   {"start a local stack, deploy stack.yml and run every example (the main job)", runDemo},
+		"bench":  {"start a local stack, deploy bench.yml and run the end-to-end benchmark", runBench},
 	}
 }
 

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/faas-flow/faas-flow/internal/bench"
+)
+
+// runBench starts a local stack, deploys bench.yml and measures the async
+// chain and the fan-out against direct calls of the same worker.
+func runBench(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("bench", e, "bench [flags]")
+	var l localFlags
+	l.register(fs, ".faasflow-bench", "bench.yml")
+	runs := fs.Int("runs", 30, "paired chain/direct runs")
+	conc := fs.Int("concurrency", 4, "fan-out requests in flight for the throughput figure")
+	reqs := fs.Int("requests", 16, "fan-out requests for the throughput figure")
+	out := fs.String("markdown", "", "also write the result table to this file")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	loc, err := l.startAndDeploy(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer loc.Close()
+	fmt.Fprintf(e.stdout, "measuring (%d paired runs)", *runs)
+	r, err := bench.Run(ctx, bench.Options{GatewayURL: loc.URL(), Runs: *runs, Concurrency: *conc, Requests: *reqs, Progress: e.stdout})
+	if err != nil {
+		return err
+	}
+	md := r.Markdown()
+	fmt.Fprintln(e.stdout, md)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
