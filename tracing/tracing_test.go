@@ -59,24 +59,40 @@ func fromStubs(stubs tracetest.SpanStubs) []span {
 }
 
 func TestBranchingFlowIsOneTreeUnderTheRequestSpan(t *testing.T) {
-	const flow = "branchy"
-	tr, exp := newMemTracing(t, flow, nil)
-	var calls atomic.Int32
-	h, err := flowtest.New(branchingFlow(&calls), flowtest.WithFlowName(flow),
-		flowtest.WithFunction("worker", worker),
-		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer = tr.Observer() }))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name  string
+		chaos *flowtest.Chaos
+	}{
+		{name: "in order"},
+		// Duplicated and reordered hops (an at-least-once queue) change
+		// nothing: duplicates are dropped before a node span starts.
+		{name: "duplicated and reordered hops", chaos: &flowtest.Chaos{Seed: 7, Duplicate: 0.5, Reorder: true}},
 	}
-	defer h.Close()
-	res, err := h.Run(ctxT(t, 20*time.Second), []byte("a,b"))
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const flow = "branchy"
+			tr, exp := newMemTracing(t, flow, nil)
+			var calls atomic.Int32
+			opts := []flowtest.Option{flowtest.WithFlowName(flow), flowtest.WithFunction("worker", worker),
+				flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer = tr.Observer() })}
+			if tt.chaos != nil {
+				opts = append(opts, flowtest.WithChaos(*tt.chaos))
+			}
+			h, err := flowtest.New(branchingFlow(&calls), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			res, err := h.Run(ctxT(t, 20*time.Second), []byte("a,b"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.State != engine.StateFailed || !strings.HasPrefix(string(res.Output), "handled: ") {
+				t.Fatalf("state %s output %q, want failed and handled by OnFailure", res.State, res.Output)
+			}
+			assertBranchingTrace(t, fromStubs(exp.GetSpans()), flow, res.ID)
+		})
 	}
-	if res.State != engine.StateFailed || !strings.HasPrefix(string(res.Output), "handled: ") {
-		t.Fatalf("state %s output %q, want failed and handled by OnFailure", res.State, res.Output)
-	}
-	assertBranchingTrace(t, fromStubs(exp.GetSpans()), flow, res.ID)
 }
 
 // Two engines on the same stores stand for two processes: the first call
