@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,8 +137,12 @@ func (s Source) String() string {
 type Setting struct {
 	// Name is the environment variable or secret name.
 	Name string
-	// Aliases are older names read, in order, when Name is unset.
+	// Aliases are other names read, in order, when Name is unset. Reading
+	// one warns unless it is listed in Fallbacks too.
 	Aliases []string
+	// Fallbacks are aliases that are not deprecated: names a platform sets
+	// (OPENFAAS_NAME), read silently.
+	Fallbacks []string
 	// Source is FromEnv or FromSecret.
 	Source Source
 	// NameFrom, for a secret, names the env setting that may rename it.
@@ -165,7 +170,7 @@ const (
 )
 
 var settings = []Setting{
-	{Name: "flow_name", Aliases: []string{"OPENFAAS_NAME", "workflow_name"}, Group: groupFlow,
+	{Name: "flow_name", Aliases: []string{"OPENFAAS_NAME", "workflow_name"}, Fallbacks: []string{"OPENFAAS_NAME"}, Group: groupFlow,
 		Doc: "Name of the flow: the function name the gateway routes to, used in hop URLs and store keys. Never taken from the Host header. Required for flows of more than one node.",
 		apply: func(c *Config, v string) error {
 			if v != "" && (strings.ContainsAny(v, "/?#% \t\n") || len(v) > 253) {
@@ -414,7 +419,7 @@ func LoadConfig(getenv func(string) string, secrets SecretReader) (Config, error
 		v, used := lookupEnv(getenv, s)
 		if v == "" {
 			v = s.Default
-		} else if used != s.Name {
+		} else if used != s.Name && !slices.Contains(s.Fallbacks, used) {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is set through its old name %s", s.Name, used))
 		}
 		env[s.Name] = v

@@ -65,7 +65,7 @@ func TestLoadConfigFlowNameFallsBackThroughOldNames(t *testing.T) {
 		warning bool
 	}{
 		{"flow_name wins", map[string]string{"flow_name": "a", "OPENFAAS_NAME": "b", "workflow_name": "c"}, "a", false},
-		{"OPENFAAS_NAME next", map[string]string{"OPENFAAS_NAME": "b", "workflow_name": "c"}, "b", true},
+		{"OPENFAAS_NAME next, silently (the platform sets it)", map[string]string{"OPENFAAS_NAME": "b", "workflow_name": "c"}, "b", false},
 		{"legacy workflow_name last", map[string]string{"workflow_name": "c"}, "c", true},
 		{"unset stays empty (sync flows need none)", map[string]string{}, "", false},
 	}
