@@ -240,6 +240,8 @@ type errorBody struct {
 	RequestID string `json:"request_id,omitempty"`
 	State     string `json:"state,omitempty"`
 	Status    int    `json:"status"`
+	// Result is the output of the flow's OnFailure handler, if any.
+	Result string `json:"result,omitempty"`
 }
 
 // ServeHTTP routes a request. A panic in a handler becomes a 500 for that
@@ -599,6 +601,7 @@ func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, id string) 
 	case engine.StateFailed:
 		s.writeJSON(w, http.StatusUnprocessableEntity, errorBody{
 			Error: "the flow failed: " + rec.Error, RequestID: id, State: rec.State, Status: http.StatusUnprocessableEntity,
+			Result: string(res),
 		})
 	default:
 		s.writeJSON(w, http.StatusConflict, errorBody{

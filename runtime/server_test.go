@@ -295,6 +295,24 @@ func TestFailedFlowIs422WithTheNodeError(t *testing.T) {
 	}
 }
 
+func TestFailedFlowAnswerCarriesTheOnFailureResult(t *testing.T) {
+	define := func(flow *faasflow.Workflow, ctx *faasflow.Context) error {
+		if err := failingFlow(flow, ctx); err != nil {
+			return err
+		}
+		flow.OnFailure(func(err error) ([]byte, error) { return []byte("compensated"), nil })
+		return nil
+	}
+	f := startFlow(t, define, nil)
+	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if m := r.json(t); m["result"] != "compensated" || !strings.Contains(m["error"].(string), "input rejected") {
+		t.Fatalf("error body %v", m)
+	}
+}
+
 func TestPanicInUserCodeFailsOnlyThatRequest(t *testing.T) {
 	f := startFlow(t, panickingFlow, nil)
 	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
