@@ -17,9 +17,9 @@ type Case struct {
 	// Status is the expected HTTP status of the waited call.
 	Status int
 	// Want is the expected body (exact), or a substring when Contains is set.
-	Want   string
+	Want     string
 	Contains bool
-	Note   string
+	Note     string
 }
 
 // Cases are the example invocations, in the order the demo runs them.
