@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/faas-flow/faas-flow/sdk"
@@ -250,6 +251,45 @@ func callFailureHandlerOp(h sdk.FuncErrorHandler, cause error) (err error) {
 func callFinally(h sdk.PipelineHandler, state string) {
 	defer func() { _ = recover() }()
 	h(state)
+}
+
+// emitConcurrency bounds the hops one invocation emits at once (the
+// branches of a foreach, the children of a node): each emit is a store write
+// and a network call, so doing them one by one makes a wide fan-out slow.
+const emitConcurrency = 16
+
+// concurrently runs f(0..n-1) with at most emitConcurrency at a time and
+// returns the errors joined. One call runs inline.
+func concurrently(ctx context.Context, n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, emitConcurrency)
+	)
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

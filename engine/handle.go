@@ -297,12 +297,24 @@ func (r *run) joinInput(ctx context.Context, joinInst string) ([]byte, error) {
 // became ready, or, for an end node, the completion of its DAG.
 func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out []byte) error {
 	if children := node.Children(); len(children) > 0 {
-		for _, c := range children {
-			if err := r.toChild(ctx, cursor, node, c, out); err != nil {
-				return err
+		// User forwarders run one by one; only the emits run concurrently.
+		payloads := make([][]byte, len(children))
+		for i, c := range children {
+			fwd, data := node.EdgeOptions(c)
+			if !data {
+				continue
+			}
+			payloads[i] = out
+			if fwd != nil {
+				var err error
+				if payloads[i], err = callForwarder(fwd, out, node.ID()+" -> "+c.Name()); err != nil {
+					return err
+				}
 			}
 		}
-		return nil
+		return concurrently(ctx, len(children), func(i int) error {
+			return r.toChild(ctx, cursor, node, children[i], payloads[i])
+		})
 	}
 	d := node.Dag()
 	parent := cursor[:len(cursor)-1]
@@ -348,19 +360,10 @@ func (r *run) dagDone(ctx context.Context, d *sdk.Dag, parent []Frame, out []byt
 	}
 }
 
-// toChild forwards out from node (at cursor) to child c.
-func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, out []byte) error {
-	fwd, data := node.EdgeOptions(c)
-	var payload []byte
-	if data {
-		payload = out
-		if fwd != nil {
-			var err error
-			if payload, err = callForwarder(fwd, out, node.ID()+" -> "+c.Name()); err != nil {
-				return err
-			}
-		}
-	}
+// toChild forwards payload (node's output after the edge's forwarder) from
+// node (at cursor) to child c.
+func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, payload []byte) error {
+	_, data := node.EdgeOptions(c)
 	sibling := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: c.Name()})
 	target := leafCursor(cursor[:len(cursor)-1], c)
 	if c.InDegree() == 1 {
@@ -487,10 +490,10 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 			return err
 		}
 	}
-	for i := 0; i < limit; i++ {
-		if err := r.launch(ctx, cursor, node, inst, keys[i], inputs, forward); err != nil {
-			return r.release(ctx, inst, rec, ver, err)
-		}
+	if err := concurrently(ctx, limit, func(i int) error {
+		return r.launch(ctx, cursor, node, inst, keys[i], inputs, forward)
+	}); err != nil {
+		return r.release(ctx, inst, rec, ver, err)
 	}
 	rec.Status, rec.Hop, rec.LeaseUntil, rec.Launched = NodeWaiting, "", time.Time{}, limit
 	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {

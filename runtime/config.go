@@ -94,6 +94,8 @@ type EtcdConfig struct {
 	CertFile       string
 	KeyFile        string
 	ServerName     string
+	// SerializableReads: see etcd_serializable_reads.
+	SerializableReads bool
 }
 
 // S3Config configures the MinIO/S3 data store.
@@ -308,6 +310,9 @@ var settings = []Setting{
 			c.Etcd.RequestTimeout, err = parsePositiveDuration(v)
 			return err
 		}},
+	{Name: "etcd_serializable_reads", Default: "false", Group: groupState,
+		Doc:   "Serve reads from the contacted etcd member without a raft round trip (faster). Only for a single-member etcd, such as the local gateway's embedded one, which sets it.",
+		apply: func(c *Config, v string) (err error) { c.Etcd.SerializableReads, err = parseBool(v); return err }},
 	{Name: "etcd_key_prefix", Default: "faasflow/", Group: groupState,
 		Doc:   "Prefix of every key the flow writes in etcd.",
 		apply: func(c *Config, v string) error { c.Etcd.KeyPrefix = v; return nil }},

@@ -97,6 +97,8 @@ func openStateStore(ctx context.Context, cfg Config) (sdk.StateStore, error) {
 			DialTimeout:    cfg.Etcd.DialTimeout,
 			RequestTimeout: cfg.Etcd.RequestTimeout,
 			KeyPrefix:      cfg.Etcd.KeyPrefix,
+
+			SerializableReads: cfg.Etcd.SerializableReads,
 		}
 		if cfg.Etcd.CAFile != "" || cfg.Etcd.CertFile != "" || cfg.Etcd.ServerName != "" {
 			opts.TLS = &etcd.TLSFiles{

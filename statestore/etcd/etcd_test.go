@@ -69,6 +69,20 @@ func TestConformance(t *testing.T) {
 	}, storetest.Options{MaxTTLOverrun: 5 * time.Second})
 }
 
+// TestConformanceWithSerializableReads: on a single-member cluster the
+// faster serializable reads keep every guarantee of the suite.
+func TestConformanceWithSerializableReads(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) sdk.StateStore {
+		return newStore(t, etcd.Options{
+			Endpoints:         srv.Endpoints(),
+			KeyPrefix:         fmt.Sprintf("suite/%d/", n.Add(1)),
+			SerializableReads: true,
+		})
+	}, storetest.Options{MaxTTLOverrun: 5 * time.Second})
+}
+
 func TestKeysLiveUnderTheConfiguredPrefix(t *testing.T) {
 	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
 	raw := rawClient(t, srv)

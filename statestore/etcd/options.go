@@ -38,6 +38,12 @@ type Options struct {
 	TLS *TLSFiles
 	// TLSConfig is used as-is for the client connection when not nil.
 	TLSConfig *tls.Config
+	// SerializableReads serves Get and List from the contacted member's
+	// applied state instead of confirming leadership through raft first
+	// (about 3x faster). Only correct for a single-member cluster, such as
+	// the embedded etcd of the local gateway: with several members a read
+	// could miss a write acknowledged by another member.
+	SerializableReads bool
 	// DialTimeout bounds New: connecting, authenticating and the start-up
 	// probe. Default 5s.
 	DialTimeout time.Duration

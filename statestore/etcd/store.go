@@ -110,11 +110,19 @@ func (s *Store) Close() error { return s.cli.Close() }
 
 func (s *Store) key(k string) string { return s.opts.KeyPrefix + k }
 
+// readOpts are the options of every read.
+func (s *Store) readOpts() []clientv3.OpOption {
+	if s.opts.SerializableReads {
+		return []clientv3.OpOption{clientv3.WithSerializable()}
+	}
+	return nil
+}
+
 // Get implements sdk.StateStore.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, int64, error) {
 	var resp *clientv3.GetResponse
 	err := s.call(ctx, "get", key, true, func(ctx context.Context) (err error) {
-		resp, err = s.cli.Get(ctx, s.key(key))
+		resp, err = s.cli.Get(ctx, s.key(key), s.readOpts()...)
 		return err
 	})
 	if err != nil {
@@ -232,7 +240,7 @@ func (s *Store) list(ctx context.Context, prefix string) ([]sdk.KV, error) {
 		rev int64
 	)
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPageSize)}
+		opts := append([]clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPageSize)}, s.readOpts()...)
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
