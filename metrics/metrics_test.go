@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,7 +180,13 @@ func TestHopsInFlightCountsHopsBeingHandled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entered, release := make(chan struct{}), make(chan struct{})
+	// entered has room for the one signal, so node b never misses the
+	// test's receive; release is closed on every path so a failing test
+	// never leaves the node (and the harness's Close) blocked.
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
 	h := newHarness(t, m, "slow", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
 		d.Node("a").Modify(func(in []byte) ([]byte, error) { return in, nil })
@@ -211,7 +218,7 @@ func TestHopsInFlightCountsHopsBeingHandled(t *testing.T) {
 	if g := gather(t, m.Registry())["faasflow_hops_in_flight{flow=slow}"]; g != 1 {
 		t.Errorf("in flight while b runs = %v, want 1", g)
 	}
-	close(release)
+	unblock()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
