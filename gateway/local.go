@@ -37,6 +37,16 @@ var (
 	ErrStateDirInUse = errors.New("state dir in use")
 )
 
+// PortInUseError reports the gateway's address is taken; it matches ErrPortInUse.
+type PortInUseError struct{ Addr string }
+
+func (e *PortInUseError) Error() string {
+	return e.Addr + " is already in use (is another faasflow up running? pick another with --port)"
+}
+
+// Is makes errors.Is(err, ErrPortInUse) true.
+func (e *PortInUseError) Is(target error) bool { return target == ErrPortInUse }
+
 // HMACSecretName is the flow signing secret created in the secret store on
 // first start.
 const HMACSecretName = "faasflow-hmac-secret"
@@ -151,7 +161,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w: %s is already in use (is another faasflow up running? pick another with --port)", ErrPortInUse, addr)
+			return nil, &PortInUseError{Addr: addr}
 		}
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
