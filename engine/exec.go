@@ -29,15 +29,18 @@ func (r *run) runNode(ctx context.Context, node *sdk.Node, cursor []Frame, input
 		info.Attempt = attempt
 		nctx := r.e.obs.NodeStarted(ctx, info)
 		out, err := r.runOps(nctx, node, info, input)
-		r.e.obs.NodeEnded(nctx, info, err)
 		if err == nil {
+			r.e.obs.NodeEnded(nctx, info, nil)
 			return out, attempt, nil
 		}
 		if policy == nil || attempt >= policy.MaxAttempts || !retryable(policy, err) || ctx.Err() != nil {
+			r.e.obs.NodeEnded(nctx, info, err)
 			return nil, attempt, err
 		}
+		// The retry is an event of the attempt that failed.
 		delay := backoff(policy, attempt)
-		r.e.obs.NodeRetry(ctx, info, err, delay)
+		r.e.obs.NodeRetry(nctx, info, err, delay)
+		r.e.obs.NodeEnded(nctx, info, err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

@@ -20,6 +20,9 @@ type Options struct {
 	// observer, a metrics handler and a shutdown hook (package tracing
 	// plugs in here).
 	Extensions []Extension
+	// NoDefaultObservability stops Run from installing Observability
+	// (tracing from the environment and Prometheus metrics).
+	NoDefaultObservability bool
 	// StateStore and DataStore, when set, are called once at start; a nil
 	// store means "use the configured one". The template wires the
 	// handler's DefineStateStore/OverrideStateStore (and DataStore) here.

@@ -42,6 +42,9 @@ func Run(ctx context.Context, define engine.DefineFunc, opts ...Option) error {
 	if o.unscanned {
 		log.Warn("the build did not run `go generate` (runtime/storegen): DefineStateStore, DefineDataStore, OverrideStateStore and OverrideDataStore in handler.go are ignored if present")
 	}
+	if !o.NoDefaultObservability {
+		opts = append([]Option{WithExtension(Observability(getenv))}, opts...)
+	}
 	srv, err := NewServer(cfg, define, opts...)
 	if err != nil {
 		return err

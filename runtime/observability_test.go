@@ -1,0 +1,30 @@
+package runtime_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/faas-flow/faas-flow/runtime"
+)
+
+func TestObservabilityServesFlowMetrics(t *testing.T) {
+	env := map[string]string{}
+	f := startFlow(t, parallelFlow, nil, runtime.WithExtension(runtime.Observability(envOf(env))))
+	if r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x")); r.status != http.StatusOK {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	r := do(t, http.MethodGet, f.base+"/metrics", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("metrics: %d", r.status)
+	}
+	for _, want := range []string{
+		`faasflow_requests_total{flow="testflow",state="succeeded"} 1`,
+		`faasflow_node_duration_seconds_count{flow="testflow"`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
