@@ -182,7 +182,7 @@ func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
 	_, name, ok := s.lookup(raw)
 	if !ok {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("error finding function %s: function not deployed", raw))
-		s.metrics.observe(name+"."+api.DefaultNamespace, "404", 0)
+		s.metrics.invocations.WithLabelValues(name+"."+api.DefaultNamespace, "404").Inc()
 		return
 	}
 	var cb *url.URL
@@ -215,7 +215,7 @@ func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "error queuing request: "+err.Error())
 		return
 	}
-	s.metrics.observe(name+"."+api.DefaultNamespace, "202", 0)
+	s.metrics.invocations.WithLabelValues(name+"."+api.DefaultNamespace, "202").Inc()
 	w.WriteHeader(http.StatusAccepted)
 }
 
