@@ -212,6 +212,11 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 		"data_store": "local", "data_dir": filepath.Join(o.StateDir, "data"),
 	}
 	var flowSecrets []string
+	if len(o.EtcdEndpoints) == 0 {
+		// The embedded etcd has one member: its reads need no raft round
+		// trip to be up to date.
+		flowEnv["etcd_serializable_reads"] = "true"
+	}
 	if o.S3URL != "" {
 		flowEnv["data_store"] = "minio"
 		flowEnv["s3_url"] = o.S3URL
