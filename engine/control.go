@@ -154,6 +154,11 @@ func (e *Engine) Result(ctx context.Context, id string) ([]byte, *RequestRecord,
 	if !terminalRequest(rec.State) {
 		return nil, rec, fmt.Errorf("%w: request %s is %s", ErrNotFinished, id, rec.State)
 	}
+	// A failed request is final once its OnFailure output is stored; a
+	// finalizing phase older than a minute means that process died.
+	if rec.Finalizing && e.o.Now().Sub(rec.Updated) < time.Minute {
+		return nil, rec, fmt.Errorf("%w: request %s is storing its OnFailure result", ErrNotFinished, id)
+	}
 	if rec.ResultRef != "" {
 		b, err := e.o.DataStore.Get(ctx, rec.ResultRef)
 		if err != nil {

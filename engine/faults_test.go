@@ -12,6 +12,8 @@ import (
 	datamem "github.com/faas-flow/faas-flow/datastore/memory"
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/sdk"
+	faasflow "github.com/faas-flow/faas-flow/sdk"
+	"github.com/faas-flow/faas-flow/sdk/flowtest"
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
 )
 
@@ -158,4 +160,41 @@ func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
 	if n := f.ran["b"].Load(); n != 2 {
 		t.Fatalf("b ran %d times; at-least-once means twice here", n)
 	}
+}
+
+// TestWaiterNeverSeesAFailureWithoutItsOnFailureResult: Result answers for
+// a failed request only once the OnFailure output is stored with it.
+func TestWaiterNeverSeesAFailureWithoutItsOnFailureResult(t *testing.T) {
+	h := newHarness(t, func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		d := flow.Dag()
+		d.Node("a").Modify(appendMod(""))
+		d.Node("b").Modify(func([]byte) ([]byte, error) { return nil, errors.New("boom") })
+		d.Edge("a", "b")
+		flow.OnFailure(func(error) ([]byte, error) {
+			time.Sleep(50 * time.Millisecond)
+			return []byte("handled"), nil
+		})
+		return nil
+	})
+	ctx := ctxT(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = h.Run(ctx, nil, flowtest.WithRequestID("race-1"))
+	}()
+	for {
+		out, rec, err := h.Engine.Result(ctx, "race-1")
+		if errors.Is(err, engine.ErrNotFinished) || errors.Is(err, engine.ErrUnknownRequest) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State != engine.StateFailed || string(out) != "handled" {
+			t.Fatalf("Result answered state %s with %q; want failed with the OnFailure output", rec.State, out)
+		}
+		break
+	}
+	<-done
 }

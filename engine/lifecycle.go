@@ -79,6 +79,7 @@ func (e *Engine) failRequest(ctx context.Context, k keys, r *run, cause error) {
 			return false
 		}
 		rec.State, rec.Ended, rec.Error = StateFailed, &now, cause.Error()
+		rec.Finalizing = r != nil && r.wf.FailureHandler() != nil
 		return true
 	})
 	if err != nil {
@@ -97,8 +98,24 @@ func (e *Engine) failRequest(ctx context.Context, k keys, r *run, cause error) {
 				e.log.Warn("OnFailure handler failed", "request", rec.ID, "err", herr)
 			}
 			result = out
-			if len(out) > 0 && len(out) <= e.o.InlineLimit {
-				_, _, _ = e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool { rec.Result = out; return true })
+			var ref string
+			if len(out) > e.o.InlineLimit {
+				if perr := e.o.DataStore.Put(ctx, k.result, out); perr == nil {
+					ref = k.result
+				}
+			}
+			// Store the handler's output and end the finalizing phase in one
+			// update, so that Result never sees the failure without it.
+			if updated, _, uerr := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
+				if ref != "" {
+					rec.ResultRef = ref
+				} else {
+					rec.Result = out
+				}
+				rec.Finalizing = false
+				return true
+			}); uerr == nil {
+				rec = updated
 			}
 		}
 		if f := r.wf.FinallyHandler(); f != nil {

@@ -43,6 +43,9 @@ type RequestRecord struct {
 	Result      []byte                `json:"result,omitempty"`
 	ResultRef   string                `json:"result_ref,omitempty"`
 	Cleaned     bool                  `json:"cleaned,omitempty"`
+	// Finalizing is set between a request's move to failed and the storing
+	// of its OnFailure output; Result waits for it to clear.
+	Finalizing bool `json:"finalizing,omitempty"`
 	Trace       map[string]string     `json:"trace,omitempty"`
 	Nodes       map[string]NodeStatus `json:"nodes,omitempty"`
 }
