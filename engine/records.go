@@ -30,24 +30,24 @@ func nodeInFlight(s string) bool { return s == NodePending || s == NodeRunning }
 // RequestRecord is the persistent record of one request, returned by
 // Engine.State.
 type RequestRecord struct {
-	ID          string                `json:"id"`
-	Flow        string                `json:"flow"`
-	DefHash     string                `json:"def_hash"`
-	State       string                `json:"state"`
-	Created     time.Time             `json:"created"`
-	Updated     time.Time             `json:"updated"`
-	Ended       *time.Time            `json:"ended,omitempty"`
-	Query       string                `json:"query,omitempty"`
-	CallbackURL string                `json:"callback_url,omitempty"`
-	Error       string                `json:"error,omitempty"`
-	Result      []byte                `json:"result,omitempty"`
-	ResultRef   string                `json:"result_ref,omitempty"`
-	Cleaned     bool                  `json:"cleaned,omitempty"`
+	ID          string     `json:"id"`
+	Flow        string     `json:"flow"`
+	DefHash     string     `json:"def_hash"`
+	State       string     `json:"state"`
+	Created     time.Time  `json:"created"`
+	Updated     time.Time  `json:"updated"`
+	Ended       *time.Time `json:"ended,omitempty"`
+	Query       string     `json:"query,omitempty"`
+	CallbackURL string     `json:"callback_url,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	Result      []byte     `json:"result,omitempty"`
+	ResultRef   string     `json:"result_ref,omitempty"`
+	Cleaned     bool       `json:"cleaned,omitempty"`
 	// Finalizing is set between a request's move to failed and the storing
 	// of its OnFailure output; Result waits for it to clear.
-	Finalizing bool `json:"finalizing,omitempty"`
-	Trace       map[string]string     `json:"trace,omitempty"`
-	Nodes       map[string]NodeStatus `json:"nodes,omitempty"`
+	Finalizing bool                  `json:"finalizing,omitempty"`
+	Trace      map[string]string     `json:"trace,omitempty"`
+	Nodes      map[string]NodeStatus `json:"nodes,omitempty"`
 }
 
 // NodeStatus is the status of one node instance.
