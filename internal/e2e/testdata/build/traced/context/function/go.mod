@@ -1,5 +1,0 @@
-module handler/function
-
-go 1.26
-
-require github.com/faas-flow/faas-flow v0.1.0
