@@ -51,8 +51,11 @@ func (k keys) hopData(hop string) string { return k.work + "h/" + hop }
 func (k keys) parked(hop string) string  { return k.work + "p/" + hop }
 func (k keys) parkedAll() string         { return k.work + "p/" }
 
-// instanceID renders a cursor as an instance id: frames joined by "/", a
-// branch key in brackets after the frame it belongs to ("split[a]/fetch").
+// InstanceID renders a cursor as an instance id: frames joined by "/", a
+// branch key (path-escaped) in brackets after the frame it belongs to
+// ("split[a]/fetch"). State records, NodeInfo.Node and traces use it.
+func InstanceID(c []Frame) string { return instanceID(c) }
+
 func instanceID(c []Frame) string {
 	var b strings.Builder
 	for i, f := range c {

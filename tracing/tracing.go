@@ -372,7 +372,7 @@ func (t *Tracing) HopEmitted(ctx context.Context, env *engine.Envelope) {
 	}
 	attrs := []attribute.KeyValue{
 		AttrFlow.String(env.Flow), AttrRequestID.String(env.RequestID),
-		AttrHopID.String(env.HopID), AttrHopTarget.String(cursorString(env.Cursor)),
+		AttrHopID.String(env.HopID), AttrHopTarget.String(engine.InstanceID(env.Cursor)),
 	}
 	if env.Join != "" {
 		attrs = append(attrs, AttrHopJoin.String(env.Join))
@@ -510,23 +510,6 @@ func opSpanName(id string) string {
 	return id
 }
 
-// cursorString renders a cursor like the engine's instance ids:
-// "split[a]/fetch".
-func cursorString(c []engine.Frame) string {
-	var b strings.Builder
-	for i, f := range c {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		b.WriteString(f.Node)
-		if f.Key != "" {
-			b.WriteByte('[')
-			b.WriteString(url.PathEscape(f.Key))
-			b.WriteByte(']')
-		}
-	}
-	return b.String()
-}
 
 // rootFromMap reads the request span's context from a Trace map.
 func rootFromMap(m map[string]string) (trace.SpanContext, bool) {
