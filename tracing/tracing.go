@@ -510,7 +510,6 @@ func opSpanName(id string) string {
 	return id
 }
 
-
 // rootFromMap reads the request span's context from a Trace map.
 func rootFromMap(m map[string]string) (trace.SpanContext, bool) {
 	sc, ok := parseTraceparent(m[KeyRoot])
