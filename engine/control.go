@@ -13,6 +13,9 @@ import (
 // Pause parks every hop of request id that arrives until Resume. Pausing a
 // paused request is a no-op; pausing an ended one is ErrWrongState.
 func (e *Engine) Pause(ctx context.Context, id string) error {
+	if e.o.StateStore == nil {
+		return ErrUnknownRequest // a one-node flow keeps no requests
+	}
 	k := newKeys(e.o.Flow, id)
 	rec, _, err := e.updateRecord(ctx, k, 0, func(rec *RequestRecord) bool {
 		if rec.State != StateRunning {
@@ -33,6 +36,9 @@ func (e *Engine) Pause(ctx context.Context, id string) error {
 // Resume runs a paused request again and releases its parked hops once.
 // Resuming a running request is a no-op.
 func (e *Engine) Resume(ctx context.Context, id string) error {
+	if e.o.StateStore == nil {
+		return ErrUnknownRequest // a one-node flow keeps no requests
+	}
 	k := newKeys(e.o.Flow, id)
 	rec, won, err := e.updateRecord(ctx, k, 0, func(rec *RequestRecord) bool {
 		if rec.State != StatePaused {
@@ -79,6 +85,9 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 // discarded, Finally runs with "stopped", and the request is cleaned up once
 // its in-flight work has drained.
 func (e *Engine) Stop(ctx context.Context, id string) error {
+	if e.o.StateStore == nil {
+		return ErrUnknownRequest // a one-node flow keeps no requests
+	}
 	k := newKeys(e.o.Flow, id)
 	now := e.o.Now()
 	rec, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {

@@ -420,3 +420,22 @@ func TestSignerRefusesAnEmptyKeyUnlessInsecure(t *testing.T) {
 		t.Fatalf("insecure round trip: %v", err)
 	}
 }
+
+func TestControlCallsOnAOneNodeFlowAreNotFound(t *testing.T) {
+	e, err := engine.New(func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		flow.SyncNode().Modify(appendMod("x"))
+		return nil
+	}, engine.Options{Flow: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"pause": func() error { return e.Pause(ctx, "id") }, "resume": func() error { return e.Resume(ctx, "id") },
+		"stop": func() error { return e.Stop(ctx, "id") }, "state": func() error { _, err := e.State(ctx, "id"); return err },
+	} {
+		if err := call(); !errors.Is(err, engine.ErrUnknownRequest) {
+			t.Errorf("%s: %v, want ErrUnknownRequest", name, err)
+		}
+	}
+}
