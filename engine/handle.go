@@ -574,30 +574,31 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	if _, _, err := st.Create(ctx, r.k.branch(inst, key), nil, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record branch result: %w", err)
 	}
-	b, _, err := st.Get(ctx, r.k.node(inst))
-	if err != nil {
-		return fmt.Errorf("read dynamic node %s: %w", inst, err)
-	}
-	var rec nodeRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("corrupt node record %s: %w", inst, err)
-	}
-	total := len(rec.Options)
 	// Concurrency limit: each finished branch lets one more start. Launch
 	// from the highest index now allowed down to the first one already
 	// launched; the pending-record create makes each launch happen once.
-	if limit := node.MaxConcurrency(); limit > 0 && limit < total {
-		done, err := st.List(ctx, r.k.branches(inst))
+	if limit := node.MaxConcurrency(); limit > 0 && node.Kind() == sdk.KindForEach {
+		b, _, err := st.Get(ctx, r.k.node(inst))
 		if err != nil {
-			return fmt.Errorf("count branch results: %w", err)
+			return fmt.Errorf("read dynamic node %s: %w", inst, err)
 		}
-		for i := min(total, limit+len(done)) - 1; i >= limit; i-- {
-			target := leafCursor(append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: rec.Options[i]}), node.SubDag().Start())
-			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
-				break
+		var rec nodeRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("corrupt node record %s: %w", inst, err)
+		}
+		if total := len(rec.Options); limit < total {
+			done, err := st.List(ctx, r.k.branches(inst))
+			if err != nil {
+				return fmt.Errorf("count branch results: %w", err)
 			}
-			if err := r.launch(ctx, cursor, node, inst, rec.Options[i], nil, forward); err != nil {
-				return err
+			for i := min(total, limit+len(done)) - 1; i >= limit; i-- {
+				target := leafCursor(append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: rec.Options[i]}), node.SubDag().Start())
+				if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
+					break
+				}
+				if err := r.launch(ctx, cursor, node, inst, rec.Options[i], nil, forward); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -85,7 +85,7 @@ type LocalOptions struct {
 	BuildCacheDir string
 	// FunctionTimeout is the default exec timeout (default 60s).
 	FunctionTimeout time.Duration
-	// QueueWorkers bounds concurrent async calls (default 8); NoQueueWorker
+	// QueueWorkers bounds concurrent async calls (default 32); NoQueueWorker
 	// starts no worker (requests stay queued).
 	QueueWorkers  int
 	NoQueueWorker bool

@@ -43,7 +43,7 @@ func runUp(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.User, "username", "", "basic-auth user for /system/* (default: generated once, kept in the state dir)")
 	fs.StringVar(&o.Password, "password", "", "basic-auth password (default: generated once, kept in the state dir)")
 	fs.BoolVar(&o.NoAuth, "no-auth", false, "leave /system/* without authentication")
-	fs.IntVar(&o.QueueWorkers, "queue-workers", 8, "async calls processed concurrently")
+	fs.IntVar(&o.QueueWorkers, "queue-workers", 32, "async calls processed concurrently")
 	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
 	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
 	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")

@@ -32,7 +32,7 @@ type WorkerOptions struct {
 	GatewayURL string
 	// Client invokes functions and posts callbacks (default: a client with no timeout).
 	Client *http.Client
-	// Concurrency bounds the calls in flight (default 8).
+	// Concurrency bounds the calls in flight (default 32).
 	Concurrency int
 	// MaxAckPending bounds delivered-but-unacked messages, including those
 	// waiting for a NAK delay (default 1000).
@@ -85,7 +85,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) 
 		opts.Client = &http.Client{}
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 8
+		opts.Concurrency = 32
 	}
 	if opts.MaxAckPending <= 0 {
 		opts.MaxAckPending = 1000
