@@ -58,18 +58,7 @@ type JaegerServer struct {
 // JaegerBinary returns the path of the Jaeger v2 binary tests use:
 // $FAASFLOW_JAEGER_BIN, else ${FAASFLOW_CACHE:-$HOME/.cache/faasflow}/bin/jaeger.
 func JaegerBinary() string {
-	if p := os.Getenv("FAASFLOW_JAEGER_BIN"); p != "" {
-		return p
-	}
-	cache := os.Getenv("FAASFLOW_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "."
-		}
-		cache = filepath.Join(home, ".cache", "faasflow")
-	}
-	return filepath.Join(cache, "bin", "jaeger")
+	return cachedBinary("FAASFLOW_JAEGER_BIN", "jaeger")
 }
 
 // Jaeger starts the real Jaeger v2 binary with in-memory storage on free
@@ -79,10 +68,7 @@ func JaegerBinary() string {
 func Jaeger(tb testing.TB) *JaegerServer {
 	tb.Helper()
 	bin := JaegerBinary()
-	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		tb.Fatalf("testenv: Jaeger v2 binary not found or not executable at %s: run scripts/deps.sh "+
-			"(or set FAASFLOW_JAEGER_BIN to a jaeger v2 binary)", bin)
-	}
+	requireExecutable(tb, bin, "Jaeger v2 binary", "FAASFLOW_JAEGER_BIN")
 	dir := tb.TempDir()
 	j := &JaegerServer{
 		bin:     bin,

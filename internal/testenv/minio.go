@@ -41,18 +41,7 @@ type MinIOServer struct {
 // MinIOBinary returns the path of the MinIO server binary tests use:
 // $FAASFLOW_MINIO_BIN, else ${FAASFLOW_CACHE:-$HOME/.cache/faasflow}/bin/minio.
 func MinIOBinary() string {
-	if p := os.Getenv("FAASFLOW_MINIO_BIN"); p != "" {
-		return p
-	}
-	cache := os.Getenv("FAASFLOW_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "."
-		}
-		cache = filepath.Join(home, ".cache", "faasflow")
-	}
-	return filepath.Join(cache, "bin", "minio")
+	return cachedBinary("FAASFLOW_MINIO_BIN", "minio")
 }
 
 // MinIO starts the real MinIO server binary on a free 127.0.0.1 port with a
@@ -61,10 +50,7 @@ func MinIOBinary() string {
 func MinIO(tb testing.TB) *MinIOServer {
 	tb.Helper()
 	bin := MinIOBinary()
-	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		tb.Fatalf("testenv: MinIO server binary not found or not executable at %s: run scripts/deps.sh "+
-			"(or set FAASFLOW_MINIO_BIN to a minio binary)", bin)
-	}
+	requireExecutable(tb, bin, "MinIO server binary", "FAASFLOW_MINIO_BIN")
 	dir := tb.TempDir()
 	m := &MinIOServer{
 		AccessKey: "testenv-" + randomHex(tb, 6),
