@@ -138,6 +138,19 @@ func resolveTemplate(dir, lang string) (string, error) {
 	return "", fmt.Errorf("%w: no template.yml in %s (lang %q)", ErrSpec, dir, lang)
 }
 
+// hasGenerate reports whether a top-level .go file of dir has a
+// //go:generate directive.
+func hasGenerate(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && bytes.Contains(b, []byte("\n//go:generate ")) {
+			return true
+		}
+	}
+	return false
+}
+
 // CompileSpec describes compiling an existing build context.
 type CompileSpec struct {
 	Name       string
@@ -185,24 +198,34 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 			return s.Output, nil
 		}
 	}
-	logf(s.Log, "[%s] go build\n", s.Name)
-	tmpOut := s.Output + ".tmp"
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmpOut, ".")
-	cmd.Dir = s.ContextDir
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
 	if _, err := os.Stat(filepath.Join(s.ContextDir, "go.work")); err == nil {
 		env = append(env, "GOWORK="+filepath.Join(s.ContextDir, "go.work"), "GOFLAGS=")
 	} else {
 		env = append(env, "GOWORK=off", "GOFLAGS=-mod=mod")
 	}
-	cmd.Env = env
 	var out bytes.Buffer
 	var w io.Writer = &out
 	if s.Log != nil {
 		w = io.MultiWriter(&out, prefixWriter(s.Log, "["+s.Name+"] "))
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Run(); err != nil {
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = s.ContextDir, env, w, w
+		return cmd.Run()
+	}
+	// Like the templates' Dockerfiles: run the top-level package's
+	// //go:generate directives (the faas-flow template wires handler store
+	// functions this way) before building.
+	if hasGenerate(s.ContextDir) {
+		logf(s.Log, "[%s] go generate\n", s.Name)
+		if err := run("generate", "."); err != nil {
+			return "", &CompileError{Name: s.Name, Output: out.String(), Err: err}
+		}
+	}
+	logf(s.Log, "[%s] go build\n", s.Name)
+	tmpOut := s.Output + ".tmp"
+	if err := run("build", "-trimpath", "-ldflags=-s -w", "-o", tmpOut, "."); err != nil {
 		_ = os.Remove(tmpOut)
 		return "", &CompileError{Name: s.Name, Output: out.String(), Err: err}
 	}
