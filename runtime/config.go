@@ -74,6 +74,8 @@ type Config struct {
 	Tracing TracingConfig
 
 	LogLevel slog.Level
+	// DebugPprof serves net/http/pprof under /debug/pprof/ (debug_pprof).
+	DebugPprof bool
 
 	// Warnings lists accepted but risky settings (insecure mode, legacy
 	// names); Run logs them at start.
@@ -284,6 +286,9 @@ var settings = []Setting{
 	{Name: "callback_timeout", Default: "10s", Group: groupEngine,
 		Doc:   "Timeout of one completion callback attempt.",
 		apply: func(c *Config, v string) (err error) { c.CallbackTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "debug_pprof", Default: "false", Group: groupEngine,
+		Doc:   "Serve Go's profiler (net/http/pprof) under /debug/pprof/ on the function's port. For diagnosing a flow's CPU or memory use; do not expose it publicly.",
+		apply: func(c *Config, v string) (err error) { c.DebugPprof, err = parseBool(v); return err }},
 	{Name: "log_level", Default: "info", Group: groupEngine,
 		Doc:   "debug, info, warn or error.",
 		apply: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},

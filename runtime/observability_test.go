@@ -28,3 +28,19 @@ func TestObservabilityServesFlowMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofIsServedOnlyWhenEnabled(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{"debug_pprof": "true"}, http.StatusOK},
+		{nil, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		f := startFlow(t, parallelFlow, tt.env)
+		if r := do(t, http.MethodGet, f.base+"/debug/pprof/goroutine?debug=1", nil); r.status != tt.want {
+			t.Errorf("debug_pprof=%q: status %d, want %d", tt.env["debug_pprof"], r.status, tt.want)
+		}
+	}
+}

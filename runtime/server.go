@@ -272,6 +272,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "OK")
 	case path == "/metrics" && s.metrics != nil:
 		s.metrics.ServeHTTP(w, r)
+	case strings.HasPrefix(path, "/debug/pprof/") && s.cfg.DebugPprof:
+		servePprof(w, r)
 	case strings.HasPrefix(path, "/flow/"):
 		parts := strings.Split(strings.TrimPrefix(path, "/flow/"), "/")
 		if len(parts) != 2 || parts[0] == "" {
