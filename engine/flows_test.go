@@ -587,3 +587,48 @@ func TestSyncFlowTouchesNoStore(t *testing.T) {
 		t.Fatalf("a sync flow wrote %d keys", n)
 	}
 }
+
+// TestLargeBranchResultsAndJoinInputsGoThroughTheDataStore: results above
+// the inline limit are stored in the DataStore and referenced from their
+// markers; small ones ride inside the markers. Both reach the aggregators,
+// under duplicated and reordered hops, and nothing is left afterwards.
+func TestLargeBranchResultsAndJoinInputsGoThroughTheDataStore(t *testing.T) {
+	big := func(in []byte) ([]byte, error) { return bytes.Repeat(in, 50000), nil } // > 64 KiB
+	sizes := func(m map[string][]byte) ([]byte, error) {
+		keys := make([]string, 0, len(m))
+		for k, v := range m {
+			keys = append(keys, fmt.Sprintf("%s:%d", k, len(v)))
+		}
+		sort.Strings(keys)
+		return []byte(strings.Join(keys, ",")), nil
+	}
+	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		d := flow.Dag()
+		d.Node("start").Modify(appendMod(""))
+		each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(sizes))
+		each.Node("grow").Modify(func(in []byte) ([]byte, error) {
+			if string(in) == "s" {
+				return in, nil // a small result next to large ones
+			}
+			return big(in)
+		})
+		d.Node("wide").Modify(big)
+		d.Node("join", faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) {
+			return []byte(fmt.Sprintf("%s|wide:%d", m["each"], len(m["wide"]))), nil
+		}))
+		d.Edge("start", "each")
+		d.Edge("start", "wide")
+		d.Edge("each", "join")
+		d.Edge("wide", "join")
+		return nil
+	}
+	h := newHarness(t, define, flowtest.WithChaos(flowtest.Chaos{Seed: 3, Duplicate: 0.5, Reorder: true}))
+	res, err := h.Run(ctxT(t), []byte("ab,cd,s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != engine.StateSucceeded || string(res.Output) != "ab:100000,cd:100000,s:1|wide:350000" {
+		t.Fatalf("state %s output %q err %q", res.State, res.Output, res.Err)
+	}
+	assertCleaned(t, h, res.ID)
+}

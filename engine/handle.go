@@ -269,12 +269,21 @@ func (r *run) joinInput(ctx context.Context, joinInst string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	arrived, err := r.e.o.StateStore.List(ctx, r.k.joins(joinInst))
+	if err != nil {
+		return nil, fmt.Errorf("load join arrivals of %s: %w", joinInst, err)
+	}
+	markers := make(map[string][]byte, len(arrived))
+	for _, kv := range arrived {
+		markers[kv.Key] = kv.Value
+	}
 	inputs := make(map[string][]byte, jn.InDegree())
 	for _, p := range jn.Parents() {
 		if _, data := p.EdgeOptions(jn); !data {
 			continue
 		}
-		b, err := r.e.o.DataStore.Get(ctx, r.k.join(joinInst, p.Name()))
+		key := r.k.join(joinInst, p.Name())
+		b, err := r.loadMarked(ctx, key, markers[key])
 		if err != nil {
 			return nil, fmt.Errorf("load join input %s -> %s: %w", p.Name(), joinInst, err)
 		}
@@ -371,12 +380,14 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, pa
 	}
 	joinInst := instanceID(sibling)
 	st := r.e.o.StateStore
+	var marker []byte
 	if data {
-		if err := r.e.o.DataStore.Put(ctx, r.k.join(joinInst, node.Name()), payload); err != nil {
+		var err error
+		if marker, err = r.mark(ctx, r.k.join(joinInst, node.Name()), payload); err != nil {
 			return fmt.Errorf("store join input: %w", err)
 		}
 	}
-	if _, _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
+	if _, _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), marker, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record join arrival: %w", err)
 	}
 	arrived, err := st.List(ctx, r.k.joins(joinInst))
@@ -564,14 +575,16 @@ func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, 
 // and, when it is the last branch to finish, aggregates and continues.
 func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, key string, out []byte) error {
 	inst := instanceID(cursor)
-	st, ds := r.e.o.StateStore, r.e.o.DataStore
+	st := r.e.o.StateStore
 	forward := node.BranchDataForwarded()
+	var marker []byte
 	if forward {
-		if err := ds.Put(ctx, r.k.branch(inst, key), out); err != nil {
+		var err error
+		if marker, err = r.mark(ctx, r.k.branch(inst, key), out); err != nil {
 			return fmt.Errorf("store branch result: %w", err)
 		}
 	}
-	if _, _, err := st.Create(ctx, r.k.branch(inst, key), nil, r.e.o.RequestTTL); err != nil {
+	if _, _, err := st.Create(ctx, r.k.branch(inst, key), marker, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record branch result: %w", err)
 	}
 	// Concurrency limit: each finished branch lets one more start. Launch
@@ -610,7 +623,7 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 // from waiting to succeeded, aggregates and continues. The fork calls it
 // too, because every branch may finish before the node is marked waiting.
 func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string) error {
-	st, ds := r.e.o.StateStore, r.e.o.DataStore
+	st := r.e.o.StateStore
 	b, ver, err := st.Get(ctx, r.k.node(inst))
 	if err != nil {
 		return fmt.Errorf("read dynamic node %s: %w", inst, err)
@@ -645,9 +658,14 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 	}
 	var res []byte
 	if node.BranchDataForwarded() {
+		markers := make(map[string][]byte, len(done))
+		for _, kv := range done {
+			markers[kv.Key] = kv.Value
+		}
 		results := make(map[string][]byte, total)
 		for _, k := range rec.Options {
-			v, err := ds.Get(ctx, r.k.branch(inst, k))
+			key := r.k.branch(inst, k)
+			v, err := r.loadMarked(ctx, key, markers[key])
 			if err != nil {
 				return fmt.Errorf("load branch result %s[%s]: %w", inst, k, err)
 			}
@@ -661,6 +679,38 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 		}
 	}
 	return r.complete(ctx, cursor, node, res)
+}
+
+// Markers of join arrivals and branch results carry their data: inline
+// (first byte markInline) when it fits the inline limit, else a reference
+// (markRef) to the same key in the DataStore. One StateStore write then
+// records both the arrival and, usually, its data.
+const (
+	markInline byte = 'i'
+	markRef    byte = 'r'
+)
+
+// mark returns the marker value for data, storing data in the DataStore
+// under key first when it is too large to ride inline.
+func (r *run) mark(ctx context.Context, key string, data []byte) ([]byte, error) {
+	if len(data) <= r.e.o.InlineLimit {
+		return append([]byte{markInline}, data...), nil
+	}
+	if err := r.e.o.DataStore.Put(ctx, key, data); err != nil {
+		return nil, err
+	}
+	return []byte{markRef}, nil
+}
+
+// loadMarked returns the data a marker value carries or references.
+func (r *run) loadMarked(ctx context.Context, key string, marker []byte) ([]byte, error) {
+	switch {
+	case len(marker) > 0 && marker[0] == markInline:
+		return marker[1:], nil
+	case len(marker) > 0 && marker[0] == markRef:
+		return r.e.o.DataStore.Get(ctx, key)
+	}
+	return nil, fmt.Errorf("%w: no recorded data at %s", sdk.ErrNotFound, key)
 }
 
 // parseInstance turns an instance id back into a cursor.
