@@ -69,6 +69,9 @@ type Engine struct {
 	// deterministic in structure).
 	hash string
 	sync bool
+	// start is the cursor of the first node to run (descending into
+	// sub-DAGs), fixed by the structure like hash.
+	start []Frame
 
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
@@ -111,6 +114,7 @@ func New(define DefineFunc, o Options) (*Engine, error) {
 	}
 	e.hash = wf.Hash()
 	e.sync = isSync(wf)
+	e.start = leafCursor(nil, wf.Dag().Start())
 	if !e.sync {
 		var missing []string
 		if o.Flow == "" {
@@ -317,12 +321,7 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	if !created {
 		return nil, fmt.Errorf("%w: %s", ErrRequestExists, id)
 	}
-	// Find the start leaf (descending into sub-DAGs) with a throw-away build.
-	wf, err := e.Definition()
-	if err != nil {
-		return nil, err
-	}
-	cursor := leafCursor(nil, wf.Dag().Start())
+	cursor := e.start
 	inst := instanceID(cursor)
 	pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
 	nver, _, err := e.o.StateStore.Create(ctx, k.node(inst), pending, e.o.RequestTTL)
