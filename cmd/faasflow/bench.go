@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
+	"time"
 
 	"github.com/faas-flow/faas-flow/internal/bench"
 )
@@ -18,6 +20,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 	conc := fs.Int("concurrency", 4, "fan-out requests in flight for the throughput figure")
 	reqs := fs.Int("requests", 16, "fan-out requests for the throughput figure")
 	out := fs.String("markdown", "", "also write the result table to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (gateway, NATS, etcd, queue worker) during the measurements to this file")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -30,8 +33,22 @@ func runBench(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer loc.Close()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(e.stdout, "measuring (%d paired runs)", *runs)
-	r, err := bench.Run(ctx, bench.Options{GatewayURL: loc.URL(), Runs: *runs, Concurrency: *conc, Requests: *reqs, Progress: e.stdout})
+	stackCPU := func() (time.Duration, error) {
+		return bench.ProcessCPU(append(loc.FunctionPIDs(), os.Getpid())...)
+	}
+	r, err := bench.Run(ctx, bench.Options{GatewayURL: loc.URL(), Runs: *runs, Concurrency: *conc, Requests: *reqs, Progress: e.stdout, CPU: stackCPU})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,10 @@ type Options struct {
 	Requests    int
 	// Progress receives a dot per run (optional).
 	Progress io.Writer
+	// CPU, when set, returns the CPU time used so far by every process of
+	// the stack (gateway, queue, NATS, etcd, functions); the report then
+	// gives the CPU cost of one node execution in the throughput phase.
+	CPU func() (time.Duration, error)
 }
 
 const (
@@ -36,15 +40,19 @@ const (
 
 // Report holds the measurements.
 type Report struct {
-	Runs                    int
-	Direct                  Dist // one echo call through the gateway
-	Chain                   Dist // whole 10-node chain, caller's view
-	HopOverhead             Dist // per hop: (chain - 10 direct calls) / 10, paired
-	FanOut                  Dist // whole 100-branch fan-out
-	Direct100               Dist // 100 echo calls in sequence
-	ChainNodesPerSec        float64
-	FanOutNodesPerSec       float64 // one fan-out at a time
-	ThroughputNodesPerSec   float64 // Concurrency fan-outs in flight
+	Runs                  int
+	Direct                Dist // one echo call through the gateway
+	Chain                 Dist // whole 10-node chain, caller's view
+	HopOverhead           Dist // per hop: (chain - 10 direct calls) / 10, paired
+	FanOut                Dist // whole 100-branch fan-out
+	Direct100             Dist // 100 echo calls in sequence
+	ChainNodesPerSec      float64
+	FanOutNodesPerSec     float64 // one fan-out at a time
+	ThroughputNodesPerSec float64 // Concurrency fan-outs in flight
+	// CPUPerNode is the stack's CPU time per node execution in the
+	// throughput phase (0: not measured), CPUCores the cores it kept busy.
+	CPUPerNode              time.Duration
+	CPUCores                float64
 	Concurrency, Requests   int
 	ChainVsDirect, FanVsSeq float64 // ratios of medians
 }
@@ -178,6 +186,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.FanVsSeq = float64(r.FanOut.P50) / float64(r.Direct100.P50)
 
 	// Throughput: Concurrency fan-outs in flight until Requests are done.
+	var cpuStart time.Duration
+	if o.CPU != nil {
+		var err error
+		if cpuStart, err = o.CPU(); err != nil {
+			return nil, fmt.Errorf("read the stack's CPU time: %w", err)
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -207,7 +222,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	r.ThroughputNodesPerSec = float64(o.Requests*fanNodes) / time.Since(start).Seconds()
+	elapsed := time.Since(start)
+	r.ThroughputNodesPerSec = float64(o.Requests*fanNodes) / elapsed.Seconds()
+	if o.CPU != nil {
+		cpuEnd, err := o.CPU()
+		if err != nil {
+			return nil, fmt.Errorf("read the stack's CPU time: %w", err)
+		}
+		used := cpuEnd - cpuStart
+		r.CPUPerNode = used / time.Duration(o.Requests*fanNodes)
+		r.CPUCores = used.Seconds() / elapsed.Seconds()
+	}
 	if o.Progress != nil {
 		fmt.Fprintln(o.Progress)
 	}
@@ -232,6 +257,10 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| chain: node executions/s (one request at a time) | %.0f |\n", r.ChainNodesPerSec)
 	fmt.Fprintf(&b, "| fan-out: node executions/s (one request at a time) | %.0f |\n", r.FanOutNodesPerSec)
 	fmt.Fprintf(&b, "| fan-out: node executions/s (%d requests, %d in flight) | %.0f |\n", r.Requests, r.Concurrency, r.ThroughputNodesPerSec)
+	if r.CPUPerNode > 0 {
+		fmt.Fprintf(&b, "| fan-out: CPU per node execution, whole stack (cores busy) | %.3f ms (%.2f cores) |\n",
+			float64(r.CPUPerNode)/float64(time.Millisecond), r.CPUCores)
+	}
 	fmt.Fprintf(&b, "| chain p50 / (10 × direct p50) | %.2f× |\n", r.ChainVsDirect)
 	fmt.Fprintf(&b, "| fan-out p50 / 100 sequential direct calls p50 | %.2f× |\n", r.FanVsSeq)
 	return b.String()
