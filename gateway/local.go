@@ -254,7 +254,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 	}
 	if !o.NoQueueWorker {
 		l.worker, err = queue.NewWorker(ctx, js, queue.WorkerOptions{
-			GatewayURL: l.url, Concurrency: o.QueueWorkers, AckWait: o.AckWait, MaxDeliver: o.MaxDeliver,
+			GatewayURL: l.url, Handler: l.server, Concurrency: o.QueueWorkers, AckWait: o.AckWait, MaxDeliver: o.MaxDeliver,
 			InitialRetryWait: o.InitialRetryWait, MaxRetryWait: o.MaxRetryWait,
 			Registerer: promReg, TracerProvider: o.TracerProvider, Logger: o.Logger,
 		})
@@ -394,6 +394,20 @@ func (l *Local) EtcdEndpoints() []string { return l.etcdURLs }
 
 // SecretsDir is the secret store.
 func (l *Local) SecretsDir() string { return l.opts.SecretsDir }
+
+// FunctionPIDs are the process ids of the running function instances
+// (classic fprocess functions, which start a process per call, have none).
+func (l *Local) FunctionPIDs() []int {
+	var pids []int
+	for _, name := range l.sup.Names() {
+		if inst, ok := l.sup.Get(name); ok {
+			if pid := inst.PID(); pid > 0 {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
 
 // Server is the HTTP API (for its metrics registry).
 func (l *Local) Server() *Server { return l.server }

@@ -168,69 +168,92 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// gatewayModes reach a gateway handler the two ways a worker can: over
+// HTTP at GatewayURL, and in-process through WorkerOptions.Handler.
+var gatewayModes = []struct {
+	name string
+	opts func(t *testing.T, h http.Handler) WorkerOptions
+}{
+	{"over HTTP", func(t *testing.T, h http.Handler) WorkerOptions {
+		gw := httptest.NewServer(h)
+		t.Cleanup(gw.Close)
+		return WorkerOptions{GatewayURL: gw.URL}
+	}},
+	{"in-process handler", func(t *testing.T, h http.Handler) WorkerOptions {
+		return WorkerOptions{Handler: h}
+	}},
+}
+
 // §0.8: the worker always POSTs and the callback carries the function's
 // headers plus X-Call-Id, X-Function-Status, X-Function-Name, X-Duration-Seconds.
 func TestWorkerAlwaysPostsAndCallbackCarriesFunctionHeaders(t *testing.T) {
-	js := startJS(t)
-	var got atomic.Value
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		got.Store(fmt.Sprintf("%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("X-Custom"), b))
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Fn-Header", "yes")
-		w.WriteHeader(201)
-		io.WriteString(w, `{"ok":true}`)
-	}))
-	defer gw.Close()
-	cb, ch := callbackServer(t)
-	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL})
-	publish(t, js, api.QueueRequest{Function: "fn.openfaas-fn", Method: "PUT", Path: "/sub/p", QueryString: "q=1",
-		Body: []byte("data"), Header: http.Header{"X-Custom": {"c1"}}, CallbackURL: cb}, "call-1")
-	c := waitCallback(t, ch)
-	if g := got.Load(); g != "POST /function/fn.openfaas-fn/sub/p?q=1 c1 data" {
-		t.Errorf("function saw %q", g)
-	}
-	want := map[string]string{"X-Call-Id": "call-1", "X-Function-Status": "201", "X-Function-Name": "fn.openfaas-fn",
-		"X-Fn-Header": "yes", "Content-Type": "application/json"}
-	for k, v := range want {
-		if c.header.Get(k) != v {
-			t.Errorf("callback %s = %q, want %q", k, c.header.Get(k), v)
-		}
-	}
-	if _, err := time.ParseDuration(c.header.Get("X-Duration-Seconds") + "s"); err != nil {
-		t.Errorf("X-Duration-Seconds = %q", c.header.Get("X-Duration-Seconds"))
-	}
-	if c.body != `{"ok":true}` {
-		t.Errorf("callback body = %q", c.body)
+	for _, m := range gatewayModes {
+		t.Run(m.name, func(t *testing.T) {
+			js := startJS(t)
+			var got atomic.Value
+			o := m.opts(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				got.Store(fmt.Sprintf("%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("X-Custom"), b))
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("X-Fn-Header", "yes")
+				w.WriteHeader(201)
+				io.WriteString(w, `{"ok":true}`)
+			}))
+			cb, ch := callbackServer(t)
+			startWorker(t, js, o)
+			publish(t, js, api.QueueRequest{Function: "fn.openfaas-fn", Method: "PUT", Path: "/sub/p", QueryString: "q=1",
+				Body: []byte("data"), Header: http.Header{"X-Custom": {"c1"}}, CallbackURL: cb}, "call-1")
+			c := waitCallback(t, ch)
+			if g := got.Load(); g != "POST /function/fn.openfaas-fn/sub/p?q=1 c1 data" {
+				t.Errorf("function saw %q", g)
+			}
+			want := map[string]string{"X-Call-Id": "call-1", "X-Function-Status": "201", "X-Function-Name": "fn.openfaas-fn",
+				"X-Fn-Header": "yes", "Content-Type": "application/json"}
+			for k, v := range want {
+				if c.header.Get(k) != v {
+					t.Errorf("callback %s = %q, want %q", k, c.header.Get(k), v)
+				}
+			}
+			if _, err := time.ParseDuration(c.header.Get("X-Duration-Seconds") + "s"); err != nil {
+				t.Errorf("X-Duration-Seconds = %q", c.header.Get("X-Duration-Seconds"))
+			}
+			if c.body != `{"ok":true}` {
+				t.Errorf("callback body = %q", c.body)
+			}
+		})
 	}
 }
 
 func TestWorkerRetries5xxWithNakUntilSuccess(t *testing.T) {
-	js := startJS(t)
-	var calls atomic.Int32
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) < 3 {
-			w.WriteHeader(502)
-			return
-		}
-		io.WriteString(w, "finally")
-	}))
-	defer gw.Close()
-	cb, ch := callbackServer(t)
-	reg := prometheus.NewRegistry()
-	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL, Registerer: reg})
-	publish(t, js, api.QueueRequest{Function: "f", Method: "POST", CallbackURL: cb}, "c")
-	c := waitCallback(t, ch)
-	if c.header.Get("X-Function-Status") != "200" || c.body != "finally" || calls.Load() != 3 {
-		t.Fatalf("callback %v %q after %d calls", c.header.Get("X-Function-Status"), c.body, calls.Load())
-	}
-	select {
-	case extra := <-ch:
-		t.Fatalf("second callback %v", extra.header)
-	case <-time.After(200 * time.Millisecond):
-	}
-	if n := counterValue(t, reg, "faasflow_queue_redeliveries_total"); n != 2 {
-		t.Errorf("redeliveries = %v, want 2", n)
+	for _, m := range gatewayModes {
+		t.Run(m.name, func(t *testing.T) {
+			js := startJS(t)
+			var calls atomic.Int32
+			o := m.opts(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) < 3 {
+					w.WriteHeader(502)
+					return
+				}
+				io.WriteString(w, "finally")
+			}))
+			cb, ch := callbackServer(t)
+			reg := prometheus.NewRegistry()
+			o.Registerer = reg
+			startWorker(t, js, o)
+			publish(t, js, api.QueueRequest{Function: "f", Method: "POST", CallbackURL: cb}, "c")
+			c := waitCallback(t, ch)
+			if c.header.Get("X-Function-Status") != "200" || c.body != "finally" || calls.Load() != 3 {
+				t.Fatalf("callback %v %q after %d calls", c.header.Get("X-Function-Status"), c.body, calls.Load())
+			}
+			select {
+			case extra := <-ch:
+				t.Fatalf("second callback %v", extra.header)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if n := counterValue(t, reg, "faasflow_queue_redeliveries_total"); n != 2 {
+				t.Errorf("redeliveries = %v, want 2", n)
+			}
+		})
 	}
 }
 

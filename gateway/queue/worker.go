@@ -28,8 +28,14 @@ import (
 
 // WorkerOptions configure a Worker. Zero values mean the documented defaults.
 type WorkerOptions struct {
-	// GatewayURL is where functions are invoked (required), e.g. http://127.0.0.1:8080.
+	// GatewayURL is where functions are invoked, e.g. http://127.0.0.1:8080
+	// (required unless Handler is set).
 	GatewayURL string
+	// Handler, when set, is the gateway itself: calls are dispatched to it
+	// in-process (same routes, metrics, timeouts and tracing as over HTTP)
+	// instead of over a loopback connection to GatewayURL. The local gateway
+	// runs its queue worker this way.
+	Handler http.Handler
 	// Client invokes functions and posts callbacks (default: a client with no timeout).
 	Client *http.Client
 	// Concurrency bounds the calls in flight (default 32).
@@ -77,8 +83,8 @@ type Worker struct {
 
 // NewWorker creates (or updates) the durable consumer and starts consuming.
 func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) (*Worker, error) {
-	if opts.GatewayURL == "" {
-		return nil, errors.New("queue: WorkerOptions.GatewayURL is required")
+	if opts.GatewayURL == "" && opts.Handler == nil {
+		return nil, errors.New("queue: WorkerOptions.GatewayURL or Handler is required")
 	}
 	opts.GatewayURL = strings.TrimRight(opts.GatewayURL, "/")
 	if opts.Client == nil {
@@ -331,7 +337,11 @@ func (w *Worker) invoke(ctx context.Context, req api.QueueRequest) result {
 	} else if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	u := w.opts.GatewayURL + "/function/" + strings.Trim(req.Function, "/") + path
+	base := w.opts.GatewayURL
+	if base == "" {
+		base = "http://gateway"
+	}
+	u := base + "/function/" + strings.Trim(req.Function, "/") + path
 	if req.QueryString != "" {
 		u += "?" + req.QueryString
 	}
@@ -347,6 +357,9 @@ func (w *Worker) invoke(ctx context.Context, req api.QueueRequest) result {
 	}
 	hr.Header.Set("User-Agent", "faasflow/queue-worker")
 	w.prop.Inject(ctx, propagation.HeaderCarrier(hr.Header))
+	if w.opts.Handler != nil {
+		return w.dispatch(hr)
+	}
 	resp, err := w.opts.Client.Do(hr)
 	if err != nil {
 		return result{err: err}
@@ -357,6 +370,38 @@ func (w *Worker) invoke(ctx context.Context, req api.QueueRequest) result {
 		return result{err: fmt.Errorf("read response: %w", err)}
 	}
 	return result{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// dispatch serves hr with the in-process gateway handler.
+func (w *Worker) dispatch(hr *http.Request) result {
+	hr.RemoteAddr = "127.0.0.1:0"
+	hr.RequestURI = hr.URL.RequestURI()
+	rec := &responseBuffer{header: http.Header{}}
+	w.opts.Handler.ServeHTTP(rec, hr)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return result{status: rec.status, header: rec.header, body: rec.body.Bytes()}
+}
+
+// responseBuffer is the http.ResponseWriter of an in-process dispatch.
+type responseBuffer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *responseBuffer) Header() http.Header { return b.header }
+
+func (b *responseBuffer) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *responseBuffer) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
 }
 
 func (w *Worker) callback(ctx context.Context, req api.QueueRequest, callID string, status int, res result, received time.Time) {
