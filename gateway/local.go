@@ -210,6 +210,10 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 	flowEnv := map[string]string{
 		"state_store": "etcd", "etcd_endpoints": strings.Join(l.etcdURLs, ","),
 		"data_store": "local", "data_dir": filepath.Join(o.StateDir, "data"),
+		// Hops go straight to the queue's stream instead of through the
+		// gateway's async endpoint (a stack file's environment may set
+		// hop_transport: gateway instead).
+		"hop_transport": "nats", "nats_url": l.natsURL,
 	}
 	var flowSecrets []string
 	if len(o.EtcdEndpoints) == 0 {

@@ -24,6 +24,12 @@ const (
 	StoreLocal  = "local"
 )
 
+// Hop transports accepted by hop_transport.
+const (
+	HopsViaGateway = "gateway"
+	HopsViaNATS    = "nats"
+)
+
 // Config is the typed configuration of a flow function, read once at start
 // by LoadConfig. Settings describes every field's source and default.
 type Config struct {
@@ -32,6 +38,10 @@ type Config struct {
 	// Gateway is the base URL of the OpenFaaS gateway, with scheme and no
 	// trailing slash.
 	Gateway string
+	// HopTransport is HopsViaGateway or HopsViaNATS; NATSURL is the server
+	// HopsViaNATS publishes to.
+	HopTransport string
+	NATSURL      string
 	// ListenAddr is the address the HTTP server listens on.
 	ListenAddr string
 	// SecretMountPath is the folder OpenFaaS mounts secrets in.
@@ -186,6 +196,25 @@ var settings = []Setting{
 	{Name: "gateway", Default: "gateway.openfaas:8080", Group: groupFlow,
 		Doc:   "OpenFaaS gateway, as host:port or URL. Hops are posted to <gateway>/async-function/<flow>/flow/<id>/forward and Apply calls go to <gateway>/function/<name>.",
 		apply: func(c *Config, v string) (err error) { c.Gateway, err = normalizeURL(v); return err }},
+	{Name: "hop_transport", Default: HopsViaGateway, Group: groupFlow,
+		Doc: "How hops reach the flow's next invocation. gateway: POST to the gateway's /async-function/ endpoint (any OpenFaaS). nats: publish straight to the faasflow local gateway's JetStream queue at nats_url, one HTTP round trip less per hop; `faasflow up` sets this for the flows it runs.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case HopsViaGateway, HopsViaNATS:
+				c.HopTransport = v
+				return nil
+			}
+			return fmt.Errorf("%q: want %s or %s", v, HopsViaGateway, HopsViaNATS)
+		}},
+	{Name: "nats_url", Default: "nats://127.0.0.1:4222", Group: groupFlow,
+		Doc: "NATS server (JetStream) of the faasflow local gateway's queue, used when hop_transport=nats. Comma-separated URLs for a cluster.",
+		apply: func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "" {
+				return errors.New("empty")
+			}
+			c.NATSURL = v
+			return nil
+		}},
 	{Name: "listen_addr", Default: ":8082", Group: groupFlow,
 		Doc:   "Address the flow's HTTP server listens on (the of-watchdog's upstream_url points here).",
 		apply: func(c *Config, v string) error { c.ListenAddr = v; return nil }},

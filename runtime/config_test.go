@@ -26,6 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}{
 		{"flow", c.Flow, "greet"},
 		{"gateway", c.Gateway, "http://gateway.openfaas:8080"},
+		{"hops via the gateway", c.HopTransport, "gateway"},
 		{"listen", c.ListenAddr, ":8082"},
 		{"secret mount", c.SecretMountPath, "/var/openfaas/secrets/"},
 		{"hmac (trimmed)", string(c.HMACSecret), "key"},
@@ -117,6 +118,8 @@ func TestLoadConfigParsesValues(t *testing.T) {
 			func(c runtime.Config) bool {
 				return c.Tracing.Enabled && c.Tracing.TraceServer == "jaeger:4318" && c.Tracing.OTEL["OTEL_SERVICE_NAME"] == "x"
 			}},
+		{"hops via the local gateway's NATS", map[string]string{"hop_transport": "nats", "nats_url": "nats://127.0.0.1:4333"},
+			func(c runtime.Config) bool { return c.HopTransport == runtime.HopsViaNATS && c.NATSURL == "nats://127.0.0.1:4333" }},
 		{"memory stores warn", map[string]string{"state_store": "memory", "data_store": "memory"},
 			func(c runtime.Config) bool { return len(c.Warnings) == 2 }},
 	}
@@ -150,6 +153,7 @@ func TestLoadConfigRejectsBadValuesNamingTheSetting(t *testing.T) {
 		{map[string]string{"etcd_cert_file": "/c.pem"}, "etcd_key_file"},
 		{map[string]string{"callback_attempts": "0"}, "callback_attempts"},
 		{map[string]string{"log_level": "loud"}, "log_level"},
+		{map[string]string{"hop_transport": "kafka"}, "hop_transport"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.setting, func(t *testing.T) {

@@ -128,7 +128,17 @@ func NewServer(cfg Config, define engine.DefineFunc, opts ...Option) (*Server, e
 		}
 		s.owned = owned
 		eo.Signer, eo.StateStore, eo.DataStore = signer, st, ds
-		eo.Transport = &GatewayTransport{Gateway: cfg.Gateway, Flow: cfg.Flow, Client: o.HTTPClient, Timeout: cfg.ForwardTimeout}
+		switch cfg.HopTransport {
+		case HopsViaNATS:
+			t, err := NewNATSTransport(cfg.NATSURL, cfg.Flow, cfg.ForwardTimeout)
+			if err != nil {
+				return nil, err
+			}
+			s.owned = append(s.owned, t)
+			eo.Transport = t
+		default:
+			eo.Transport = &GatewayTransport{Gateway: cfg.Gateway, Flow: cfg.Flow, Client: o.HTTPClient, Timeout: cfg.ForwardTimeout}
+		}
 	}
 	s.eng, err = engine.New(define, eo)
 	if err != nil {
