@@ -119,7 +119,9 @@ func TestLoadConfigParsesValues(t *testing.T) {
 				return c.Tracing.Enabled && c.Tracing.TraceServer == "jaeger:4318" && c.Tracing.OTEL["OTEL_SERVICE_NAME"] == "x"
 			}},
 		{"hops via the local gateway's NATS", map[string]string{"hop_transport": "nats", "nats_url": "nats://127.0.0.1:4333"},
-			func(c runtime.Config) bool { return c.HopTransport == runtime.HopsViaNATS && c.NATSURL == "nats://127.0.0.1:4333" }},
+			func(c runtime.Config) bool {
+				return c.HopTransport == runtime.HopsViaNATS && c.NATSURL == "nats://127.0.0.1:4333"
+			}},
 		{"memory stores warn", map[string]string{"state_store": "memory", "data_store": "memory"},
 			func(c runtime.Config) bool { return len(c.Warnings) == 2 }},
 	}
