@@ -62,6 +62,28 @@ type StateStore interface {
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 
+// SwapReader is implemented by StateStores that can read a key in the same
+// atomic step as a compare-and-swap of another. It is optional: the engine
+// uses it, when present, to claim a node and read its request's record in
+// one round trip instead of two (etcd: one transaction).
+type SwapReader interface {
+	// CompareAndSwapRead is CompareAndSwap of key that also returns readKey
+	// as it is at the moment of the swap, whether or not the swap happened.
+	// The read entry has a nil Value and Version 0 when readKey does not
+	// exist.
+	CompareAndSwapRead(ctx context.Context, key string, version int64, value []byte, ttl time.Duration, readKey string) (SwapRead, error)
+}
+
+// SwapRead is the result of SwapReader.CompareAndSwapRead.
+type SwapRead struct {
+	// Swapped reports whether the swap happened; Version is then the new
+	// version of key.
+	Swapped bool
+	Version int64
+	// Read is readKey's entry (Version 0: it does not exist).
+	Read KV
+}
+
 // DataStore holds intermediate data: edge payloads too large to ride inside a
 // hop, join inputs, branch results, context values and final results. Values
 // may be large (tens of MiB).

@@ -31,6 +31,7 @@ type Store struct {
 
 var (
 	_ sdk.StateStore = (*Store)(nil)
+	_ sdk.SwapReader = (*Store)(nil)
 	_ sdk.Closer     = (*Store)(nil)
 )
 
@@ -158,13 +159,58 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, v
 	return s.putIf(ctx, "compare-and-swap", key, cond, value, ttl)
 }
 
+// CompareAndSwapRead implements sdk.SwapReader with one transaction:
+// If ModRevision(key) == version Then Put, Get(readKey) Else Get(readKey).
+func (s *Store) CompareAndSwapRead(ctx context.Context, key string, version int64, value []byte, ttl time.Duration, readKey string) (sdk.SwapRead, error) {
+	var out sdk.SwapRead
+	if version <= 0 {
+		b, ver, err := s.Get(ctx, readKey)
+		if err != nil && !errors.Is(err, sdk.ErrNotFound) {
+			return out, err
+		}
+		out.Read = sdk.KV{Key: readKey, Value: b, Version: ver}
+		return out, nil
+	}
+	k := s.key(key)
+	cond := clientv3.Compare(clientv3.ModRevision(k), "=", version)
+	read := clientv3.OpGet(s.key(readKey))
+	var resp *clientv3.TxnResponse
+	ok, rev, err := s.txnIf(ctx, "compare-and-swap-read", key, cond, value, ttl, func(put clientv3.Op) (*clientv3.TxnResponse, error) {
+		var err error
+		resp, err = s.cli.Txn(ctx).If(cond).Then(put, read).Else(read).Commit()
+		return resp, err
+	})
+	if err != nil {
+		return out, err
+	}
+	out.Swapped, out.Version = ok, rev
+	// The Get is the last op of whichever branch ran.
+	rs := resp.Responses
+	if len(rs) > 0 {
+		if r := rs[len(rs)-1].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+			out.Read = sdk.KV{Key: readKey, Value: nonNil(r.Kvs[0].Value), Version: r.Kvs[0].ModRevision}
+		} else {
+			out.Read = sdk.KV{Key: readKey}
+		}
+	}
+	return out, nil
+}
+
 // putIf runs If cond Then Put(key, value, lease for ttl). On success the
 // new version is the transaction's revision: the key's ModRevision.
 func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration) (int64, bool, error) {
+	ok, rev, err := s.txnIf(ctx, op, key, cond, value, ttl, func(put clientv3.Op) (*clientv3.TxnResponse, error) {
+		return s.cli.Txn(ctx).If(cond).Then(put).Commit()
+	})
+	return rev, ok, err
+}
+
+// txnIf runs commit, a transaction built around put (the Put of value at
+// key, with a lease for ttl), with the store's error handling. ok reports
+// whether its condition held; rev is then the key's new ModRevision.
+func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration, commit func(put clientv3.Op) (*clientv3.TxnResponse, error)) (ok bool, rev int64, err error) {
 	k := s.key(key)
-	var ok bool
-	var rev int64
-	err := s.call(ctx, op, key, false, func(ctx context.Context) error {
+	err = s.call(ctx, op, key, false, func(ctx context.Context) error {
 		for attempt := 0; ; attempt++ {
 			var putOpts []clientv3.OpOption
 			var lease clientv3.LeaseID
@@ -178,7 +224,7 @@ func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 				lease = id
 				putOpts = append(putOpts, clientv3.WithLease(id))
 			}
-			resp, err := s.cli.Txn(ctx).If(cond).Then(clientv3.OpPut(k, string(value), putOpts...)).Commit()
+			resp, err := commit(clientv3.OpPut(k, string(value), putOpts...))
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
 				// The cached lease vanished (revoked by an operator, or a
 				// cluster restored from backup). The put was rejected, so
@@ -196,7 +242,7 @@ func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 			return nil
 		}
 	})
-	return rev, ok, err
+	return ok, rev, err
 }
 
 // Delete implements sdk.StateStore.

@@ -41,7 +41,10 @@ func New(opts ...Option) *Store {
 	return s
 }
 
-var _ sdk.StateStore = (*Store)(nil)
+var (
+	_ sdk.StateStore = (*Store)(nil)
+	_ sdk.SwapReader = (*Store)(nil)
+)
 
 // live returns the entry of key if it exists and has not expired. Callers
 // hold s.mu.
@@ -106,6 +109,24 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, v
 		return 0, false, nil
 	}
 	return s.put(key, value, ttl), true, nil
+}
+
+// CompareAndSwapRead implements sdk.SwapReader.
+func (s *Store) CompareAndSwapRead(ctx context.Context, key string, version int64, value []byte, ttl time.Duration, readKey string) (sdk.SwapRead, error) {
+	if err := ctx.Err(); err != nil {
+		return sdk.SwapRead{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out sdk.SwapRead
+	if e, ok := s.live(key); ok && e.version == version {
+		out.Swapped, out.Version = true, s.put(key, value, ttl)
+	}
+	out.Read = sdk.KV{Key: readKey}
+	if e, ok := s.live(readKey); ok {
+		out.Read.Value, out.Read.Version = append([]byte(nil), e.value...), e.version
+	}
+	return out, nil
 }
 
 // Delete implements sdk.StateStore.

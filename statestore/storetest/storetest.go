@@ -63,6 +63,11 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 		t.Run("fails on missing key without creating it", s.casMissing)
 		t.Run("fails on a recreated key with the old version", s.casRecreated)
 	})
+	t.Run("CompareAndSwapRead", func(t *testing.T) {
+		t.Run("swaps and reads the other key", s.swapReadSwaps)
+		t.Run("reads the other key when the swap fails", s.swapReadStale)
+		t.Run("reports a missing read key as version 0", s.swapReadMissing)
+	})
 	t.Run("Versions", func(t *testing.T) {
 		t.Run("change on every write", s.versionsChange)
 		t.Run("List and Get agree", s.versionsListGet)
@@ -269,6 +274,70 @@ func (s suite) casCurrent(t *testing.T) {
 	}
 	if v, _ := mustGet(t, ctx, st, "f/r/k"); string(v) != "b" {
 		t.Fatalf("Get after swap = %q, want %q", v, "b")
+	}
+}
+
+// swapReader returns st as an sdk.SwapReader, or skips the subtest: the
+// interface is optional.
+func swapReader(t *testing.T, st sdk.StateStore) sdk.SwapReader {
+	t.Helper()
+	sr, ok := st.(sdk.SwapReader)
+	if !ok {
+		t.Skipf("%T does not implement the optional sdk.SwapReader", st)
+	}
+	return sr
+}
+
+func (s suite) swapReadSwaps(t *testing.T) {
+	st, ctx := s.newStore(t), s.ctx(t)
+	sr := swapReader(t, st)
+	mustCreate(t, ctx, st, "f/r/n", "pending", 0)
+	mustCreate(t, ctx, st, "f/r", "record", 0)
+	_, ver := mustGet(t, ctx, st, "f/r/n")
+	_, rver := mustGet(t, ctx, st, "f/r")
+	got, err := sr.CompareAndSwapRead(ctx, "f/r/n", ver, []byte("running"), time.Hour, "f/r")
+	if err != nil || !got.Swapped {
+		t.Fatalf("CompareAndSwapRead = %+v, %v; want swapped", got, err)
+	}
+	if string(got.Read.Value) != "record" || got.Read.Version != rver || got.Read.Key != "f/r" {
+		t.Fatalf("read %+v, want f/r = record at version %d", got.Read, rver)
+	}
+	if v, cur := mustGet(t, ctx, st, "f/r/n"); string(v) != "running" || cur != got.Version {
+		t.Fatalf("Get after swap = %q@%d, want running@%d", v, cur, got.Version)
+	}
+}
+
+func (s suite) swapReadStale(t *testing.T) {
+	st, ctx := s.newStore(t), s.ctx(t)
+	sr := swapReader(t, st)
+	mustCreate(t, ctx, st, "f/r/n", "pending", 0)
+	_, ver := mustGet(t, ctx, st, "f/r/n")
+	if _, ok, err := st.CompareAndSwap(ctx, "f/r/n", ver, []byte("taken"), 0); err != nil || !ok {
+		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
+	}
+	mustCreate(t, ctx, st, "f/r", "record", 0)
+	for _, stale := range []int64{ver, 0} {
+		got, err := sr.CompareAndSwapRead(ctx, "f/r/n", stale, []byte("mine"), 0, "f/r")
+		if err != nil || got.Swapped {
+			t.Fatalf("CompareAndSwapRead(version %d) = %+v, %v; want not swapped", stale, got, err)
+		}
+		if string(got.Read.Value) != "record" {
+			t.Fatalf("read %+v after a failed swap, want the record", got.Read)
+		}
+	}
+	if v, _ := mustGet(t, ctx, st, "f/r/n"); string(v) != "taken" {
+		t.Fatalf("Get after stale swap = %q, want taken", v)
+	}
+}
+
+func (s suite) swapReadMissing(t *testing.T) {
+	st, ctx := s.newStore(t), s.ctx(t)
+	sr := swapReader(t, st)
+	mustCreate(t, ctx, st, "f/r/n", "pending", 0)
+	_, ver := mustGet(t, ctx, st, "f/r/n")
+	got, err := sr.CompareAndSwapRead(ctx, "f/r/n", ver, []byte("running"), 0, "f/none")
+	if err != nil || !got.Swapped || got.Read.Version != 0 || got.Read.Value != nil {
+		t.Fatalf("CompareAndSwapRead with a missing read key = %+v, %v; want swapped, read version 0 and nil value", got, err)
 	}
 }
 
