@@ -25,12 +25,82 @@ type run struct {
 	// recovering is set when this delivery took over a node from an earlier
 	// delivery that did not finish: markers it loses are re-sent anyway.
 	recovering bool
+	// runningAfter is set when the hop's last write (the node's final
+	// status) also read the request record, atomically, and found it not
+	// ended: the hop then has nothing to drain.
+	runningAfter bool
 }
 
 // handle runs the hop env. raw is the sealed hop (nil when Start calls it).
 func (e *Engine) handle(ctx context.Context, env *Envelope, raw []byte) error {
 	ctx = e.obs.HopReceived(ctx, env)
 	k := newKeys(e.o.Flow, env.RequestID)
+	if sr, ok := e.o.StateStore.(sdk.SwapReader); ok && env.NodeVersion > 0 && env.DefHash == e.hash {
+		if done, err := e.handleClaimFirst(ctx, sr, k, env, raw); done {
+			return err
+		}
+	}
+	return e.handleReadFirst(ctx, k, env, raw)
+}
+
+// handleClaimFirst is the common case of a hop, in one StateStore round
+// trip less than handleReadFirst: it claims the node on the version the hop
+// carries and reads the request record in the same atomic step, then looks
+// at the record. done is false (nothing was written) when the hop needs
+// the general path: the claim did not match (a duplicate, a takeover) or
+// the flow could not be built.
+func (e *Engine) handleClaimFirst(ctx context.Context, sr sdk.SwapReader, k keys, env *Envelope, raw []byte) (done bool, err error) {
+	query, _ := url.ParseQuery(env.Query)
+	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query}
+	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
+	if r.wf, err = e.build(ctx, r.sctx); err != nil {
+		return false, nil
+	}
+	node, err := r.resolve(env.Cursor)
+	if err != nil {
+		return true, err
+	}
+	inst := instanceID(env.Cursor)
+	now := e.o.Now()
+	nrec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
+	nb, _ := json.Marshal(&nrec)
+	res, err := sr.CompareAndSwapRead(ctx, k.node(inst), env.NodeVersion, nb, e.o.RequestTTL, k.record)
+	if err != nil {
+		return true, fmt.Errorf("claim node %s: %w", inst, err)
+	}
+	if !res.Swapped {
+		return false, nil
+	}
+	if res.Read.Version == 0 {
+		return true, ErrUnknownRequest
+	}
+	var rec RequestRecord
+	if err := json.Unmarshal(res.Read.Value, &rec); err != nil {
+		return true, fmt.Errorf("corrupt request record: %w", err)
+	}
+	switch {
+	case rec.State == StatePaused:
+		// Give the node back exactly as the emitter created it, then park.
+		pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
+		if _, _, err := e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res.Version, pending, e.o.RequestTTL); err != nil {
+			return true, fmt.Errorf("release node %s of a paused request: %w", inst, err)
+		}
+		return true, e.park(ctx, k, env, raw)
+	case terminalRequest(rec.State):
+		cancelled, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeCancelled}})
+		_, _, _ = e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res.Version, cancelled, e.o.RequestTTL)
+		e.drain(ctx, k)
+		return true, fmt.Errorf("%w: request %s is %s", ErrWrongState, env.RequestID, rec.State)
+	}
+	r.trace = rec.Trace
+	err = r.execute(ctx, env, node, inst, &nrec, res.Version)
+	r.finishHop(ctx)
+	return true, err
+}
+
+// handleReadFirst is the general path of a hop: read the request record,
+// then claim the node.
+func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope, raw []byte) error {
 	rec, _, err := e.loadRecord(ctx, k)
 	if err != nil {
 		return err
@@ -230,8 +300,31 @@ func (r *run) execute(ctx context.Context, env *Envelope, node *sdk.Node, inst s
 	}
 	now := r.e.o.Now()
 	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
-	_, err = r.setNode(ctx, inst, rec, ver)
-	return err
+	return r.setNodeLast(ctx, inst, rec, ver)
+}
+
+// setNodeLast writes the node's final status, the last write of the hop.
+// With a SwapReader it reads the request record in the same step, so that
+// finishHop need not read it again when the request goes on.
+func (r *run) setNodeLast(ctx context.Context, inst string, rec *nodeRecord, ver int64) error {
+	sr, ok := r.e.o.StateStore.(sdk.SwapReader)
+	if !ok {
+		_, err := r.setNode(ctx, inst, rec, ver)
+		return err
+	}
+	b, _ := json.Marshal(rec)
+	res, err := sr.CompareAndSwapRead(ctx, r.k.node(inst), ver, b, r.e.o.RequestTTL, r.k.record)
+	if err != nil {
+		return fmt.Errorf("update node %s: %w", inst, err)
+	}
+	if !res.Swapped {
+		return fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
+	}
+	var req RequestRecord
+	if res.Read.Version != 0 && json.Unmarshal(res.Read.Value, &req) == nil {
+		r.runningAfter = !terminalRequest(req.State)
+	}
+	return nil
 }
 
 // release gives the node back (status pending) after a failure to route its

@@ -149,6 +149,11 @@ func (e *Engine) cancelNode(ctx context.Context, k keys, inst string) {
 // finishHop runs at the end of every hop: if the request has ended, the
 // last hop to drain cleans it up.
 func (r *run) finishHop(ctx context.Context) {
+	if r.runningAfter {
+		// The node's final write saw the request still going: whoever ends
+		// it later will find this node done.
+		return
+	}
 	r.e.drain(ctx, r.k)
 }
 
