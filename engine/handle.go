@@ -426,11 +426,11 @@ func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out 
 		if _, _, err := r.e.o.StateStore.Create(ctx, r.k.join(endInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
 			return fmt.Errorf("record end arrival: %w", err)
 		}
-		arrived, err := r.e.o.StateStore.List(ctx, r.k.joins(endInst))
+		arrived, err := r.e.count(ctx, r.k.joins(endInst))
 		if err != nil {
 			return fmt.Errorf("count end arrivals: %w", err)
 		}
-		if len(arrived) < len(ends) {
+		if arrived < len(ends) {
 			return nil
 		}
 		done, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeSucceeded}})
@@ -483,11 +483,11 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, pa
 	if _, _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), marker, r.e.o.RequestTTL); err != nil {
 		return fmt.Errorf("record join arrival: %w", err)
 	}
-	arrived, err := st.List(ctx, r.k.joins(joinInst))
+	arrived, err := r.e.count(ctx, r.k.joins(joinInst))
 	if err != nil {
 		return fmt.Errorf("count join arrivals: %w", err)
 	}
-	if len(arrived) < c.InDegree() {
+	if arrived < c.InDegree() {
 		return nil
 	}
 	return r.emit(ctx, target, joinInst, nil, false)
@@ -693,11 +693,11 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 			return fmt.Errorf("corrupt node record %s: %w", inst, err)
 		}
 		if total := len(rec.Options); limit < total {
-			done, err := st.List(ctx, r.k.branches(inst))
+			done, err := r.e.count(ctx, r.k.branches(inst))
 			if err != nil {
 				return fmt.Errorf("count branch results: %w", err)
 			}
-			for i := min(total, limit+len(done)) - 1; i >= limit; i-- {
+			for i := min(total, limit+done) - 1; i >= limit; i-- {
 				target := leafCursor(append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: rec.Options[i]}), node.SubDag().Start())
 				if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
 					break
@@ -728,12 +728,12 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 	if rec.Status != NodeWaiting && !(rec.Status == NodeSucceeded && r.recovering) {
 		return nil // the fork is still running (it will check), or done
 	}
-	done, err := st.List(ctx, r.k.branches(inst))
+	finished, err := r.e.count(ctx, r.k.branches(inst))
 	if err != nil {
 		return fmt.Errorf("count branch results: %w", err)
 	}
 	total := len(rec.Options)
-	if len(done) < total {
+	if finished < total {
 		return nil
 	}
 	// Claim the completion first, so the aggregator (user code) runs once.
@@ -751,6 +751,10 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 	}
 	var res []byte
 	if node.BranchDataForwarded() {
+		done, err := st.List(ctx, r.k.branches(inst))
+		if err != nil {
+			return fmt.Errorf("load branch results: %w", err)
+		}
 		markers := make(map[string][]byte, len(done))
 		for _, kv := range done {
 			markers[kv.Key] = kv.Value
@@ -772,6 +776,16 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 		}
 	}
 	return r.complete(ctx, cursor, node, res)
+}
+
+// count returns how many keys start with prefix: one count-only read with a
+// sdk.Counter, else the length of a List.
+func (e *Engine) count(ctx context.Context, prefix string) (int, error) {
+	if c, ok := e.o.StateStore.(sdk.Counter); ok {
+		return c.Count(ctx, prefix)
+	}
+	kvs, err := e.o.StateStore.List(ctx, prefix)
+	return len(kvs), err
 }
 
 // Markers of join arrivals and branch results carry their data: inline

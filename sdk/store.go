@@ -84,6 +84,15 @@ type SwapRead struct {
 	Read KV
 }
 
+// Counter is implemented by StateStores that can count the keys under a
+// prefix without reading their values. It is optional: the engine uses it,
+// when present, to check whether a join or a foreach has all its arrivals
+// (most checks find it has not), and lists the keys otherwise.
+type Counter interface {
+	// Count returns how many live keys start with prefix, as List would.
+	Count(ctx context.Context, prefix string) (int, error)
+}
+
 // DataStore holds intermediate data: edge payloads too large to ride inside a
 // hop, join inputs, branch results, context values and final results. Values
 // may be large (tens of MiB).

@@ -32,6 +32,7 @@ type Store struct {
 var (
 	_ sdk.StateStore = (*Store)(nil)
 	_ sdk.SwapReader = (*Store)(nil)
+	_ sdk.Counter    = (*Store)(nil)
 	_ sdk.Closer     = (*Store)(nil)
 )
 
@@ -259,6 +260,21 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 		_, err := s.cli.Delete(ctx, s.key(prefix), clientv3.WithPrefix())
 		return err
 	})
+}
+
+// Count implements sdk.Counter with one count-only range read.
+func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
+	var n int64
+	err := s.call(ctx, "count", prefix, true, func(ctx context.Context) error {
+		opts := append([]clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()}, s.readOpts()...)
+		resp, err := s.cli.Get(ctx, s.key(prefix), opts...)
+		if err != nil {
+			return err
+		}
+		n = resp.Count
+		return nil
+	})
+	return int(n), err
 }
 
 // List implements sdk.StateStore. Large results are read in pages, all at

@@ -44,6 +44,7 @@ func New(opts ...Option) *Store {
 var (
 	_ sdk.StateStore = (*Store)(nil)
 	_ sdk.SwapReader = (*Store)(nil)
+	_ sdk.Counter    = (*Store)(nil)
 )
 
 // live returns the entry of key if it exists and has not expired. Callers
@@ -158,6 +159,22 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sdk.KV, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// Count implements sdk.Counter.
+func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k := range s.entries {
+		if _, ok := s.live(k); ok && strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // DeletePrefix implements sdk.StateStore.

@@ -68,6 +68,9 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 		t.Run("reads the other key when the swap fails", s.swapReadStale)
 		t.Run("reports a missing read key as version 0", s.swapReadMissing)
 	})
+	t.Run("Count", func(t *testing.T) {
+		t.Run("agrees with List", s.countAgreesWithList)
+	})
 	t.Run("Versions", func(t *testing.T) {
 		t.Run("change on every write", s.versionsChange)
 		t.Run("List and Get agree", s.versionsListGet)
@@ -338,6 +341,36 @@ func (s suite) swapReadMissing(t *testing.T) {
 	got, err := sr.CompareAndSwapRead(ctx, "f/r/n", ver, []byte("running"), 0, "f/none")
 	if err != nil || !got.Swapped || got.Read.Version != 0 || got.Read.Value != nil {
 		t.Fatalf("CompareAndSwapRead with a missing read key = %+v, %v; want swapped, read version 0 and nil value", got, err)
+	}
+}
+
+func (s suite) countAgreesWithList(t *testing.T) {
+	st, ctx := s.newStore(t), s.ctx(t)
+	c, ok := st.(sdk.Counter)
+	if !ok {
+		t.Skipf("%T does not implement the optional sdk.Counter", st)
+	}
+	for _, k := range []string{"f/r/j/x/a", "f/r/j/x/b", "f/r/j/x/c", "f/r/j/xy/a", "f/r/b/x/a"} {
+		mustCreate(t, ctx, st, k, "v", 0)
+	}
+	if err := st.Delete(ctx, "f/r/j/x/c"); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"f/r/j/x/", "f/r/j/", "f/r/", "f/none/", ""} {
+		n, err := c.Count(ctx, prefix)
+		if err != nil {
+			t.Fatalf("Count(%q): %v", prefix, err)
+		}
+		list, err := st.List(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(list) {
+			t.Errorf("Count(%q) = %d, List has %d keys", prefix, n, len(list))
+		}
+	}
+	if n, _ := c.Count(ctx, "f/r/j/x/"); n != 2 {
+		t.Errorf("Count(f/r/j/x/) = %d, want 2", n)
 	}
 }
 
