@@ -41,6 +41,11 @@ func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
 		"Delete":          func() error { return s.Delete(ctx, "f/r/k") },
 		"List":            func() error { _, err := s.List(ctx, "f/"); return err },
 		"DeletePrefix":    func() error { return s.DeletePrefix(ctx, "f/") },
+		"CompareAndSwapRead": func() error {
+			_, err := s.CompareAndSwapRead(ctx, "f/r/k", ver, []byte("during"), time.Minute, "f/r")
+			return err
+		},
+		"Count": func() error { _, err := s.Count(ctx, "f/"); return err },
 	}
 	for name, call := range calls {
 		start := time.Now()

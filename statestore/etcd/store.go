@@ -176,7 +176,7 @@ func (s *Store) CompareAndSwapRead(ctx context.Context, key string, version int6
 	cond := clientv3.Compare(clientv3.ModRevision(k), "=", version)
 	read := clientv3.OpGet(s.key(readKey))
 	var resp *clientv3.TxnResponse
-	ok, rev, err := s.txnIf(ctx, "compare-and-swap-read", key, cond, value, ttl, func(put clientv3.Op) (*clientv3.TxnResponse, error) {
+	ok, rev, err := s.txnIf(ctx, "compare-and-swap-read", key, cond, value, ttl, func(ctx context.Context, put clientv3.Op) (*clientv3.TxnResponse, error) {
 		var err error
 		resp, err = s.cli.Txn(ctx).If(cond).Then(put, read).Else(read).Commit()
 		return resp, err
@@ -200,16 +200,17 @@ func (s *Store) CompareAndSwapRead(ctx context.Context, key string, version int6
 // putIf runs If cond Then Put(key, value, lease for ttl). On success the
 // new version is the transaction's revision: the key's ModRevision.
 func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration) (int64, bool, error) {
-	ok, rev, err := s.txnIf(ctx, op, key, cond, value, ttl, func(put clientv3.Op) (*clientv3.TxnResponse, error) {
+	ok, rev, err := s.txnIf(ctx, op, key, cond, value, ttl, func(ctx context.Context, put clientv3.Op) (*clientv3.TxnResponse, error) {
 		return s.cli.Txn(ctx).If(cond).Then(put).Commit()
 	})
 	return rev, ok, err
 }
 
 // txnIf runs commit, a transaction built around put (the Put of value at
-// key, with a lease for ttl), with the store's error handling. ok reports
+// key, with a lease for ttl), with the store's error handling; commit must
+// use the context it is given, which carries the request timeout. ok reports
 // whether its condition held; rev is then the key's new ModRevision.
-func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration, commit func(put clientv3.Op) (*clientv3.TxnResponse, error)) (ok bool, rev int64, err error) {
+func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration, commit func(ctx context.Context, put clientv3.Op) (*clientv3.TxnResponse, error)) (ok bool, rev int64, err error) {
 	k := s.key(key)
 	err = s.call(ctx, op, key, false, func(ctx context.Context) error {
 		for attempt := 0; ; attempt++ {
@@ -225,7 +226,7 @@ func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 				lease = id
 				putOpts = append(putOpts, clientv3.WithLease(id))
 			}
-			resp, err := commit(clientv3.OpPut(k, string(value), putOpts...))
+			resp, err := commit(ctx, clientv3.OpPut(k, string(value), putOpts...))
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
 				// The cached lease vanished (revoked by an operator, or a
 				// cluster restored from backup). The put was rejected, so
