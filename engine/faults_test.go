@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,4 +198,102 @@ func TestWaiterNeverSeesAFailureWithoutItsOnFailureResult(t *testing.T) {
 		break
 	}
 	<-done
+}
+
+// failOnce is a capture Transport whose n-th Forward from arming fails.
+type failOnce struct {
+	capture
+	left atomic.Int32 // forwards to let through before the failure; <0: off
+}
+
+func (f *failOnce) Forward(ctx context.Context, id string, hop []byte) error {
+	if f.left.Add(-1) == -1 {
+		return fmt.Errorf("queue refused the hop: %w", engine.ErrConfig)
+	}
+	return f.capture.Forward(ctx, id, hop)
+}
+
+// TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce: a foreach
+// launches its branches, one hop cannot be sent, so the fork hands its node
+// back; the branches already sent run; the redelivered fork sends the rest
+// again, and must not hand out the record versions of branches that already
+// ran (a hop carrying one would claim and run the branch a second time).
+func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
+	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5"}
+	var mu sync.Mutex
+	runs := map[string]int{}
+	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		d := flow.Dag()
+		d.Node("first").Modify(appendMod(""))
+		each := d.ForEachBranch("each", func([]byte) map[string][]byte {
+			m := map[string][]byte{}
+			for _, k := range keys {
+				m[k] = []byte(k)
+			}
+			return m
+		}, faasflow.Aggregator(joinSorted))
+		each.Node("work").Modify(func(in []byte) ([]byte, error) {
+			mu.Lock()
+			runs[string(in)]++
+			mu.Unlock()
+			return in, nil
+		})
+		d.Edge("first", "each")
+		return nil
+	}
+	tr := &failOnce{}
+	tr.left.Store(-1 << 20)
+	signer, err := engine.NewSigner([]byte("test-key"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := statemem.New()
+	e, err := engine.New(define, engine.Options{Flow: "fork", StateStore: state, DataStore: datamem.New(), Transport: tr, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := e.Start(ctx, engine.StartRequest{Body: []byte("go")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := tr.take(t)
+	tr.left.Store(2) // the third launch fails
+	if err := e.Forward(ctx, fork); err == nil {
+		t.Fatal("the fork succeeded although a launch failed")
+	}
+	sent := tr.len()
+	if sent == 0 || sent == len(keys) {
+		t.Fatalf("%d of %d branches were sent before the failure", sent, len(keys))
+	}
+	for tr.len() > 0 {
+		if err := e.Forward(ctx, tr.take(t)); err != nil {
+			t.Fatalf("branch: %v", err)
+		}
+	}
+	if err := e.Forward(ctx, fork); err != nil {
+		t.Fatalf("redelivered fork: %v", err)
+	}
+	for tr.len() > 0 {
+		// Duplicates of branches that ran are dropped, or refused once the
+		// request has ended.
+		if err := e.Forward(ctx, tr.take(t)); err != nil && !errors.Is(err, engine.ErrWrongState) {
+			t.Fatalf("hop after the redelivery: %v", err)
+		}
+	}
+	out, rec, err := e.Result(ctx, res.ID)
+	if err != nil || rec.State != engine.StateSucceeded {
+		t.Fatalf("result %q %+v %v", out, rec, err)
+	}
+	if want := "k0=k0,k1=k1,k2=k2,k3=k3,k4=k4,k5=k5"; string(out) != want {
+		t.Fatalf("output %q, want %q", out, want)
+	}
+	for _, k := range keys {
+		if runs[k] != 1 {
+			t.Errorf("branch %s ran %d times, want once", k, runs[k])
+		}
+	}
+	if !rec.Cleaned {
+		t.Errorf("request not drained; keys left: %q", state.Keys())
+	}
 }

@@ -545,7 +545,13 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 	var keys []string
 	inputs := map[string][]byte{}
 	if rec.Options != nil {
-		keys = rec.Options // a recovering delivery reuses the recorded choice
+		// A recovering delivery reuses the recorded choice. The inputs of
+		// the branches launched at once were never stored: split the
+		// node's output again (the inputs of later branches are stored).
+		keys = rec.Options
+		if _, m, err := r.branchKeys(node, out); err == nil {
+			inputs = m
+		}
 	} else {
 		var err error
 		if keys, inputs, err = r.branchKeys(node, out); err != nil {
