@@ -35,6 +35,22 @@ func asyncChain(n int) engine.DefineFunc {
 	}
 }
 
+// forEachFanOut is a foreach node of n branches, each one Modify, and an
+// aggregator that counts them.
+func forEachFanOut(n int) engine.DefineFunc {
+	return func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		each := flow.Dag().ForEachBranch("each", func([]byte) map[string][]byte {
+			m := make(map[string][]byte, n)
+			for i := 0; i < n; i++ {
+				m[fmt.Sprint(i)] = []byte("x")
+			}
+			return m
+		}, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) { return []byte(fmt.Sprint(len(m))), nil }))
+		each.Node("work").Modify(identity)
+		return nil
+	}
+}
+
 // BenchmarkSyncChain measures a request of a one-node flow with n Modify
 // operations; ns/modify is the cost of one Modify including its share of
 // Define, validation and the request itself.
@@ -106,18 +122,7 @@ func BenchmarkAsyncHop(b *testing.B) {
 // aggregator, per branch.
 func BenchmarkForEachFanOut(b *testing.B) {
 	const branches = 100
-	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
-		each := flow.Dag().ForEachBranch("each", func([]byte) map[string][]byte {
-			m := make(map[string][]byte, branches)
-			for i := 0; i < branches; i++ {
-				m[fmt.Sprint(i)] = []byte("x")
-			}
-			return m
-		}, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) { return []byte(fmt.Sprint(len(m))), nil }))
-		each.Node("work").Modify(identity)
-		return nil
-	}
-	h, err := flowtest.New(define, flowtest.WithWorkers(2),
+	h, err := flowtest.New(forEachFanOut(branches), flowtest.WithWorkers(2),
 		flowtest.WithEngineOptions(func(o *engine.Options) { o.Retention = -1 }))
 	if err != nil {
 		b.Fatal(err)

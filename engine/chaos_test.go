@@ -113,7 +113,7 @@ func TestChaosDuplicatedReorderedDelayedHopsGiveTheOrderedResult(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
 			fc := &fireCounter{n: map[string]int{}}
-			// Odd seeds run on a StateStore without the optional SwapReader,
+			// Odd seeds run on a StateStore without the optional Transactor,
 			// so both ways of claiming a node face the same faults.
 			var state faasflow.StateStore = statemem.New()
 			if seed%2 == 1 {

@@ -64,6 +64,8 @@ type Engine struct {
 	o      Options
 	obs    Observer
 	log    *slog.Logger
+	// tx is the StateStore's optional sdk.Transactor (nil without one).
+	tx sdk.Transactor
 
 	// hash of the definition, computed once at New (Define must be
 	// deterministic in structure).
@@ -105,6 +107,7 @@ func New(define DefineFunc, o Options) (*Engine, error) {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	e := &Engine{define: define, o: o, obs: o.Observer, log: o.Logger, waiters: make(map[string][]chan struct{})}
+	e.tx, _ = o.StateStore.(sdk.Transactor)
 	if e.obs == nil {
 		e.obs = NopObserver{}
 	}

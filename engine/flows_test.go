@@ -14,6 +14,7 @@ import (
 	"github.com/faas-flow/faas-flow/engine"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/sdk/flowtest"
+	statemem "github.com/faas-flow/faas-flow/statestore/memory"
 )
 
 func appendMod(s string) faasflow.Modifier {
@@ -631,4 +632,40 @@ func TestLargeBranchResultsAndJoinInputsGoThroughTheDataStore(t *testing.T) {
 		t.Fatalf("state %s output %q err %q", res.State, res.Output, res.Err)
 	}
 	assertCleaned(t, h, res.ID)
+}
+
+// A node that fails after its claim reserved its child's record drops the
+// record again: the request fails, drains and leaves nothing behind.
+func TestFailedNodeLeavesNoReservedChildBehind(t *testing.T) {
+	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		d := flow.Dag()
+		d.Node("a").Modify(appendMod("a"))
+		d.Node("b").Apply("broken")
+		d.Node("c").Modify(appendMod("c"))
+		d.Edge("a", "b")
+		d.Edge("b", "c")
+		return nil
+	}
+	for _, tt := range []struct {
+		name  string
+		state faasflow.StateStore
+	}{
+		{"Transactor", statemem.New()},
+		{"plain StateStore", plainState{statemem.New()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, define, flowtest.WithStores(tt.state, nil))
+			res, err := h.Run(ctxT(t), []byte("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.State != engine.StateFailed || !res.Record.Cleaned {
+				t.Fatalf("state %s, cleaned %v; want a failed request, drained", res.State, res.Record.Cleaned)
+			}
+			if st, ok := res.Record.Nodes["c"]; ok {
+				t.Fatalf("node c has status %q; it must never have existed", st.Status)
+			}
+			assertCleaned(t, h, res.ID)
+		})
+	}
 }

@@ -25,6 +25,10 @@ type run struct {
 	// recovering is set when this delivery took over a node from an earlier
 	// delivery that did not finish: markers it loses are re-sent anyway.
 	recovering bool
+	// reservations are the node records of children created ahead of
+	// their emit, by instance (see reserve.go); read-only once set, but
+	// each entry is updated by its own emit.
+	reservations map[string]*reservation
 	// runningAfter is set when the hop's last write (the node's final
 	// status) also read the request record, atomically, and found it not
 	// ended: the hop then has nothing to drain.
@@ -35,21 +39,22 @@ type run struct {
 func (e *Engine) handle(ctx context.Context, env *Envelope, raw []byte) error {
 	ctx = e.obs.HopReceived(ctx, env)
 	k := newKeys(e.o.Flow, env.RequestID)
-	if sr, ok := e.o.StateStore.(sdk.SwapReader); ok && env.NodeVersion > 0 && env.DefHash == e.hash {
-		if done, err := e.handleClaimFirst(ctx, sr, k, env, raw); done {
+	if e.tx != nil && env.NodeVersion > 0 && env.DefHash == e.hash {
+		if done, err := e.handleClaimFirst(ctx, k, env, raw); done {
 			return err
 		}
 	}
 	return e.handleReadFirst(ctx, k, env, raw)
 }
 
-// handleClaimFirst is the common case of a hop, in one StateStore round
-// trip less than handleReadFirst: it claims the node on the version the hop
-// carries and reads the request record in the same atomic step, then looks
-// at the record. done is false (nothing was written) when the hop needs
-// the general path: the claim did not match (a duplicate, a takeover) or
-// the flow could not be built.
-func (e *Engine) handleClaimFirst(ctx context.Context, sr sdk.SwapReader, k keys, env *Envelope, raw []byte) (done bool, err error) {
+// handleClaimFirst is the common case of a hop, with a sdk.Transactor: one
+// transaction claims the node on the version the hop carries, reads the
+// request record and reserves the records of the children the node will
+// start (see reserve), so that neither the record read nor the children's
+// creates cost a round trip of their own. done is false (nothing was
+// written) when the hop needs the general path: the claim did not match (a
+// duplicate, a takeover) or the flow could not be built.
+func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, raw []byte) (done bool, err error) {
 	query, _ := url.ParseQuery(env.Query)
 	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query}
 	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
@@ -64,36 +69,42 @@ func (e *Engine) handleClaimFirst(ctx context.Context, sr sdk.SwapReader, k keys
 	now := e.o.Now()
 	nrec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
 	nb, _ := json.Marshal(&nrec)
-	res, err := sr.CompareAndSwapRead(ctx, k.node(inst), env.NodeVersion, nb, e.o.RequestTTL, k.record)
+	kids := staticChildren(env.Cursor, node)
+	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnSwap(k.node(inst), env.NodeVersion, nb, e.o.RequestTTL), sdk.TxnGet(k.record))
+	ops = append(ops, r.reserveOps(kids)...)
+	res, err := e.tx.Txn(ctx, ops...)
 	if err != nil {
 		return true, fmt.Errorf("claim node %s: %w", inst, err)
 	}
-	if !res.Swapped {
+	if !res[0].OK {
 		return false, nil
 	}
-	if res.Read.Version == 0 {
+	r.reserved(kids, res[2:])
+	if !res[1].OK {
+		r.dropUnsent(ctx)
 		return true, ErrUnknownRequest
 	}
 	var rec RequestRecord
-	if err := json.Unmarshal(res.Read.Value, &rec); err != nil {
+	if err := json.Unmarshal(res[1].Value, &rec); err != nil {
 		return true, fmt.Errorf("corrupt request record: %w", err)
 	}
 	switch {
 	case rec.State == StatePaused:
 		// Give the node back exactly as the emitter created it, then park.
-		pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
-		if _, _, err := e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res.Version, pending, e.o.RequestTTL); err != nil {
+		r.dropUnsent(ctx)
+		if _, _, err := e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res[0].Version, pendingRecord(), e.o.RequestTTL); err != nil {
 			return true, fmt.Errorf("release node %s of a paused request: %w", inst, err)
 		}
 		return true, e.park(ctx, k, env, raw)
 	case terminalRequest(rec.State):
+		r.dropUnsent(ctx)
 		cancelled, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeCancelled}})
-		_, _, _ = e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res.Version, cancelled, e.o.RequestTTL)
+		_, _, _ = e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res[0].Version, cancelled, e.o.RequestTTL)
 		e.drain(ctx, k)
 		return true, fmt.Errorf("%w: request %s is %s", ErrWrongState, env.RequestID, rec.State)
 	}
 	r.trace = rec.Trace
-	err = r.execute(ctx, env, node, inst, &nrec, res.Version)
+	err = r.execute(ctx, env, node, inst, &nrec, res[0].Version)
 	r.finishHop(ctx)
 	return true, err
 }
@@ -303,25 +314,20 @@ func (r *run) execute(ctx context.Context, env *Envelope, node *sdk.Node, inst s
 	return r.setNodeLast(ctx, inst, rec, ver)
 }
 
-// setNodeLast writes the node's final status, the last write of the hop.
-// With a SwapReader it reads the request record in the same step, so that
-// finishHop need not read it again when the request goes on.
+// setNodeLast writes the node's final status, the last write of the hop,
+// and reads the request record in the same step, so that finishHop need not
+// read it again when the request goes on.
 func (r *run) setNodeLast(ctx context.Context, inst string, rec *nodeRecord, ver int64) error {
-	sr, ok := r.e.o.StateStore.(sdk.SwapReader)
-	if !ok {
-		_, err := r.setNode(ctx, inst, rec, ver)
-		return err
-	}
 	b, _ := json.Marshal(rec)
-	res, err := sr.CompareAndSwapRead(ctx, r.k.node(inst), ver, b, r.e.o.RequestTTL, r.k.record)
+	res, err := r.e.txn(ctx, sdk.TxnSwap(r.k.node(inst), ver, b, r.e.o.RequestTTL), sdk.TxnGet(r.k.record))
 	if err != nil {
 		return fmt.Errorf("update node %s: %w", inst, err)
 	}
-	if !res.Swapped {
+	if !res[0].OK {
 		return fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
 	}
 	var req RequestRecord
-	if res.Read.Version != 0 && json.Unmarshal(res.Read.Value, &req) == nil {
+	if res[1].OK && json.Unmarshal(res[1].Value, &req) == nil {
 		r.runningAfter = !terminalRequest(req.State)
 	}
 	return nil
@@ -330,6 +336,7 @@ func (r *run) setNodeLast(ctx context.Context, inst string, rec *nodeRecord, ver
 // release gives the node back (status pending) after a failure to route its
 // output, so that a redelivery can run it again at once.
 func (r *run) release(ctx context.Context, inst string, rec *nodeRecord, ver int64, cause error) error {
+	r.dropUnsent(ctx) // while the claim still holds (see reserve.go)
 	rec.Status, rec.Hop, rec.LeaseUntil = NodePending, "", time.Time{}
 	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {
 		return errors.Join(cause, err)
@@ -423,12 +430,9 @@ func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out 
 	if ends := d.Ends(); len(ends) > 1 {
 		// Several end nodes: a virtual end joins them without data.
 		endInst := instanceID(parent) + "/[end]"
-		if _, _, err := r.e.o.StateStore.Create(ctx, r.k.join(endInst, node.Name()), nil, r.e.o.RequestTTL); err != nil {
-			return fmt.Errorf("record end arrival: %w", err)
-		}
-		arrived, err := r.e.count(ctx, r.k.joins(endInst))
+		arrived, err := r.arrive(ctx, endInst, node.Name(), nil)
 		if err != nil {
-			return fmt.Errorf("count end arrivals: %w", err)
+			return fmt.Errorf("record end arrival: %w", err)
 		}
 		if arrived < len(ends) {
 			return nil
@@ -472,7 +476,6 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, pa
 		return r.emit(ctx, target, "", payload, !data)
 	}
 	joinInst := instanceID(sibling)
-	st := r.e.o.StateStore
 	var marker []byte
 	if data {
 		var err error
@@ -480,17 +483,24 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, pa
 			return fmt.Errorf("store join input: %w", err)
 		}
 	}
-	if _, _, err := st.Create(ctx, r.k.join(joinInst, node.Name()), marker, r.e.o.RequestTTL); err != nil {
-		return fmt.Errorf("record join arrival: %w", err)
-	}
-	arrived, err := r.e.count(ctx, r.k.joins(joinInst))
+	arrived, err := r.arrive(ctx, joinInst, node.Name(), marker)
 	if err != nil {
-		return fmt.Errorf("count join arrivals: %w", err)
+		return fmt.Errorf("record join arrival: %w", err)
 	}
 	if arrived < c.InDegree() {
 		return nil
 	}
 	return r.emit(ctx, target, joinInst, nil, false)
+}
+
+// arrive records the arrival of parent at join instance joinInst (with its
+// data marker) and returns how many parents have arrived, in one step.
+func (r *run) arrive(ctx context.Context, joinInst, parent string, marker []byte) (int, error) {
+	res, err := r.e.txn(ctx, sdk.TxnCreate(r.k.join(joinInst, parent), marker, r.e.o.RequestTTL), sdk.TxnCount(r.k.joins(joinInst)))
+	if err != nil {
+		return 0, err
+	}
+	return res[1].Count, nil
 }
 
 // emit creates the pending record of the target instance and forwards a
@@ -499,12 +509,23 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, pa
 // sent again (the receiver deduplicates).
 func (r *run) emit(ctx context.Context, target []Frame, join string, data []byte, noData bool) error {
 	inst := instanceID(target)
-	pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
-	nver, created, err := r.e.o.StateStore.Create(ctx, r.k.node(inst), pending, r.e.o.RequestTTL)
-	if err != nil {
-		return fmt.Errorf("create node record %s: %w", inst, err)
+	var (
+		nver int64
+		send bool
+	)
+	if c := r.reservations[inst]; c != nil {
+		nver, send = c.version, c.sendable
+		c.sent = send || r.recovering
+	} else {
+		var created bool
+		var err error
+		nver, created, err = r.e.o.StateStore.Create(ctx, r.k.node(inst), pendingRecord(), r.e.o.RequestTTL)
+		if err != nil {
+			return fmt.Errorf("create node record %s: %w", inst, err)
+		}
+		send = created
 	}
-	if !created && !r.recovering {
+	if !send && !r.recovering {
 		return nil
 	}
 	env := &Envelope{
@@ -600,6 +621,17 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 			return err
 		}
 	}
+	if r.e.tx != nil {
+		// Create the branches' start records in a few transactions rather
+		// than one round trip per branch.
+		starts := make([]string, limit)
+		for i := range starts {
+			starts[i] = instanceID(branchStart(cursor, node, keys[i]))
+		}
+		if err := r.reserve(ctx, starts); err != nil {
+			return r.release(ctx, inst, rec, ver, fmt.Errorf("create branch records: %w", err))
+		}
+	}
 	if err := concurrently(ctx, limit, func(i int) error {
 		return r.launch(ctx, cursor, node, inst, keys[i], inputs, forward)
 	}); err != nil {
@@ -650,12 +682,7 @@ func (r *run) branchKeys(node *sdk.Node, data []byte) ([]string, map[string][]by
 
 // launch emits the hop that starts branch key of dynamic node (at cursor).
 func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, key string, inputs map[string][]byte, forward bool) error {
-	branchDag := node.SubDag()
-	if node.Kind() == sdk.KindConditional {
-		branchDag = node.Branch(key)
-	}
-	base := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: key})
-	target := leafCursor(base, branchDag.Start())
+	target := branchStart(cursor, node, key)
 	if !forward {
 		return r.emit(ctx, target, "", nil, true)
 	}
@@ -668,6 +695,17 @@ func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, 
 		data = b
 	}
 	return r.emit(ctx, target, "", data, false)
+}
+
+// branchStart is the cursor of the first node of branch key of the dynamic
+// node at cursor.
+func branchStart(cursor []Frame, node *sdk.Node, key string) []Frame {
+	branchDag := node.SubDag()
+	if node.Kind() == sdk.KindConditional {
+		branchDag = node.Branch(key)
+	}
+	base := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: key})
+	return leafCursor(base, branchDag.Start())
 }
 
 // branchDone records the result of branch key of the dynamic node at cursor
@@ -683,60 +721,68 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 			return fmt.Errorf("store branch result: %w", err)
 		}
 	}
-	if _, _, err := st.Create(ctx, r.k.branch(inst, key), marker, r.e.o.RequestTTL); err != nil {
+	// One step records the result and reads what completion needs.
+	res, err := r.e.txn(ctx, sdk.TxnCreate(r.k.branch(inst, key), marker, r.e.o.RequestTTL), sdk.TxnGet(r.k.node(inst)), sdk.TxnCount(r.k.branches(inst)))
+	if err != nil {
 		return fmt.Errorf("record branch result: %w", err)
 	}
+	rec, err := dynamicRecord(inst, res[1])
+	if err != nil {
+		return err
+	}
+	finished := res[2].Count
 	// Concurrency limit: each finished branch lets one more start. Launch
 	// from the highest index now allowed down to the first one already
 	// launched; the pending-record create makes each launch happen once.
-	if limit := node.MaxConcurrency(); limit > 0 && node.Kind() == sdk.KindForEach {
-		b, _, err := st.Get(ctx, r.k.node(inst))
-		if err != nil {
-			return fmt.Errorf("read dynamic node %s: %w", inst, err)
-		}
-		var rec nodeRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return fmt.Errorf("corrupt node record %s: %w", inst, err)
-		}
-		if total := len(rec.Options); limit < total {
-			done, err := r.e.count(ctx, r.k.branches(inst))
-			if err != nil {
-				return fmt.Errorf("count branch results: %w", err)
+	if limit, total := node.MaxConcurrency(), len(rec.Options); limit > 0 && limit < total && node.Kind() == sdk.KindForEach {
+		for i := min(total, limit+finished) - 1; i >= limit; i-- {
+			target := branchStart(cursor, node, rec.Options[i])
+			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
+				break
 			}
-			for i := min(total, limit+done) - 1; i >= limit; i-- {
-				target := leafCursor(append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: rec.Options[i]}), node.SubDag().Start())
-				if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
-					break
-				}
-				if err := r.launch(ctx, cursor, node, inst, rec.Options[i], nil, forward); err != nil {
-					return err
-				}
+			if err := r.launch(ctx, cursor, node, inst, rec.Options[i], nil, forward); err != nil {
+				return err
 			}
 		}
 	}
-	return r.tryCompleteDynamic(ctx, cursor, node, inst)
+	return r.completeDynamic(ctx, cursor, node, inst, rec, res[1].Version, finished)
+}
+
+// dynamicRecord decodes the record of dynamic node inst read by a txn.
+func dynamicRecord(inst string, res sdk.TxnResult) (*nodeRecord, error) {
+	if !res.OK {
+		return nil, fmt.Errorf("read dynamic node %s: %w", inst, sdk.ErrNotFound)
+	}
+	var rec nodeRecord
+	if err := json.Unmarshal(res.Value, &rec); err != nil {
+		return nil, fmt.Errorf("corrupt node record %s: %w", inst, err)
+	}
+	return &rec, nil
 }
 
 // tryCompleteDynamic completes the dynamic node at cursor if it is waiting
-// and all of its branches have finished: exactly one caller wins the CAS
-// from waiting to succeeded, aggregates and continues. The fork calls it
-// too, because every branch may finish before the node is marked waiting.
+// and all of its branches have finished. The fork calls it after marking the
+// node waiting, because every branch may have finished before that.
 func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string) error {
-	st := r.e.o.StateStore
-	b, ver, err := st.Get(ctx, r.k.node(inst))
+	res, err := r.e.txn(ctx, sdk.TxnGet(r.k.node(inst)), sdk.TxnCount(r.k.branches(inst)))
 	if err != nil {
 		return fmt.Errorf("read dynamic node %s: %w", inst, err)
 	}
-	var rec nodeRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("corrupt node record %s: %w", inst, err)
+	rec, err := dynamicRecord(inst, res[0])
+	if err != nil {
+		return err
 	}
+	return r.completeDynamic(ctx, cursor, node, inst, rec, res[0].Version, res[1].Count)
+}
+
+// completeDynamic completes the dynamic node inst, whose record rec (at
+// version ver) was read in one step with the count of its finished
+// branches: when it is waiting and every branch has finished, exactly one
+// caller wins the CAS from waiting to succeeded, aggregates and continues.
+func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string, rec *nodeRecord, ver int64, finished int) error {
+	st := r.e.o.StateStore
 	if rec.Status != NodeWaiting && !(rec.Status == NodeSucceeded && r.recovering) {
 		return nil // the fork is still running (it will check), or done
-	}
-	finished, err := r.e.count(ctx, r.k.branches(inst))
-	if err != nil {
-		return fmt.Errorf("count branch results: %w", err)
 	}
 	total := len(rec.Options)
 	if finished < total {
@@ -746,7 +792,7 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 	if rec.Status == NodeWaiting {
 		now := r.e.o.Now()
 		rec.Status, rec.Ended = NodeSucceeded, &now
-		nb, _ := json.Marshal(&rec)
+		nb, _ := json.Marshal(rec)
 		_, swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
 		if err != nil {
 			return fmt.Errorf("complete dynamic node %s: %w", inst, err)
@@ -782,16 +828,6 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 		}
 	}
 	return r.complete(ctx, cursor, node, res)
-}
-
-// count returns how many keys start with prefix: one count-only read with a
-// sdk.Counter, else the length of a List.
-func (e *Engine) count(ctx context.Context, prefix string) (int, error) {
-	if c, ok := e.o.StateStore.(sdk.Counter); ok {
-		return c.Count(ctx, prefix)
-	}
-	kvs, err := e.o.StateStore.List(ctx, prefix)
-	return len(kvs), err
 }
 
 // Markers of join arrivals and branch results carry their data: inline

@@ -60,6 +60,7 @@ func (e *Engine) ended(ctx context.Context, rec *RequestRecord, result []byte, c
 
 // nodeFailed records a failed node and fails the request.
 func (r *run) nodeFailed(ctx context.Context, inst string, rec *nodeRecord, ver int64, cause error) error {
+	r.dropUnsent(ctx) // while the claim still holds (see reserve.go)
 	now := r.e.o.Now()
 	rec.Status, rec.Ended, rec.Error, rec.Hop, rec.LeaseUntil = NodeFailed, &now, cause.Error(), "", time.Time{}
 	r.e.failRequest(ctx, r.k, r, cause)

@@ -35,37 +35,56 @@ func (c *countingState) CompareAndSwap(ctx context.Context, k string, ver int64,
 	return c.StateStore.CompareAndSwap(ctx, k, ver, v, ttl)
 }
 
-// countingSwapState is countingState with the optional sdk.SwapReader of
-// the store it wraps; a compare-and-swap-and-read is one write.
-type countingSwapState struct{ *countingState }
+// countingTxState is countingState with the optional sdk.Transactor of the
+// store it wraps: a transaction is one round trip, a write if it has one.
+type countingTxState struct{ *countingState }
 
-func (c countingSwapState) CompareAndSwapRead(ctx context.Context, k string, ver int64, v []byte, ttl time.Duration, read string) (sdk.SwapRead, error) {
-	c.writes.Add(1)
-	return c.StateStore.(sdk.SwapReader).CompareAndSwapRead(ctx, k, ver, v, ttl, read)
+func (c countingTxState) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, error) {
+	n := &c.reads
+	for _, op := range ops {
+		if op.Kind == sdk.TxnKindCreate || op.Kind == sdk.TxnKindSwap {
+			n = &c.writes
+		}
+	}
+	n.Add(1)
+	return c.StateStore.(sdk.Transactor).Txn(ctx, ops...)
 }
 
-// TestStateStoreCallsPerChainHop pins how many StateStore calls one hop of
-// a chain costs, since each is a network round trip on etcd.
-func TestStateStoreCallsPerChainHop(t *testing.T) {
-	const n = 10
+// TestStateStoreRoundTripsPerNode pins how many StateStore calls one node
+// execution costs, since each is a network round trip on etcd: per node of
+// a chain and per branch of a foreach, with the request's own calls
+// (create, finish, cleanup) spread over the nodes.
+func TestStateStoreRoundTripsPerNode(t *testing.T) {
+	plain := func(c *countingState) sdk.StateStore { return c }
+	tx := func(c *countingState) sdk.StateStore { return countingTxState{c} }
 	tests := []struct {
 		name          string
+		define        engine.DefineFunc
+		nodes         int
 		store         func(*countingState) sdk.StateStore
 		reads, writes float64
 	}{
-		// Per hop: read the request record, claim the node (one CAS on the
-		// version the hop carries), create the child's record, mark the node
-		// succeeded, re-read the request record. Plus the request's own
-		// writes (create, finish, cleanup) spread over the nodes.
-		{"plain StateStore", func(c *countingState) sdk.StateStore { return c }, 3, 3.5},
-		// With a SwapReader the claim and the final status write each read
-		// the request record in the same round trip.
-		{"SwapReader", func(c *countingState) sdk.StateStore { return countingSwapState{c} }, 1, 3.5},
+		// Per hop: claim the node (one CAS on the version the hop carries),
+		// read the request record, create the child's record, mark the node
+		// succeeded and read the request record again.
+		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3, 3.5},
+		// With a Transactor one transaction claims the node, reads the
+		// request record and creates the child's record; another marks the
+		// node succeeded and reads the record again.
+		{"chain on a Transactor", asyncChain(10), 10, tx, 1, 2.5},
+		// Per branch: the fork creates its record; the branch claims it,
+		// records its result, reads the foreach node, counts the results and
+		// marks itself succeeded.
+		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 4.5, 4.5},
+		// With a Transactor the fork creates the branch records 64 to a
+		// transaction, and recording the result, reading the foreach node
+		// and counting the results are one transaction.
+		{"foreach on a Transactor", forEachFanOut(100), 100, tx, 0.5, 3.2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := &countingState{StateStore: statemem.New()}
-			h, err := flowtest.New(asyncChain(n), flowtest.WithWorkers(1), flowtest.WithStores(tt.store(cs), nil),
+			h, err := flowtest.New(tt.define, flowtest.WithWorkers(1), flowtest.WithStores(tt.store(cs), nil),
 				flowtest.WithEngineOptions(func(o *engine.Options) { o.Retention = time.Hour }))
 			if err != nil {
 				t.Fatal(err)
@@ -78,10 +97,11 @@ func TestStateStoreCallsPerChainHop(t *testing.T) {
 			if _, err := h.Run(context.Background(), []byte("x")); err != nil {
 				t.Fatal(err)
 			}
+			n := float64(tt.nodes)
 			reads, writes := float64(cs.reads.Load()-r0)/n, float64(cs.writes.Load()-w0)/n
-			t.Logf("per node of a %d-node chain: %.1f reads, %.1f writes", n, reads, writes)
+			t.Logf("per node: %.2f reads, %.2f writes", reads, writes)
 			if reads > tt.reads || writes > tt.writes {
-				t.Fatalf("%.1f reads and %.1f writes per hop; budget is %.1f reads and %.1f writes", reads, writes, tt.reads, tt.writes)
+				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.1f reads and %.1f writes", reads, writes, tt.reads, tt.writes)
 			}
 		})
 	}

@@ -62,35 +62,75 @@ type StateStore interface {
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 
-// SwapReader is implemented by StateStores that can read a key in the same
-// atomic step as a compare-and-swap of another. It is optional: the engine
-// uses it, when present, to claim a node and read its request's record in
-// one round trip instead of two (etcd: one transaction).
-type SwapReader interface {
-	// CompareAndSwapRead is CompareAndSwap of key that also returns readKey
-	// as it is at the moment of the swap, whether or not the swap happened.
-	// The read entry has a nil Value and Version 0 when readKey does not
-	// exist.
-	CompareAndSwapRead(ctx context.Context, key string, version int64, value []byte, ttl time.Duration, readKey string) (SwapRead, error)
+// Transactor is implemented by StateStores that can apply several
+// operations as one atomic step (etcd: one transaction, one round trip). It
+// is optional: with it the engine does in one round trip what otherwise takes
+// several, such as claiming a node, reading its request's record and creating
+// the records of the nodes it will start, or recording a branch result and
+// counting the results so far. Stores without it get the same behaviour from
+// single-key calls.
+type Transactor interface {
+	// Txn applies ops as one atomic step and returns one result per op, in
+	// order.
+	//
+	// Swap ops guard the transaction: if the version of any of them does
+	// not match, Txn writes nothing and only does the reads (Get, Count).
+	// A Create whose key exists writes nothing and returns the existing
+	// entry; it does not stop the other ops. Reads see the writes of the
+	// ops before them. No two write ops may name the same key.
+	Txn(ctx context.Context, ops ...TxnOp) ([]TxnResult, error)
 }
 
-// SwapRead is the result of SwapReader.CompareAndSwapRead.
-type SwapRead struct {
-	// Swapped reports whether the swap happened; Version is then the new
-	// version of key.
-	Swapped bool
+// TxnKind says what a TxnOp does.
+type TxnKind uint8
+
+// Kinds of TxnOp.
+const (
+	TxnKindGet    TxnKind = iota + 1 // read Key
+	TxnKindCount                     // count the keys under the prefix Key
+	TxnKindCreate                    // write Key if it does not exist
+	TxnKindSwap                      // write Key if its version is Version
+)
+
+// TxnOp is one operation of Transactor.Txn. Build it with TxnGet, TxnCount,
+// TxnCreate or TxnSwap.
+type TxnOp struct {
+	Kind    TxnKind
+	Key     string        // the key, or the prefix of a count
+	Value   []byte        // create, swap
+	Version int64         // swap: the expected version
+	TTL     time.Duration // create, swap: as in StateStore.Create
+}
+
+// TxnGet reads key.
+func TxnGet(key string) TxnOp { return TxnOp{Kind: TxnKindGet, Key: key} }
+
+// TxnCount counts the live keys that start with prefix.
+func TxnCount(prefix string) TxnOp { return TxnOp{Kind: TxnKindCount, Key: prefix} }
+
+// TxnCreate writes key if it does not exist, like StateStore.Create.
+func TxnCreate(key string, value []byte, ttl time.Duration) TxnOp {
+	return TxnOp{Kind: TxnKindCreate, Key: key, Value: value, TTL: ttl}
+}
+
+// TxnSwap writes key if its version is version, like
+// StateStore.CompareAndSwap, and guards the whole transaction.
+func TxnSwap(key string, version int64, value []byte, ttl time.Duration) TxnOp {
+	return TxnOp{Kind: TxnKindSwap, Key: key, Version: version, Value: value, TTL: ttl}
+}
+
+// TxnResult is the outcome of one TxnOp.
+type TxnResult struct {
+	// OK reports that a Get found its key, a Create created it or a Swap
+	// swapped.
+	OK bool
+	// Version is the new version of a write that happened, or the version
+	// of the entry a Get read or a Create found (0: no such key).
 	Version int64
-	// Read is readKey's entry (Version 0: it does not exist).
-	Read KV
-}
-
-// Counter is implemented by StateStores that can count the keys under a
-// prefix without reading their values. It is optional: the engine uses it,
-// when present, to check whether a join or a foreach has all its arrivals
-// (most checks find it has not), and lists the keys otherwise.
-type Counter interface {
-	// Count returns how many live keys start with prefix, as List would.
-	Count(ctx context.Context, prefix string) (int, error)
+	// Value is the entry a Get read or a Create found (nil: no such key).
+	Value []byte
+	// Count is the result of a Count.
+	Count int
 }
 
 // DataStore holds intermediate data: edge payloads too large to ride inside a

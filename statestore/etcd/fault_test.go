@@ -41,11 +41,11 @@ func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
 		"Delete":          func() error { return s.Delete(ctx, "f/r/k") },
 		"List":            func() error { _, err := s.List(ctx, "f/"); return err },
 		"DeletePrefix":    func() error { return s.DeletePrefix(ctx, "f/") },
-		"CompareAndSwapRead": func() error {
-			_, err := s.CompareAndSwapRead(ctx, "f/r/k", ver, []byte("during"), time.Minute, "f/r")
+		"Txn with writes": func() error {
+			_, err := s.Txn(ctx, sdk.TxnSwap("f/r/k", ver, []byte("during"), time.Minute), sdk.TxnGet("f/r"), sdk.TxnCreate("f/r/c", nil, time.Minute))
 			return err
 		},
-		"Count": func() error { _, err := s.Count(ctx, "f/"); return err },
+		"Txn of reads": func() error { _, err := s.Txn(ctx, sdk.TxnGet("f/r"), sdk.TxnCount("f/")); return err },
 	}
 	for name, call := range calls {
 		start := time.Now()

@@ -31,8 +31,7 @@ type Store struct {
 
 var (
 	_ sdk.StateStore = (*Store)(nil)
-	_ sdk.SwapReader = (*Store)(nil)
-	_ sdk.Counter    = (*Store)(nil)
+	_ sdk.Transactor = (*Store)(nil)
 	_ sdk.Closer     = (*Store)(nil)
 )
 
@@ -160,43 +159,6 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, v
 	return s.putIf(ctx, "compare-and-swap", key, cond, value, ttl)
 }
 
-// CompareAndSwapRead implements sdk.SwapReader with one transaction:
-// If ModRevision(key) == version Then Put, Get(readKey) Else Get(readKey).
-func (s *Store) CompareAndSwapRead(ctx context.Context, key string, version int64, value []byte, ttl time.Duration, readKey string) (sdk.SwapRead, error) {
-	var out sdk.SwapRead
-	if version <= 0 {
-		b, ver, err := s.Get(ctx, readKey)
-		if err != nil && !errors.Is(err, sdk.ErrNotFound) {
-			return out, err
-		}
-		out.Read = sdk.KV{Key: readKey, Value: b, Version: ver}
-		return out, nil
-	}
-	k := s.key(key)
-	cond := clientv3.Compare(clientv3.ModRevision(k), "=", version)
-	read := clientv3.OpGet(s.key(readKey))
-	var resp *clientv3.TxnResponse
-	ok, rev, err := s.txnIf(ctx, "compare-and-swap-read", key, cond, value, ttl, func(ctx context.Context, put clientv3.Op) (*clientv3.TxnResponse, error) {
-		var err error
-		resp, err = s.cli.Txn(ctx).If(cond).Then(put, read).Else(read).Commit()
-		return resp, err
-	})
-	if err != nil {
-		return out, err
-	}
-	out.Swapped, out.Version = ok, rev
-	// The Get is the last op of whichever branch ran.
-	rs := resp.Responses
-	if len(rs) > 0 {
-		if r := rs[len(rs)-1].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
-			out.Read = sdk.KV{Key: readKey, Value: nonNil(r.Kvs[0].Value), Version: r.Kvs[0].ModRevision}
-		} else {
-			out.Read = sdk.KV{Key: readKey}
-		}
-	}
-	return out, nil
-}
-
 // putIf runs If cond Then Put(key, value, lease for ttl). On success the
 // new version is the transaction's revision: the key's ModRevision.
 func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration) (int64, bool, error) {
@@ -261,21 +223,6 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 		_, err := s.cli.Delete(ctx, s.key(prefix), clientv3.WithPrefix())
 		return err
 	})
-}
-
-// Count implements sdk.Counter with one count-only range read.
-func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
-	var n int64
-	err := s.call(ctx, "count", prefix, true, func(ctx context.Context) error {
-		opts := append([]clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()}, s.readOpts()...)
-		resp, err := s.cli.Get(ctx, s.key(prefix), opts...)
-		if err != nil {
-			return err
-		}
-		n = resp.Count
-		return nil
-	})
-	return int(n), err
 }
 
 // List implements sdk.StateStore. Large results are read in pages, all at

@@ -43,8 +43,7 @@ func New(opts ...Option) *Store {
 
 var (
 	_ sdk.StateStore = (*Store)(nil)
-	_ sdk.SwapReader = (*Store)(nil)
-	_ sdk.Counter    = (*Store)(nil)
+	_ sdk.Transactor = (*Store)(nil)
 )
 
 // live returns the entry of key if it exists and has not expired. Callers
@@ -112,20 +111,58 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, v
 	return s.put(key, value, ttl), true, nil
 }
 
-// CompareAndSwapRead implements sdk.SwapReader.
-func (s *Store) CompareAndSwapRead(ctx context.Context, key string, version int64, value []byte, ttl time.Duration, readKey string) (sdk.SwapRead, error) {
+// Txn implements sdk.Transactor under the store's lock.
+func (s *Store) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, error) {
 	if err := ctx.Err(); err != nil {
-		return sdk.SwapRead{}, err
+		return nil, err
+	}
+	written := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		switch op.Kind {
+		case sdk.TxnKindGet, sdk.TxnKindCount:
+		case sdk.TxnKindCreate, sdk.TxnKindSwap:
+			if written[op.Key] {
+				return nil, fmt.Errorf("memory state store: transaction writes %q twice", op.Key)
+			}
+			written[op.Key] = true
+		default:
+			return nil, fmt.Errorf("memory state store: transaction op of unknown kind %d", op.Kind)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out sdk.SwapRead
-	if e, ok := s.live(key); ok && e.version == version {
-		out.Swapped, out.Version = true, s.put(key, value, ttl)
+	guard := true
+	for _, op := range ops {
+		if op.Kind == sdk.TxnKindSwap {
+			if e, ok := s.live(op.Key); !ok || e.version != op.Version {
+				guard = false
+			}
+		}
 	}
-	out.Read = sdk.KV{Key: readKey}
-	if e, ok := s.live(readKey); ok {
-		out.Read.Value, out.Read.Version = append([]byte(nil), e.value...), e.version
+	out := make([]sdk.TxnResult, len(ops))
+	for i, op := range ops {
+		r := &out[i]
+		switch op.Kind {
+		case sdk.TxnKindGet:
+			if e, ok := s.live(op.Key); ok {
+				r.OK, r.Value, r.Version = true, append([]byte(nil), e.value...), e.version
+			}
+		case sdk.TxnKindCount:
+			r.Count = s.count(op.Key)
+		case sdk.TxnKindCreate:
+			if !guard {
+				continue
+			}
+			if e, ok := s.live(op.Key); ok {
+				r.Value, r.Version = append([]byte(nil), e.value...), e.version
+				continue
+			}
+			r.OK, r.Version = true, s.put(op.Key, op.Value, op.TTL)
+		case sdk.TxnKindSwap:
+			if guard {
+				r.OK, r.Version = true, s.put(op.Key, op.Value, op.TTL)
+			}
+		}
 	}
 	return out, nil
 }
@@ -161,20 +198,15 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sdk.KV, error) {
 	return out, nil
 }
 
-// Count implements sdk.Counter.
-func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// count returns the number of live keys under prefix. Callers hold s.mu.
+func (s *Store) count(prefix string) int {
 	n := 0
 	for k := range s.entries {
 		if _, ok := s.live(k); ok && strings.HasPrefix(k, prefix) {
 			n++
 		}
 	}
-	return n, nil
+	return n
 }
 
 // DeletePrefix implements sdk.StateStore.

@@ -63,13 +63,15 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 		t.Run("fails on missing key without creating it", s.casMissing)
 		t.Run("fails on a recreated key with the old version", s.casRecreated)
 	})
-	t.Run("CompareAndSwapRead", func(t *testing.T) {
-		t.Run("swaps and reads the other key", s.swapReadSwaps)
-		t.Run("reads the other key when the swap fails", s.swapReadStale)
-		t.Run("reports a missing read key as version 0", s.swapReadMissing)
-	})
-	t.Run("Count", func(t *testing.T) {
-		t.Run("agrees with List", s.countAgreesWithList)
+	t.Run("Txn", func(t *testing.T) {
+		t.Run("swaps, reads and creates in one step", s.txnClaim)
+		t.Run("a failed swap writes nothing but reads", s.txnStaleSwap)
+		t.Run("a create of an existing key returns it and stops nothing", s.txnCreateExisting)
+		t.Run("reads see the writes before them", s.txnReadsOwnWrites)
+		t.Run("count agrees with List", s.txnCountAgreesWithList)
+		t.Run("writing a key twice is an error", s.txnDuplicateWrite)
+		t.Run("racing creates and counts see every arrival once", s.txnRaceArrivals)
+		t.Run("writes honour their ttl", s.txnTTL)
 	})
 	t.Run("Versions", func(t *testing.T) {
 		t.Run("change on every write", s.versionsChange)
@@ -277,100 +279,6 @@ func (s suite) casCurrent(t *testing.T) {
 	}
 	if v, _ := mustGet(t, ctx, st, "f/r/k"); string(v) != "b" {
 		t.Fatalf("Get after swap = %q, want %q", v, "b")
-	}
-}
-
-// swapReader returns st as an sdk.SwapReader, or skips the subtest: the
-// interface is optional.
-func swapReader(t *testing.T, st sdk.StateStore) sdk.SwapReader {
-	t.Helper()
-	sr, ok := st.(sdk.SwapReader)
-	if !ok {
-		t.Skipf("%T does not implement the optional sdk.SwapReader", st)
-	}
-	return sr
-}
-
-func (s suite) swapReadSwaps(t *testing.T) {
-	st, ctx := s.newStore(t), s.ctx(t)
-	sr := swapReader(t, st)
-	mustCreate(t, ctx, st, "f/r/n", "pending", 0)
-	mustCreate(t, ctx, st, "f/r", "record", 0)
-	_, ver := mustGet(t, ctx, st, "f/r/n")
-	_, rver := mustGet(t, ctx, st, "f/r")
-	got, err := sr.CompareAndSwapRead(ctx, "f/r/n", ver, []byte("running"), time.Hour, "f/r")
-	if err != nil || !got.Swapped {
-		t.Fatalf("CompareAndSwapRead = %+v, %v; want swapped", got, err)
-	}
-	if string(got.Read.Value) != "record" || got.Read.Version != rver || got.Read.Key != "f/r" {
-		t.Fatalf("read %+v, want f/r = record at version %d", got.Read, rver)
-	}
-	if v, cur := mustGet(t, ctx, st, "f/r/n"); string(v) != "running" || cur != got.Version {
-		t.Fatalf("Get after swap = %q@%d, want running@%d", v, cur, got.Version)
-	}
-}
-
-func (s suite) swapReadStale(t *testing.T) {
-	st, ctx := s.newStore(t), s.ctx(t)
-	sr := swapReader(t, st)
-	mustCreate(t, ctx, st, "f/r/n", "pending", 0)
-	_, ver := mustGet(t, ctx, st, "f/r/n")
-	if _, ok, err := st.CompareAndSwap(ctx, "f/r/n", ver, []byte("taken"), 0); err != nil || !ok {
-		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
-	}
-	mustCreate(t, ctx, st, "f/r", "record", 0)
-	for _, stale := range []int64{ver, 0} {
-		got, err := sr.CompareAndSwapRead(ctx, "f/r/n", stale, []byte("mine"), 0, "f/r")
-		if err != nil || got.Swapped {
-			t.Fatalf("CompareAndSwapRead(version %d) = %+v, %v; want not swapped", stale, got, err)
-		}
-		if string(got.Read.Value) != "record" {
-			t.Fatalf("read %+v after a failed swap, want the record", got.Read)
-		}
-	}
-	if v, _ := mustGet(t, ctx, st, "f/r/n"); string(v) != "taken" {
-		t.Fatalf("Get after stale swap = %q, want taken", v)
-	}
-}
-
-func (s suite) swapReadMissing(t *testing.T) {
-	st, ctx := s.newStore(t), s.ctx(t)
-	sr := swapReader(t, st)
-	mustCreate(t, ctx, st, "f/r/n", "pending", 0)
-	_, ver := mustGet(t, ctx, st, "f/r/n")
-	got, err := sr.CompareAndSwapRead(ctx, "f/r/n", ver, []byte("running"), 0, "f/none")
-	if err != nil || !got.Swapped || got.Read.Version != 0 || got.Read.Value != nil {
-		t.Fatalf("CompareAndSwapRead with a missing read key = %+v, %v; want swapped, read version 0 and nil value", got, err)
-	}
-}
-
-func (s suite) countAgreesWithList(t *testing.T) {
-	st, ctx := s.newStore(t), s.ctx(t)
-	c, ok := st.(sdk.Counter)
-	if !ok {
-		t.Skipf("%T does not implement the optional sdk.Counter", st)
-	}
-	for _, k := range []string{"f/r/j/x/a", "f/r/j/x/b", "f/r/j/x/c", "f/r/j/xy/a", "f/r/b/x/a"} {
-		mustCreate(t, ctx, st, k, "v", 0)
-	}
-	if err := st.Delete(ctx, "f/r/j/x/c"); err != nil {
-		t.Fatal(err)
-	}
-	for _, prefix := range []string{"f/r/j/x/", "f/r/j/", "f/r/", "f/none/", ""} {
-		n, err := c.Count(ctx, prefix)
-		if err != nil {
-			t.Fatalf("Count(%q): %v", prefix, err)
-		}
-		list, err := st.List(ctx, prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != len(list) {
-			t.Errorf("Count(%q) = %d, List has %d keys", prefix, n, len(list))
-		}
-	}
-	if n, _ := c.Count(ctx, "f/r/j/x/"); n != 2 {
-		t.Errorf("Count(f/r/j/x/) = %d, want 2", n)
 	}
 }
 
