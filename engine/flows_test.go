@@ -101,6 +101,25 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			input: "in", want: "in-a-b-c",
 		},
 		{
+			// More children than a claim reserves: they are created at emit.
+			name: "wide static fan-out of 40 children joins every one",
+			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+				d := flow.Dag()
+				d.Node("a").Modify(appendMod(""))
+				d.Node("join", faasflow.Aggregator(func(in map[string][]byte) ([]byte, error) {
+					return []byte(fmt.Sprint(len(in))), nil
+				}))
+				for i := 0; i < 40; i++ {
+					c := fmt.Sprintf("c%02d", i)
+					d.Node(c).Modify(appendMod(""))
+					d.Edge("a", c)
+					d.Edge(c, "join")
+				}
+				return nil
+			},
+			input: "in", want: "40",
+		},
+		{
 			name: "parallel branches join through the aggregator",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()

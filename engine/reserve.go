@@ -32,12 +32,18 @@ func pendingRecord() []byte {
 	return b
 }
 
+// maxClaimReservations bounds the child records a claim transaction
+// creates, well under etcd's default limit of 128 operations per
+// transaction; a node with more children creates them at emit instead.
+const maxClaimReservations = 32
+
 // staticChildren returns the instances the static node at cursor starts
 // when it succeeds: its children with no other parent (complete emits to
 // each of them; a join is started by its last arrival instead). Dynamic
-// nodes start their branches in fork.
+// nodes start their branches in fork. It returns none for a node with more
+// than maxClaimReservations children.
 func staticChildren(cursor []Frame, node *sdk.Node) []string {
-	if node.IsDynamic() {
+	if node.IsDynamic() || len(node.Children()) > maxClaimReservations {
 		return nil
 	}
 	var out []string

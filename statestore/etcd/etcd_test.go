@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -208,5 +209,43 @@ func TestNewRejectsBadOptions(t *testing.T) {
 				t.Fatalf("New = %v, want error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// The engine keeps its transactions (a claim with its children's records,
+// a fork's branch records) within etcd's default limit of 128 operations;
+// beyond it etcd refuses the whole transaction, and the error says so
+// instead of passing for an outage.
+func TestTxnWithinAndBeyondEtcdsOperationLimit(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), KeyPrefix: "x/"})
+	ctx := context.Background()
+	creates := func(n int, tag string) []sdk.TxnOp {
+		ops := make([]sdk.TxnOp, n)
+		for i := range ops {
+			ops[i] = sdk.TxnCreate(fmt.Sprintf("f/r/%s/%d", tag, i), []byte("p"), time.Minute)
+		}
+		return ops
+	}
+	ok := append([]sdk.TxnOp{sdk.TxnGet("f/r")}, creates(66, "ok")...)
+	res, err := s.Txn(ctx, ok...)
+	if err != nil {
+		t.Fatalf("Txn of %d ops: %v", len(ok), err)
+	}
+	for i, r := range res[1:] {
+		if !r.OK {
+			t.Fatalf("create %d of %d not done", i, len(res)-1)
+		}
+	}
+	_, err = s.Txn(ctx, creates(129, "big")...)
+	if err == nil {
+		t.Fatal("Txn of 129 ops succeeded; etcd's default limit is 128")
+	}
+	if errors.Is(err, sdk.ErrStoreUnavailable) {
+		t.Fatalf("over-limit error %v passes for an outage", err)
+	}
+	t.Logf("over the limit: %v", err)
+	if n, _ := s.List(ctx, "f/r/big/"); len(n) != 0 {
+		t.Fatalf("%d keys of the refused transaction were written", len(n))
 	}
 }
