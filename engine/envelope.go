@@ -60,6 +60,11 @@ type Envelope struct {
 type Frame struct {
 	Node string `json:"node"`
 	Key  string `json:"key,omitempty"`
+	// Branches, on a frame with a Key, is how many branches the dynamic
+	// node started. A finishing branch then reads the node's record only
+	// once every branch may be done. It is a hint: not part of the
+	// instance id, and 0 (unknown) means "read the record".
+	Branches int `json:"branches,omitempty"`
 }
 
 // SignedHop is the wire form of a hop: the envelope's JSON bytes and their

@@ -462,7 +462,7 @@ func (r *run) dagDone(ctx context.Context, d *sdk.Dag, parent []Frame, out []byt
 	default:
 		last := parent[len(parent)-1]
 		dyn := append(append([]Frame(nil), parent[:len(parent)-1]...), Frame{Node: last.Node})
-		return r.branchDone(ctx, dyn, p, last.Key, out)
+		return r.branchDone(ctx, dyn, p, last.Key, last.Branches, out)
 	}
 }
 
@@ -626,14 +626,14 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 		// than one round trip per branch.
 		starts := make([]string, limit)
 		for i := range starts {
-			starts[i] = instanceID(branchStart(cursor, node, keys[i]))
+			starts[i] = instanceID(branchStart(cursor, node, keys[i], len(keys)))
 		}
 		if err := r.reserve(ctx, starts); err != nil {
 			return r.release(ctx, inst, rec, ver, fmt.Errorf("create branch records: %w", err))
 		}
 	}
 	if err := concurrently(ctx, limit, func(i int) error {
-		return r.launch(ctx, cursor, node, inst, keys[i], inputs, forward)
+		return r.launch(ctx, cursor, node, inst, keys[i], len(keys), inputs, forward)
 	}); err != nil {
 		return r.release(ctx, inst, rec, ver, err)
 	}
@@ -680,9 +680,10 @@ func (r *run) branchKeys(node *sdk.Node, data []byte) ([]string, map[string][]by
 	return keys, inputs, nil
 }
 
-// launch emits the hop that starts branch key of dynamic node (at cursor).
-func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, key string, inputs map[string][]byte, forward bool) error {
-	target := branchStart(cursor, node, key)
+// launch emits the hop that starts branch key (of total) of dynamic node
+// (at cursor).
+func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, key string, total int, inputs map[string][]byte, forward bool) error {
+	target := branchStart(cursor, node, key, total)
 	if !forward {
 		return r.emit(ctx, target, "", nil, true)
 	}
@@ -697,20 +698,22 @@ func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, 
 	return r.emit(ctx, target, "", data, false)
 }
 
-// branchStart is the cursor of the first node of branch key of the dynamic
-// node at cursor.
-func branchStart(cursor []Frame, node *sdk.Node, key string) []Frame {
+// branchStart is the cursor of the first node of branch key (one of total)
+// of the dynamic node at cursor.
+func branchStart(cursor []Frame, node *sdk.Node, key string, total int) []Frame {
 	branchDag := node.SubDag()
 	if node.Kind() == sdk.KindConditional {
 		branchDag = node.Branch(key)
 	}
-	base := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: key})
+	base := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: node.Name(), Key: key, Branches: total})
 	return leafCursor(base, branchDag.Start())
 }
 
 // branchDone records the result of branch key of the dynamic node at cursor
 // and, when it is the last branch to finish, aggregates and continues.
-func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, key string, out []byte) error {
+// branches is the number of branches the node started, from the branch's
+// cursor (0 if unknown).
+func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, key string, branches int, out []byte) error {
 	inst := instanceID(cursor)
 	st := r.e.o.StateStore
 	forward := node.BranchDataForwarded()
@@ -721,8 +724,22 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 			return fmt.Errorf("store branch result: %w", err)
 		}
 	}
+	create := sdk.TxnCreate(r.k.branch(inst, key), marker, r.e.o.RequestTTL)
+	limited := node.Kind() == sdk.KindForEach && node.MaxConcurrency() > 0 && node.MaxConcurrency() < branches
+	if branches > 0 && !limited {
+		// Knowing how many branches there are, only a branch that may be
+		// the last reads the node's record (it lists every branch key).
+		res, err := r.e.txn(ctx, create, sdk.TxnCount(r.k.branches(inst)))
+		if err != nil {
+			return fmt.Errorf("record branch result: %w", err)
+		}
+		if res[1].Count < branches {
+			return nil
+		}
+		return r.tryCompleteDynamic(ctx, cursor, node, inst)
+	}
 	// One step records the result and reads what completion needs.
-	res, err := r.e.txn(ctx, sdk.TxnCreate(r.k.branch(inst, key), marker, r.e.o.RequestTTL), sdk.TxnGet(r.k.node(inst)), sdk.TxnCount(r.k.branches(inst)))
+	res, err := r.e.txn(ctx, create, sdk.TxnGet(r.k.node(inst)), sdk.TxnCount(r.k.branches(inst)))
 	if err != nil {
 		return fmt.Errorf("record branch result: %w", err)
 	}
@@ -736,11 +753,11 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	// launched; the pending-record create makes each launch happen once.
 	if limit, total := node.MaxConcurrency(), len(rec.Options); limit > 0 && limit < total && node.Kind() == sdk.KindForEach {
 		for i := min(total, limit+finished) - 1; i >= limit; i-- {
-			target := branchStart(cursor, node, rec.Options[i])
+			target := branchStart(cursor, node, rec.Options[i], total)
 			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
 				break
 			}
-			if err := r.launch(ctx, cursor, node, inst, rec.Options[i], nil, forward); err != nil {
+			if err := r.launch(ctx, cursor, node, inst, rec.Options[i], total, nil, forward); err != nil {
 				return err
 			}
 		}

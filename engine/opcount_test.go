@@ -12,19 +12,26 @@ import (
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
 )
 
-// countingState counts StateStore calls by kind.
+// countingState counts StateStore calls by kind, and the bytes of the
+// values they return.
 type countingState struct {
 	sdk.StateStore
-	reads, writes atomic.Int64
+	reads, writes, valueBytes atomic.Int64
 }
 
 func (c *countingState) Get(ctx context.Context, k string) ([]byte, int64, error) {
 	c.reads.Add(1)
-	return c.StateStore.Get(ctx, k)
+	b, v, err := c.StateStore.Get(ctx, k)
+	c.valueBytes.Add(int64(len(b)))
+	return b, v, err
 }
 func (c *countingState) List(ctx context.Context, p string) ([]sdk.KV, error) {
 	c.reads.Add(1)
-	return c.StateStore.List(ctx, p)
+	kvs, err := c.StateStore.List(ctx, p)
+	for _, kv := range kvs {
+		c.valueBytes.Add(int64(len(kv.Value)))
+	}
+	return kvs, err
 }
 func (c *countingState) Create(ctx context.Context, k string, v []byte, ttl time.Duration) (int64, bool, error) {
 	c.writes.Add(1)
@@ -47,7 +54,11 @@ func (c countingTxState) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnRe
 		}
 	}
 	n.Add(1)
-	return c.StateStore.(sdk.Transactor).Txn(ctx, ops...)
+	res, err := c.StateStore.(sdk.Transactor).Txn(ctx, ops...)
+	for _, r := range res {
+		c.valueBytes.Add(int64(len(r.Value)))
+	}
+	return res, err
 }
 
 // TestStateStoreRoundTripsPerNode pins how many StateStore calls one node
@@ -63,23 +74,27 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 		nodes         int
 		store         func(*countingState) sdk.StateStore
 		reads, writes float64
+		bytes         float64 // value bytes read
 	}{
 		// Per hop: claim the node (one CAS on the version the hop carries),
 		// read the request record, create the child's record, mark the node
 		// succeeded and read the request record again.
-		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3, 3.5},
+		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3, 3.5, 1000},
 		// With a Transactor one transaction claims the node, reads the
 		// request record and creates the child's record; another marks the
 		// node succeeded and reads the record again.
-		{"chain on a Transactor", asyncChain(10), 10, tx, 1, 2.5},
+		{"chain on a Transactor", asyncChain(10), 10, tx, 1, 2.5, 1000},
 		// Per branch: the fork creates its record; the branch claims it,
-		// records its result, reads the foreach node, counts the results and
-		// marks itself succeeded.
-		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 4.5, 4.5},
+		// records its result, counts the results and marks itself
+		// succeeded. Only the last branch reads the foreach node's record,
+		// which lists all 100 branch keys (every branch did: 4.1 reads and
+		// 1,540 bytes per node).
+		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 3.5, 4.5, 1000},
 		// With a Transactor the fork creates the branch records 64 to a
-		// transaction, and recording the result, reading the foreach node
-		// and counting the results are one transaction.
-		{"foreach on a Transactor", forEachFanOut(100), 100, tx, 0.5, 3.2},
+		// transaction, and recording the result and counting the results
+		// are one transaction (which read the foreach node's record too:
+		// 1,440 bytes per node).
+		{"foreach on a Transactor", forEachFanOut(100), 100, tx, 0.5, 3.2, 1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,15 +108,19 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 			if _, err := h.Run(context.Background(), []byte("x")); err != nil {
 				t.Fatal(err)
 			}
-			r0, w0 := cs.reads.Load(), cs.writes.Load()
+			r0, w0, b0 := cs.reads.Load(), cs.writes.Load(), cs.valueBytes.Load()
 			if _, err := h.Run(context.Background(), []byte("x")); err != nil {
 				t.Fatal(err)
 			}
 			n := float64(tt.nodes)
 			reads, writes := float64(cs.reads.Load()-r0)/n, float64(cs.writes.Load()-w0)/n
-			t.Logf("per node: %.2f reads, %.2f writes", reads, writes)
+			bytes := float64(cs.valueBytes.Load()-b0) / n
+			t.Logf("per node: %.2f reads, %.2f writes, %.0f value bytes read", reads, writes, bytes)
 			if reads > tt.reads || writes > tt.writes {
 				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.1f reads and %.1f writes", reads, writes, tt.reads, tt.writes)
+			}
+			if bytes > tt.bytes {
+				t.Fatalf("%.0f value bytes read per node; budget is %.0f", bytes, tt.bytes)
 			}
 		})
 	}
