@@ -725,8 +725,7 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 		}
 	}
 	create := sdk.TxnCreate(r.k.branch(inst, key), marker, r.e.o.RequestTTL)
-	limited := node.Kind() == sdk.KindForEach && node.MaxConcurrency() > 0 && node.MaxConcurrency() < branches
-	if branches > 0 && !limited {
+	if branches > 0 && !heldBack(node, branches) {
 		// Knowing how many branches there are, only a branch that may be
 		// the last reads the node's record (it lists every branch key).
 		res, err := r.e.txn(ctx, create, sdk.TxnCount(r.k.branches(inst)))
@@ -751,7 +750,7 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	// Concurrency limit: each finished branch lets one more start. Launch
 	// from the highest index now allowed down to the first one already
 	// launched; the pending-record create makes each launch happen once.
-	if limit, total := node.MaxConcurrency(), len(rec.Options); limit > 0 && limit < total && node.Kind() == sdk.KindForEach {
+	if limit, total := node.MaxConcurrency(), len(rec.Options); heldBack(node, total) {
 		for i := min(total, limit+finished) - 1; i >= limit; i-- {
 			target := branchStart(cursor, node, rec.Options[i], total)
 			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
@@ -763,6 +762,13 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 		}
 	}
 	return r.completeDynamic(ctx, cursor, node, inst, rec, res[1].Version, finished)
+}
+
+// heldBack reports whether dynamic node holds some of its total branches
+// back behind a concurrency limit (a finished branch then launches one).
+func heldBack(node *sdk.Node, total int) bool {
+	limit := node.MaxConcurrency()
+	return node.Kind() == sdk.KindForEach && limit > 0 && limit < total
 }
 
 // dynamicRecord decodes the record of dynamic node inst read by a txn.
