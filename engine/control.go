@@ -160,6 +160,13 @@ func (e *Engine) Result(ctx context.Context, id string) ([]byte, *RequestRecord,
 	if err != nil {
 		return nil, nil, err
 	}
+	return e.resultOf(ctx, rec)
+}
+
+// resultOf returns the result of the request rec records, loading it from
+// the DataStore if it was too big to keep inline.
+func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *RequestRecord, error) {
+	id := rec.ID
 	if !terminalRequest(rec.State) {
 		return nil, rec, fmt.Errorf("%w: request %s is %s", ErrNotFinished, id, rec.State)
 	}

@@ -339,13 +339,15 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	if err := e.handle(ctx, env, nil); err != nil && !errors.Is(err, ErrNodeFailed) {
 		return nil, err
 	}
-	st, err := e.State(ctx, id)
+	// One read of the request record (not State, which lists every node's
+	// record) says whether the flow already ended.
+	st, _, err := e.loadRecord(ctx, k)
 	if err != nil {
 		return &StartResult{ID: id, State: StateRunning}, nil
 	}
 	res := &StartResult{ID: id, State: st.State}
 	if st.State == StateSucceeded {
-		res.Result, _, _ = e.Result(ctx, id)
+		res.Result, _, _ = e.resultOf(ctx, st)
 	}
 	return res, nil
 }

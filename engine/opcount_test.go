@@ -14,11 +14,13 @@ import (
 )
 
 // countingState counts StateStore calls by kind, and the bytes of the
-// node records they return (reads of the request record, such as a
-// caller's wait for the result, vary with timing and are left out).
+// node records hops read one at a time. Lists of all node records, which
+// the cleanup of an ended request reads, are counted apart: a hop that
+// ends while the request ends cleans up too, so their number varies with
+// timing (so do reads of the request record, left out of the bytes).
 type countingState struct {
 	sdk.StateStore
-	reads, writes, nodeBytes atomic.Int64
+	reads, writes, nodeBytes, nodeLists atomic.Int64
 }
 
 func (c *countingState) countValue(key string, v []byte) {
@@ -36,6 +38,10 @@ func (c *countingState) Get(ctx context.Context, k string) ([]byte, int64, error
 func (c *countingState) List(ctx context.Context, p string) ([]sdk.KV, error) {
 	c.reads.Add(1)
 	kvs, err := c.StateStore.List(ctx, p)
+	if strings.HasSuffix(p, "/n/") {
+		c.nodeLists.Add(1)
+		return kvs, err
+	}
 	for _, kv := range kvs {
 		c.countValue(kv.Key, kv.Value)
 	}
@@ -84,27 +90,28 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 		nodes         int
 		store         func(*countingState) sdk.StateStore
 		reads, writes float64
-		nodeBytes     float64 // bytes of node records read
+		nodeBytes     float64 // bytes of node records read by hops
 	}{
 		// Per hop: claim the node (one CAS on the version the hop carries),
 		// read the request record, create the child's record, mark the node
-		// succeeded and read the request record again.
-		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3, 3.5, 300},
+		// succeeded and read the request record again. No hop reads a node
+		// record.
+		{"chain on a plain StateStore", asyncChain(10), 10, plain, 2.7, 3.5, 20},
 		// With a Transactor one transaction claims the node, reads the
 		// request record and creates the child's record; another marks the
 		// node succeeded and reads the record again.
-		{"chain on a Transactor", asyncChain(10), 10, tx, 1, 2.5, 300},
+		{"chain on a Transactor", asyncChain(10), 10, tx, 0.7, 2.5, 20},
 		// Per branch: the fork creates its record; the branch claims it,
 		// records its result, counts the results and marks itself
 		// succeeded. Only the last branch reads the foreach node's record,
 		// which lists all 100 branch keys (every branch did: 4.1 reads and
 		// 865 bytes of node records per node).
-		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 3.5, 4.5, 400},
+		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 3.3, 4.5, 50},
 		// With a Transactor the fork creates the branch records 64 to a
 		// transaction, and recording the result and counting the results
 		// are one transaction (which read the foreach node's record too:
 		// 865 bytes of node records per node).
-		{"foreach on a Transactor", forEachFanOut(100), 100, tx, 0.5, 3.2, 400},
+		{"foreach on a Transactor", forEachFanOut(100), 100, tx, 0.2, 3.2, 50},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,7 +128,7 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 			// Count until the hops are over, before anything polls the
 			// request's result (how often a waiter polls depends on timing).
 			ctx := context.Background()
-			r0, w0, b0 := cs.reads.Load(), cs.writes.Load(), cs.nodeBytes.Load()
+			r0, w0, b0, l0 := cs.reads.Load(), cs.writes.Load(), cs.nodeBytes.Load(), cs.nodeLists.Load()
 			started, err := h.Engine.Start(ctx, engine.StartRequest{Body: []byte("x")})
 			if err != nil {
 				t.Fatal(err)
@@ -132,12 +139,21 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 			n := float64(tt.nodes)
 			reads, writes := float64(cs.reads.Load()-r0)/n, float64(cs.writes.Load()-w0)/n
 			bytes := float64(cs.nodeBytes.Load()-b0) / n
+			lists := cs.nodeLists.Load() - l0
 			if res, err := h.Await(ctx, started.ID); err != nil || res.State != engine.StateSucceeded {
 				t.Fatalf("request ended %+v, %v; want succeeded", res, err)
 			}
-			t.Logf("per node: %.2f reads, %.2f writes, %.0f bytes of node records read", reads, writes, bytes)
-			if reads > tt.reads || writes > tt.writes {
-				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.1f reads and %.1f writes", reads, writes, tt.reads, tt.writes)
+			t.Logf("per node: %.2f reads, %.2f writes, %.0f bytes of node records read; %d lists of all nodes", reads, writes, bytes, lists)
+			// The hop that ends the request lists the nodes to clean up, and
+			// so does the start hop (run by Start) if it ends after that.
+			if lists < 1 || lists > 2 {
+				t.Fatalf("all node records were listed %d times; want once, or twice if two hops ended together", lists)
+			}
+			// A second cleanup costs a few reads: the request record, the
+			// list, a retried update.
+			readBudget := tt.reads + float64(lists-1)*4/n
+			if reads > readBudget || writes > tt.writes {
+				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.2f reads and %.1f writes", reads, writes, readBudget, tt.writes)
 			}
 			if bytes > tt.nodeBytes {
 				t.Fatalf("%.0f bytes of node records read per node; budget is %.0f", bytes, tt.nodeBytes)
