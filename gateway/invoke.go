@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,6 +100,21 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 		target += "?" + r.URL.RawQuery
 	}
 	var body io.Reader = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	if n := r.ContentLength; n > 0 && n <= smallBody {
+		// A small body is read first and sent from memory: the transport
+		// then writes it with the headers, where a streamed body makes it
+		// flush the headers and copy through a fresh 32 KiB buffer.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(body, b); err != nil {
+			code := http.StatusBadRequest
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			httpError(w, code, "read request body: "+err.Error())
+			return code
+		}
+		body = bytes.NewReader(b)
+	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
@@ -154,10 +170,23 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 	if strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/x-ndjson") {
 		streamCopy(w, resp.Body)
 	} else {
-		_, _ = io.Copy(w, resp.Body)
+		buf := s.copyBufs.Get().(*[]byte)
+		_, _ = io.CopyBuffer(writerOnly{w}, readerOnly{resp.Body}, *buf)
+		s.copyBufs.Put(buf)
 	}
 	return resp.StatusCode
 }
+
+// smallBody is the largest request body forward reads into memory before
+// sending it on; it fits the function transport's write buffer with the
+// headers (see supervisor.Options).
+const smallBody = 16 << 10
+
+// writerOnly and readerOnly hide ReadFrom and WriteTo, so that
+// io.CopyBuffer uses the buffer it is given (the response writer and the
+// TCP connection under it would each allocate a new one per call).
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
 
 func streamCopy(w http.ResponseWriter, r io.Reader) {
 	rc := http.NewResponseController(w)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,8 @@ type Server struct {
 	prop    propagation.TextMapPropagator
 	mux     *http.ServeMux
 	handler http.Handler
+	// copyBufs holds the buffers forward copies response bodies with.
+	copyBufs sync.Pool
 }
 
 // NewServer builds the HTTP API.
@@ -119,6 +122,7 @@ func NewServer(opts Options) (*Server, error) {
 		prop:   propagation.TraceContext{},
 		mux:    http.NewServeMux(),
 	}
+	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	s.routes()
 	s.handler = s.trace(s.mux)
 	return s, nil

@@ -125,6 +125,9 @@ func (s *Supervisor) newTransport() *http.Transport {
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
+		// Room for a small request body next to the headers: a body that
+		// does not fit is written through a new 32 KiB copy buffer.
+		WriteBufferSize: 32 << 10,
 	}
 }
 
