@@ -317,6 +317,21 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	cursor := e.start
+	inst := instanceID(cursor)
+	env := &Envelope{
+		Version: EnvelopeVersion, Flow: e.o.Flow, RequestID: id, DefHash: e.hash, HopID: hopID(id, inst),
+		Cursor: cursor, Data: req.Body, NoData: len(req.Body) == 0, Query: rec.Query, CallbackURL: req.CallbackURL,
+		Trace: info.Trace, IssuedAt: now,
+	}
+	if e.tx != nil {
+		if done, running, err := e.startClaimFirst(ctx, k, b, env); done {
+			if err != nil && !errors.Is(err, ErrNodeFailed) {
+				return nil, err
+			}
+			return e.started(ctx, k, id, running), nil
+		}
+	}
 	_, created, err := e.o.StateStore.Create(ctx, k.record, b, e.o.RequestTTL)
 	if err != nil {
 		return nil, fmt.Errorf("create request record: %w", err)
@@ -324,32 +339,33 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	if !created {
 		return nil, fmt.Errorf("%w: %s", ErrRequestExists, id)
 	}
-	cursor := e.start
-	inst := instanceID(cursor)
-	pending, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodePending}})
-	nver, _, err := e.o.StateStore.Create(ctx, k.node(inst), pending, e.o.RequestTTL)
+	nver, _, err := e.o.StateStore.Create(ctx, k.node(inst), pendingRecord(), e.o.RequestTTL)
 	if err != nil {
 		return nil, fmt.Errorf("create start node record: %w", err)
 	}
-	env := &Envelope{
-		Version: EnvelopeVersion, Flow: e.o.Flow, RequestID: id, DefHash: e.hash, HopID: hopID(id, inst),
-		Cursor: cursor, NodeVersion: nver, Data: req.Body, NoData: len(req.Body) == 0, Query: rec.Query, CallbackURL: req.CallbackURL,
-		Trace: info.Trace, IssuedAt: now,
-	}
+	env.NodeVersion = nver
 	if err := e.handle(ctx, env, nil); err != nil && !errors.Is(err, ErrNodeFailed) {
 		return nil, err
 	}
-	// One read of the request record (not State, which lists every node's
-	// record) says whether the flow already ended.
+	return e.started(ctx, k, id, false), nil
+}
+
+// started reports the state of request id after its start node ran:
+// running if the node's last write saw it so, else as its record says (one
+// read, not State, which lists every node's record).
+func (e *Engine) started(ctx context.Context, k keys, id string, running bool) *StartResult {
+	if running {
+		return &StartResult{ID: id, State: StateRunning}
+	}
 	st, _, err := e.loadRecord(ctx, k)
 	if err != nil {
-		return &StartResult{ID: id, State: StateRunning}, nil
+		return &StartResult{ID: id, State: StateRunning}
 	}
 	res := &StartResult{ID: id, State: st.State}
 	if st.State == StateSucceeded {
 		res.Result, _, _ = e.resultOf(ctx, st)
 	}
-	return res, nil
+	return res
 }
 
 // leafCursor extends parent with node, descending into sub-DAG start nodes

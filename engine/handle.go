@@ -109,6 +109,55 @@ func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, ra
 	return true, err
 }
 
+// startClaimFirst runs the start node of a new request with a
+// sdk.Transactor: one transaction creates the request record (body record),
+// creates the start node's record already claimed by this call and reserves
+// the records of its children, so the first hop leaves after one round trip
+// instead of three. done is false (nothing was written) when the flow could
+// not be built: the general path then records that failure. running reports
+// that the node's last write found the request still running.
+func (e *Engine) startClaimFirst(ctx context.Context, k keys, record []byte, env *Envelope) (done, running bool, err error) {
+	ctx = e.obs.HopReceived(ctx, env)
+	query, _ := url.ParseQuery(env.Query)
+	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: env.Trace}
+	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
+	if r.wf, err = e.build(ctx, r.sctx); err != nil {
+		return false, false, nil
+	}
+	node, err := r.resolve(env.Cursor)
+	if err != nil {
+		return true, false, err
+	}
+	inst := instanceID(env.Cursor)
+	now := e.o.Now()
+	nrec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
+	nb, _ := json.Marshal(&nrec)
+	kids := staticChildren(env.Cursor, node)
+	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnCreate(k.record, record, e.o.RequestTTL), sdk.TxnCreate(k.node(inst), nb, e.o.RequestTTL))
+	ops = append(ops, r.reserveOps(kids)...)
+	res, err := e.tx.Txn(ctx, ops...)
+	if err != nil {
+		return true, false, fmt.Errorf("create request record: %w", err)
+	}
+	if !res[0].OK || !res[1].OK {
+		// The id is taken (or, if only the node's record existed, left over
+		// by an expired request): take back what this transaction created.
+		for i, op := range ops {
+			if res[i].OK {
+				_ = e.o.StateStore.Delete(ctx, op.Key)
+			}
+		}
+		if !res[0].OK {
+			return true, false, fmt.Errorf("%w: %s", ErrRequestExists, env.RequestID)
+		}
+		return true, false, fmt.Errorf("create start node record %s: %w", inst, ErrRequestExists)
+	}
+	r.reserved(kids, res[2:])
+	err = r.execute(ctx, env, node, inst, &nrec, res[1].Version)
+	r.finishHop(ctx)
+	return true, r.runningAfter, err
+}
+
 // handleReadFirst is the general path of a hop: read the request record,
 // then claim the node.
 func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope, raw []byte) error {
