@@ -55,10 +55,8 @@ func (e *Engine) handle(ctx context.Context, env *Envelope, raw []byte) error {
 // written) when the hop needs the general path: the claim did not match (a
 // duplicate, a takeover) or the flow could not be built.
 func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, raw []byte) (done bool, err error) {
-	query, _ := url.ParseQuery(env.Query)
-	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query}
-	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
-	if r.wf, err = e.build(ctx, r.sctx); err != nil {
+	r, err := e.newRun(ctx, k, env, nil)
+	if err != nil {
 		return false, nil
 	}
 	node, err := r.resolve(env.Cursor)
@@ -66,9 +64,7 @@ func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, ra
 		return true, err
 	}
 	inst := instanceID(env.Cursor)
-	now := e.o.Now()
-	nrec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
-	nb, _ := json.Marshal(&nrec)
+	nrec, nb := e.claimedRecord(env, node)
 	kids := staticChildren(env.Cursor, node)
 	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnSwap(k.node(inst), env.NodeVersion, nb, e.o.RequestTTL), sdk.TxnGet(k.record))
 	ops = append(ops, r.reserveOps(kids)...)
@@ -118,10 +114,8 @@ func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, ra
 // that the node's last write found the request still running.
 func (e *Engine) startClaimFirst(ctx context.Context, k keys, record []byte, env *Envelope) (done, running bool, err error) {
 	ctx = e.obs.HopReceived(ctx, env)
-	query, _ := url.ParseQuery(env.Query)
-	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: env.Trace}
-	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
-	if r.wf, err = e.build(ctx, r.sctx); err != nil {
+	r, err := e.newRun(ctx, k, env, env.Trace)
+	if err != nil {
 		return false, false, nil
 	}
 	node, err := r.resolve(env.Cursor)
@@ -129,9 +123,7 @@ func (e *Engine) startClaimFirst(ctx context.Context, k keys, record []byte, env
 		return true, false, err
 	}
 	inst := instanceID(env.Cursor)
-	now := e.o.Now()
-	nrec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
-	nb, _ := json.Marshal(&nrec)
+	nrec, nb := e.claimedRecord(env, node)
 	kids := staticChildren(env.Cursor, node)
 	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnCreate(k.record, record, e.o.RequestTTL), sdk.TxnCreate(k.node(inst), nb, e.o.RequestTTL))
 	ops = append(ops, r.reserveOps(kids)...)
@@ -158,6 +150,26 @@ func (e *Engine) startClaimFirst(ctx context.Context, k keys, record []byte, env
 	return true, r.runningAfter, err
 }
 
+// newRun returns the run of hop env with the flow built for its request
+// (err: the flow could not be built).
+func (e *Engine) newRun(ctx context.Context, k keys, env *Envelope, trace map[string]string) (*run, error) {
+	query, _ := url.ParseQuery(env.Query)
+	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: trace}
+	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
+	var err error
+	r.wf, err = e.build(ctx, r.sctx)
+	return r, err
+}
+
+// claimedRecord is the record (and its encoding) of node while hop env
+// holds it: running, under a lease.
+func (e *Engine) claimedRecord(env *Envelope, node *sdk.Node) (nodeRecord, []byte) {
+	now := e.o.Now()
+	rec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
+	b, _ := json.Marshal(&rec)
+	return rec, b
+}
+
 // handleReadFirst is the general path of a hop: read the request record,
 // then claim the node.
 func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope, raw []byte) error {
@@ -182,10 +194,8 @@ func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope, raw
 		return err
 	}
 
-	query, _ := url.ParseQuery(env.Query)
-	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: rec.Trace}
-	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
-	if r.wf, err = e.build(ctx, r.sctx); err != nil {
+	r, err := e.newRun(ctx, k, env, rec.Trace)
+	if err != nil {
 		e.failRequest(ctx, k, nil, err)
 		e.cancelNode(ctx, k, inst)
 		e.drain(ctx, k)
@@ -257,9 +267,7 @@ func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeReco
 	key := r.k.node(inst)
 	if v := r.env.NodeVersion; v > 0 {
 		// Fast path: the record is still the pending one the emitter created.
-		now := r.e.o.Now()
-		rec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: r.env.HopID, LeaseUntil: now.Add(r.e.lease(node))}
-		nb, _ := json.Marshal(&rec)
+		rec, nb := r.e.claimedRecord(r.env, node)
 		nver, ok, err := st.CompareAndSwap(ctx, key, v, nb, r.e.o.RequestTTL)
 		if err != nil {
 			return nil, 0, false, fmt.Errorf("claim node %s: %w", inst, err)
