@@ -849,6 +849,11 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 		return fmt.Errorf("read dynamic node %s: %w", inst, err)
 	}
 	rec, err := dynamicRecord(inst, res[0])
+	if errors.Is(err, sdk.ErrNotFound) {
+		// The request ended and was cleaned up meanwhile (the branches
+		// finished while the fork was still running): nothing is left to do.
+		return nil
+	}
 	if err != nil {
 		return err
 	}
