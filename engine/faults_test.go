@@ -274,20 +274,8 @@ func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
 	if err := e.Forward(ctx, fork); err != nil {
 		t.Fatalf("redelivered fork: %v", err)
 	}
-	for tr.len() > 0 {
-		// Duplicates of branches that ran are dropped, or refused once the
-		// request has ended.
-		if err := e.Forward(ctx, tr.take(t)); err != nil && !errors.Is(err, engine.ErrWrongState) {
-			t.Fatalf("hop after the redelivery: %v", err)
-		}
-	}
-	out, rec, err := e.Result(ctx, res.ID)
-	if err != nil || rec.State != engine.StateSucceeded {
-		t.Fatalf("result %q %+v %v", out, rec, err)
-	}
-	if want := "k0=k0,k1=k1,k2=k2,k3=k3,k4=k4,k5=k5"; string(out) != want {
-		t.Fatalf("output %q, want %q", out, want)
-	}
+	deliverAll(t, e, &tr.capture)
+	rec := wantResult(t, e, res.ID, "k0=k0,k1=k1,k2=k2,k3=k3,k4=k4,k5=k5")
 	for _, k := range keys {
 		if runs[k] != 1 {
 			t.Errorf("branch %s ran %d times, want once", k, runs[k])

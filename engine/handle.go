@@ -33,6 +33,19 @@ type run struct {
 	// status) also read the request record, atomically, and found it not
 	// ended: the hop then has nothing to drain.
 	runningAfter bool
+	// final is the node's final write while it waits to ride in the
+	// transaction that records its branch's result (see branchEnd);
+	// finalDone is set once it has.
+	final     *finalWrite
+	finalDone bool
+}
+
+// finalWrite is the final status of a node that ends a branch, written
+// together with the branch's result.
+type finalWrite struct {
+	inst string
+	rec  *nodeRecord
+	ver  int64
 }
 
 // handle runs the hop env. raw is the sealed hop (nil when Start calls it).
@@ -303,7 +316,9 @@ func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeReco
 				return nil, 0, false, fmt.Errorf("%w: node %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))
 			}
 			r.recovering = true
-		default: // waiting, succeeded, failed, cancelled: already done
+		case NodeSucceeded:
+			return nil, 0, false, r.recoverBranchEnd(ctx, node)
+		default: // waiting, completing, failed, cancelled: already done
 			return nil, 0, false, nil
 		}
 		rec.Status = NodeRunning
@@ -363,8 +378,19 @@ func (r *run) execute(ctx context.Context, env *Envelope, node *sdk.Node, inst s
 	if node.IsDynamic() {
 		return r.fork(ctx, env.Cursor, node, inst, rec, ver, out)
 	}
+	if _, _, ok := r.branchEnd(env.Cursor, node); ok {
+		r.final = &finalWrite{inst: inst, rec: rec, ver: ver}
+	}
 	if err := r.complete(ctx, env.Cursor, node, out); err != nil {
+		if r.finalDone {
+			// The node is done; the redelivery of this hop finishes what
+			// is left (recoverBranchEnd).
+			return err
+		}
 		return r.release(ctx, inst, rec, ver, err)
+	}
+	if r.finalDone {
+		return nil
 	}
 	now := r.e.o.Now()
 	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
@@ -383,11 +409,15 @@ func (r *run) setNodeLast(ctx context.Context, inst string, rec *nodeRecord, ver
 	if !res[0].OK {
 		return fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
 	}
-	var req RequestRecord
-	if res[1].OK && json.Unmarshal(res[1].Value, &req) == nil {
-		r.runningAfter = !terminalRequest(req.State)
-	}
+	r.runningAfter = requestRunning(res[1])
 	return nil
+}
+
+// requestRunning reports whether a txn's read of the request record found
+// it not ended.
+func requestRunning(res sdk.TxnResult) bool {
+	var req RequestRecord
+	return res.OK && json.Unmarshal(res.Value, &req) == nil && !terminalRequest(req.State)
 }
 
 // release gives the node back (status pending) after a failure to route its
@@ -785,9 +815,28 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	if branches > 0 && !heldBack(node, branches) {
 		// Knowing how many branches there are, only a branch that may be
 		// the last reads the node's record (it lists every branch key).
-		res, err := r.e.txn(ctx, create, sdk.TxnCount(r.k.branches(inst)))
+		ops := []sdk.TxnOp{create, sdk.TxnCount(r.k.branches(inst))}
+		f := r.final
+		if f != nil {
+			// The node ending the branch is done with it: its final
+			// status rides in the same step, guarding it, with a read of
+			// the request record for finishHop.
+			done := *f.rec
+			now := r.e.o.Now()
+			done.Status, done.Ended, done.Hop, done.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
+			b, _ := json.Marshal(&done)
+			ops = []sdk.TxnOp{sdk.TxnSwap(r.k.node(f.inst), f.ver, b, r.e.o.RequestTTL), ops[0], ops[1], sdk.TxnGet(r.k.record)}
+		}
+		res, err := r.e.txn(ctx, ops...)
 		if err != nil {
 			return fmt.Errorf("record branch result: %w", err)
+		}
+		if f != nil {
+			if !res[0].OK {
+				return fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, f.inst)
+			}
+			r.final, r.finalDone, r.runningAfter = nil, true, requestRunning(res[3])
+			res = res[1:]
 		}
 		if res[1].Count < branches {
 			return nil
@@ -863,56 +912,121 @@ func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.
 // completeDynamic completes the dynamic node inst, whose record rec (at
 // version ver) was read in one step with the count of its finished
 // branches: when it is waiting and every branch has finished, exactly one
-// caller wins the CAS from waiting to succeeded, aggregates and continues.
+// caller wins the CAS from waiting to completing, aggregates, continues and
+// marks the node succeeded. Completing holds a lease like a running node:
+// when the completer dies, a later call (the redelivery of a branch's end
+// hop, see recoverBranchEnd) takes the completion over once it runs out.
 func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string, rec *nodeRecord, ver int64, finished int) error {
-	st := r.e.o.StateStore
-	if rec.Status != NodeWaiting && !(rec.Status == NodeSucceeded && r.recovering) {
-		return nil // the fork is still running (it will check), or done
-	}
-	total := len(rec.Options)
-	if finished < total {
-		return nil
-	}
-	// Claim the completion first, so the aggregator (user code) runs once.
-	if rec.Status == NodeWaiting {
-		now := r.e.o.Now()
-		rec.Status, rec.Ended = NodeSucceeded, &now
-		nb, _ := json.Marshal(rec)
-		_, swapped, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, nb, r.e.o.RequestTTL)
-		if err != nil {
-			return fmt.Errorf("complete dynamic node %s: %w", inst, err)
-		}
-		if !swapped && !r.recovering {
+	now := r.e.o.Now()
+	switch rec.Status {
+	case NodeWaiting:
+		if finished < len(rec.Options) {
 			return nil
 		}
+	case NodeCompleting:
+		if now.Before(rec.LeaseUntil) {
+			return fmt.Errorf("%w: completion of %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))
+		}
+		// The completer died: some of its sends may have happened.
+		r.recovering = true
+	default:
+		return nil // the fork is still running (it will check), or done
 	}
-	var res []byte
-	if node.BranchDataForwarded() {
-		done, err := st.List(ctx, r.k.branches(inst))
+	// Claim the completion first, so the aggregator (user code) runs once.
+	rec.Status, rec.Hop, rec.LeaseUntil = NodeCompleting, r.env.HopID, now.Add(r.e.lease(node))
+	ver, err := r.setNode(ctx, inst, rec, ver)
+	if errors.Is(err, ErrHopInProgress) {
+		return nil // another delivery completes it
+	}
+	if err != nil {
+		return fmt.Errorf("complete dynamic node %s: %w", inst, err)
+	}
+	res, err := r.branchResults(ctx, node, inst, rec.Options)
+	if err != nil {
+		var ne *NodeError
+		if !errors.As(err, &ne) {
+			return err // the lease runs out and a redelivery takes over
+		}
+		r.e.failRequest(ctx, r.k, r, ne)
+		end := r.e.o.Now()
+		rec.Status, rec.Ended, rec.Error, rec.Hop, rec.LeaseUntil = NodeFailed, &end, ne.Error(), "", time.Time{}
+		return r.setNodeLast(ctx, inst, rec, ver)
+	}
+	if err := r.complete(ctx, cursor, node, res); err != nil {
+		return err
+	}
+	end := r.e.o.Now()
+	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &end, "", time.Time{}
+	return r.setNodeLast(ctx, inst, rec, ver)
+}
+
+// branchResults loads the results of the branches keys of dynamic node
+// inst and aggregates them (nil when the node does not forward branch
+// data). A failing aggregator gives a *NodeError.
+func (r *run) branchResults(ctx context.Context, node *sdk.Node, inst string, keys []string) ([]byte, error) {
+	if !node.BranchDataForwarded() {
+		return nil, nil
+	}
+	done, err := r.e.o.StateStore.List(ctx, r.k.branches(inst))
+	if err != nil {
+		return nil, fmt.Errorf("load branch results: %w", err)
+	}
+	markers := make(map[string][]byte, len(done))
+	for _, kv := range done {
+		markers[kv.Key] = kv.Value
+	}
+	results := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		key := r.k.branch(inst, k)
+		v, err := r.loadMarked(ctx, key, markers[key])
 		if err != nil {
-			return fmt.Errorf("load branch results: %w", err)
+			return nil, fmt.Errorf("load branch result %s[%s]: %w", inst, k, err)
 		}
-		markers := make(map[string][]byte, len(done))
-		for _, kv := range done {
-			markers[kv.Key] = kv.Value
-		}
-		results := make(map[string][]byte, total)
-		for _, k := range rec.Options {
-			key := r.k.branch(inst, k)
-			v, err := r.loadMarked(ctx, key, markers[key])
-			if err != nil {
-				return fmt.Errorf("load branch result %s[%s]: %w", inst, k, err)
-			}
-			results[k] = v
-		}
-		if agg := node.SubAggregator(); agg != nil {
-			if res, err = callAggregator(agg, results, "aggregator of "+inst); err != nil {
-				r.e.failRequest(ctx, r.k, r, &NodeError{Node: inst, Err: err})
-				return nil
-			}
-		}
+		results[k] = v
 	}
-	return r.complete(ctx, cursor, node, res)
+	agg := node.SubAggregator()
+	if agg == nil {
+		return nil, nil
+	}
+	out, err := callAggregator(agg, results, "aggregator of "+inst)
+	if err != nil {
+		return nil, &NodeError{Node: inst, Err: err}
+	}
+	return out, nil
+}
+
+// branchEnd reports whether node (at cursor) ends a branch of a dynamic
+// node that knows its number of branches, on a store with transactions:
+// the node's final status then rides in the transaction that records the
+// branch's result (branchDone). It returns the dynamic node and its cursor.
+func (r *run) branchEnd(cursor []Frame, node *sdk.Node) (*sdk.Node, []Frame, bool) {
+	d := node.Dag()
+	dyn := d.Parent()
+	if r.e.tx == nil || len(node.Children()) > 0 || len(d.Ends()) != 1 || dyn == nil || !dyn.IsDynamic() || len(cursor) < 2 {
+		return nil, nil, false
+	}
+	f := cursor[len(cursor)-2]
+	if f.Node != dyn.Name() || f.Branches <= 0 || heldBack(dyn, f.Branches) {
+		return nil, nil, false
+	}
+	return dyn, append(append([]Frame(nil), cursor[:len(cursor)-2]...), Frame{Node: f.Node}), true
+}
+
+// recoverBranchEnd runs for a redelivered hop whose node has succeeded. If
+// the node ends a branch whose result rode with its final status, the
+// delivery that wrote them may have died before it completed the dynamic
+// node (it was the last branch to finish): complete it now, or wait for the
+// delivery that is completing it.
+func (r *run) recoverBranchEnd(ctx context.Context, node *sdk.Node) error {
+	dyn, cursor, ok := r.branchEnd(r.env.Cursor, node)
+	if !ok {
+		return nil
+	}
+	if err := r.tryCompleteDynamic(ctx, cursor, dyn, instanceID(cursor)); err != nil {
+		return err
+	}
+	r.finishHop(ctx)
+	return nil
 }
 
 // Markers of join arrivals and branch results carry their data: inline

@@ -47,6 +47,30 @@ func (c *capture) len() int {
 	return len(c.hops)
 }
 
+// deliverAll delivers the captured hops until none is left. Duplicates of
+// finished work are dropped, or refused once the request has ended.
+func deliverAll(t *testing.T, e *engine.Engine, c *capture) {
+	t.Helper()
+	for c.len() > 0 {
+		if err := e.Forward(context.Background(), c.take(t)); err != nil && !errors.Is(err, engine.ErrWrongState) {
+			t.Fatalf("hop: %v", err)
+		}
+	}
+}
+
+// wantResult fails the test unless request id succeeded with output want.
+func wantResult(t *testing.T, e *engine.Engine, id, want string) *engine.RequestRecord {
+	t.Helper()
+	out, rec, err := e.Result(context.Background(), id)
+	if err != nil || rec.State != engine.StateSucceeded {
+		t.Fatalf("result %q %+v %v", out, rec, err)
+	}
+	if string(out) != want {
+		t.Fatalf("output %q, want %q", out, want)
+	}
+	return rec
+}
+
 type fixture struct {
 	e      *engine.Engine
 	tr     *capture

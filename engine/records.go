@@ -13,19 +13,24 @@ const (
 
 // Node states.
 const (
-	NodePending   = "pending"   // hop emitted, not yet received
-	NodeRunning   = "running"   // a delivery holds the lease
-	NodeWaiting   = "waiting"   // dynamic node: branches are running
-	NodeSucceeded = "succeeded" // finished, successors emitted
-	NodeFailed    = "failed"
-	NodeCancelled = "cancelled" // request ended before the node ran
+	NodePending = "pending" // hop emitted, not yet received
+	NodeRunning = "running" // a delivery holds the lease
+	NodeWaiting = "waiting" // dynamic node: branches are running
+	// NodeCompleting: dynamic node whose branches have all finished; a
+	// delivery holds the lease to aggregate their results and go on.
+	NodeCompleting = "completing"
+	NodeSucceeded  = "succeeded" // finished, successors emitted
+	NodeFailed     = "failed"
+	NodeCancelled  = "cancelled" // request ended before the node ran
 )
 
 func terminalRequest(s string) bool {
 	return s == StateSucceeded || s == StateFailed || s == StateStopped
 }
 
-func nodeInFlight(s string) bool { return s == NodePending || s == NodeRunning }
+func nodeInFlight(s string) bool {
+	return s == NodePending || s == NodeRunning || s == NodeCompleting
+}
 
 // RequestRecord is the persistent record of one request, returned by
 // Engine.State.
