@@ -186,14 +186,11 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 }
 
 // Wait blocks until request id ends or ctx is done, then returns like
-// Result. Requests ended by this process wake waiters at once; others are
-// polled with backoff.
+// Result. Requests ended by this process wake their waiters at once with
+// the outcome; others are polled with backoff.
 func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, error) {
-	ch := make(chan struct{})
-	e.mu.Lock()
-	e.waiters[id] = append(e.waiters[id], ch)
-	e.mu.Unlock()
-	defer e.unwait(id, ch)
+	w := e.await(id)
+	defer func() { e.unwait(id, w) }()
 	delay := 5 * time.Millisecond
 	for {
 		res, rec, err := e.Result(ctx, id)
@@ -205,12 +202,12 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 		case <-ctx.Done():
 			t.Stop()
 			return nil, rec, ctx.Err()
-		case <-ch:
+		case <-w.done:
 			t.Stop()
-			ch = make(chan struct{})
-			e.mu.Lock()
-			e.waiters[id] = append(e.waiters[id], ch)
-			e.mu.Unlock()
+			if w.rec != nil {
+				return w.result, w.rec, nil
+			}
+			w = e.await(id)
 		case <-t.C:
 			if delay < 500*time.Millisecond {
 				delay *= 2
@@ -219,12 +216,28 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 	}
 }
 
-func (e *Engine) unwait(id string, ch chan struct{}) {
+// waiter is one Wait call. wake closes done; when it knows the request's
+// final record and result, it sets them first.
+type waiter struct {
+	done   chan struct{}
+	rec    *RequestRecord
+	result []byte
+}
+
+func (e *Engine) await(id string) *waiter {
+	w := &waiter{done: make(chan struct{})}
+	e.mu.Lock()
+	e.waiters[id] = append(e.waiters[id], w)
+	e.mu.Unlock()
+	return w
+}
+
+func (e *Engine) unwait(id string, w *waiter) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	list := e.waiters[id]
-	for i, c := range list {
-		if c == ch {
+	for i, x := range list {
+		if x == w {
 			list = append(list[:i], list[i+1:]...)
 			break
 		}
@@ -236,12 +249,19 @@ func (e *Engine) unwait(id string, ch chan struct{}) {
 	}
 }
 
-func (e *Engine) wake(id string) {
+// wake hands the final record rec of a request this process ended, and its
+// result, to the request's waiters. A record still finalizing (its
+// OnFailure output not yet stored) only wakes them to look again.
+func (e *Engine) wake(rec *RequestRecord, result []byte) {
 	e.mu.Lock()
-	list := e.waiters[id]
-	delete(e.waiters, id)
+	list := e.waiters[rec.ID]
+	delete(e.waiters, rec.ID)
 	e.mu.Unlock()
-	for _, ch := range list {
-		close(ch)
+	for _, w := range list {
+		if terminalRequest(rec.State) && !rec.Finalizing {
+			cp := *rec
+			w.rec, w.result = &cp, result
+		}
+		close(w.done)
 	}
 }

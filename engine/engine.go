@@ -76,7 +76,7 @@ type Engine struct {
 	start []Frame
 
 	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	waiters map[string][]*waiter
 }
 
 // New validates the definition (by running define once with an export
@@ -106,7 +106,7 @@ func New(define DefineFunc, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e := &Engine{define: define, o: o, obs: o.Observer, log: o.Logger, waiters: make(map[string][]chan struct{})}
+	e := &Engine{define: define, o: o, obs: o.Observer, log: o.Logger, waiters: make(map[string][]*waiter)}
 	e.tx, _ = o.StateStore.(sdk.Transactor)
 	if e.obs == nil {
 		e.obs = NopObserver{}
@@ -414,15 +414,45 @@ func (e *Engine) loadRecord(ctx context.Context, k keys) (*RequestRecord, int64,
 	return &rec, ver, nil
 }
 
+// storedRecord is an encoded request record and its version as read.
+type storedRecord struct {
+	value   []byte
+	version int64
+}
+
 // updateRecord applies change to the request record with a CAS loop. change
 // returns false to leave the record as it is.
 func (e *Engine) updateRecord(ctx context.Context, k keys, ttl time.Duration, change func(*RequestRecord) bool) (*RequestRecord, bool, error) {
+	return e.updateRecordFrom(ctx, k, nil, ttl, change)
+}
+
+// updateRecordFrom is updateRecord starting from a copy of the record read
+// earlier (nil: none), saving the read when nothing has changed it since.
+func (e *Engine) updateRecordFrom(ctx context.Context, k keys, known *storedRecord, ttl time.Duration, change func(*RequestRecord) bool) (*RequestRecord, bool, error) {
 	for {
-		rec, ver, err := e.loadRecord(ctx, k)
+		var (
+			rec   *RequestRecord
+			ver   int64
+			err   error
+			stale bool // rec may be out of date: only a swap can tell
+		)
+		if known != nil {
+			rec, ver, stale = &RequestRecord{}, known.version, true
+			if json.Unmarshal(known.value, rec) != nil {
+				rec, ver, err = e.loadRecord(ctx, k)
+				stale = false
+			}
+			known = nil
+		} else {
+			rec, ver, err = e.loadRecord(ctx, k)
+		}
 		if err != nil {
 			return nil, false, err
 		}
 		if !change(rec) {
+			if stale {
+				continue // decide on the current record
+			}
 			return rec, false, nil
 		}
 		rec.Updated = e.o.Now()

@@ -38,6 +38,16 @@ type run struct {
 	// finalDone is set once it has.
 	final     *finalWrite
 	finalDone bool
+	// known is the request record as this hop last read or wrote it, so
+	// that ending the request can swap it without reading it first.
+	known *storedRecord
+}
+
+// takeKnown returns the request record this run knows, once.
+func (r *run) takeKnown() *storedRecord {
+	k := r.known
+	r.known = nil
+	return k
 }
 
 // finalWrite is the final status of a node that ends a branch, written
@@ -97,6 +107,7 @@ func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, ra
 	if err := json.Unmarshal(res[1].Value, &rec); err != nil {
 		return true, fmt.Errorf("corrupt request record: %w", err)
 	}
+	r.known = &storedRecord{value: res[1].Value, version: res[1].Version}
 	switch {
 	case rec.State == StatePaused:
 		// Give the node back exactly as the emitter created it, then park.
@@ -158,6 +169,7 @@ func (e *Engine) startClaimFirst(ctx context.Context, k keys, record []byte, env
 		return true, false, fmt.Errorf("create start node record %s: %w", inst, ErrRequestExists)
 	}
 	r.reserved(kids, res[2:])
+	r.known = &storedRecord{value: record, version: res[0].Version}
 	err = r.execute(ctx, env, node, inst, &nrec, res[1].Version)
 	r.finishHop(ctx)
 	return true, r.runningAfter, err

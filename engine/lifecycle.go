@@ -22,7 +22,7 @@ func (r *run) finish(ctx context.Context, out []byte) error {
 		ref = r.k.result
 	}
 	now := e.o.Now()
-	rec, won, err := e.updateRecord(ctx, r.k, e.retention(), func(rec *RequestRecord) bool {
+	rec, won, err := e.updateRecordFrom(ctx, r.k, r.takeKnown(), e.retention(), func(rec *RequestRecord) bool {
 		if terminalRequest(rec.State) {
 			return false
 		}
@@ -49,7 +49,7 @@ func (r *run) finish(ctx context.Context, out []byte) error {
 // waiters and the completion callback.
 func (e *Engine) ended(ctx context.Context, rec *RequestRecord, result []byte, cause error) {
 	e.obs.RequestEnded(ctx, RequestInfo{Flow: rec.Flow, RequestID: rec.ID, Started: rec.Created, Trace: rec.Trace}, rec.State, cause)
-	e.wake(rec.ID)
+	e.wake(rec, result)
 	if rec.CallbackURL != "" && e.o.Notifier != nil {
 		c := Completion{URL: rec.CallbackURL, Flow: rec.Flow, RequestID: rec.ID, State: rec.State, Result: result, Error: rec.Error}
 		if err := e.o.Notifier.Notify(ctx, c); err != nil {
@@ -75,7 +75,11 @@ func (r *run) nodeFailed(ctx context.Context, inst string, rec *nodeRecord, ver 
 // and the callback.
 func (e *Engine) failRequest(ctx context.Context, k keys, r *run, cause error) {
 	now := e.o.Now()
-	rec, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
+	var known *storedRecord
+	if r != nil {
+		known = r.takeKnown()
+	}
+	rec, won, err := e.updateRecordFrom(ctx, k, known, e.retention(), func(rec *RequestRecord) bool {
 		if terminalRequest(rec.State) {
 			return false
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -461,5 +462,68 @@ func TestControlCallsOnAOneNodeFlowAreNotFound(t *testing.T) {
 		if err := call(); !errors.Is(err, engine.ErrUnknownRequest) {
 			t.Errorf("%s: %v, want ErrUnknownRequest", name, err)
 		}
+	}
+}
+
+// recordReadsFail is a store on which, once the request has succeeded,
+// every read of a request record fails; firstRead is closed at the first
+// read of one.
+type recordReadsFail struct {
+	*statemem.Store
+	firstRead chan struct{}
+	once      sync.Once
+	ended     atomic.Bool
+}
+
+func isRecordKey(k string) bool { return strings.HasPrefix(k, "r/") }
+
+func (s *recordReadsFail) Get(ctx context.Context, k string) ([]byte, int64, error) {
+	if isRecordKey(k) {
+		s.once.Do(func() { close(s.firstRead) })
+		if s.ended.Load() {
+			return nil, 0, errDown
+		}
+	}
+	return s.Store.Get(ctx, k)
+}
+
+func (s *recordReadsFail) CompareAndSwap(ctx context.Context, k string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
+	nver, ok, err := s.Store.CompareAndSwap(ctx, k, ver, v, ttl)
+	if ok && isRecordKey(k) && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
+		s.ended.Store(true)
+	}
+	return nver, ok, err
+}
+
+// TestWaitGetsTheOutcomeFromTheProcessThatEndedTheRequest: a Wait in the
+// process whose hop ends the request is handed the final record and result;
+// it does not read them back from the store (which here fails every read of
+// the record from then on).
+func TestWaitGetsTheOutcomeFromTheProcessThatEndedTheRequest(t *testing.T) {
+	state := &recordReadsFail{Store: statemem.New(), firstRead: make(chan struct{})}
+	f := newFixture(t, func(o *engine.Options) { o.StateStore = state })
+	id := f.start(t)
+	type outcome struct {
+		out []byte
+		rec *engine.RequestRecord
+		err error
+	}
+	got := make(chan outcome, 1)
+	go func() {
+		out, rec, err := f.e.Wait(context.Background(), id)
+		got <- outcome{out, rec, err}
+	}()
+	<-state.firstRead // Wait is registered and found the request running
+	deliverAll(t, f.e, f.tr)
+	if !state.ended.Load() {
+		t.Fatal("the request never succeeded")
+	}
+	select {
+	case o := <-got:
+		if o.err != nil || o.rec.State != engine.StateSucceeded || string(o.out) != ">abc" {
+			t.Fatalf("Wait: %q %+v %v; want >abc, succeeded", o.out, o.rec, o.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return")
 	}
 }
