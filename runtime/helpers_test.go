@@ -1,8 +1,11 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,4 +65,27 @@ type countingObserver struct {
 func (o *countingObserver) NodeEnded(context.Context, engine.NodeInfo, error) { o.nodes.Add(1) }
 func (o *countingObserver) RequestEnded(context.Context, engine.RequestInfo, string, error) {
 	o.ended.Add(1)
+}
+
+// endedState is a memory state store whose reads of request records fail
+// once a request has succeeded, like a store that went away right after
+// the hop that ended the request wrote its record.
+type endedState struct {
+	*statememory.Store
+	ended atomic.Bool
+}
+
+func (s *endedState) Get(ctx context.Context, key string) ([]byte, int64, error) {
+	if s.ended.Load() && strings.HasPrefix(key, "r/") {
+		return nil, 0, fmt.Errorf("state store went away: %w", faasflow.ErrStoreUnavailable)
+	}
+	return s.Store.Get(ctx, key)
+}
+
+func (s *endedState) CompareAndSwap(ctx context.Context, key string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
+	nver, ok, err := s.Store.CompareAndSwap(ctx, key, ver, v, ttl)
+	if ok && strings.HasPrefix(key, "r/") && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
+		s.ended.Store(true)
+	}
+	return nver, ok, err
 }

@@ -437,10 +437,14 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, q url.Value
 		return
 	}
 	state := res.State
+	var (
+		out   []byte
+		final *engine.RequestRecord // the ended request's record, as Wait returned it
+	)
 	if wait > 0 && (state == engine.StateRunning || state == engine.StatePaused) {
 		remaining := s.budget - time.Since(started)
 		wctx, wcancel := context.WithTimeout(ctx, min(wait, remaining))
-		_, rec, err := s.eng.Wait(wctx, id)
+		res, rec, err := s.eng.Wait(wctx, id)
 		wcancel()
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
@@ -452,11 +456,18 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, q url.Value
 			return
 		case rec != nil:
 			state = rec.State
+			if err == nil {
+				out, final = res, rec
+			}
 		}
 	}
 	switch state {
 	case engine.StateSucceeded, engine.StateFailed, engine.StateStopped:
 		if wait > 0 || state == engine.StateFailed {
+			if final != nil {
+				s.writeOutcome(w, id, out, final)
+				return
+			}
 			s.writeResult(w, r, id)
 			return
 		}
@@ -597,14 +608,21 @@ func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, id string) 
 	ctx, cancel := s.invocation(r)
 	defer cancel()
 	res, rec, err := s.eng.Result(ctx, id)
-	w.Header().Set(HeaderRequestID, id)
 	if err != nil {
+		w.Header().Set(HeaderRequestID, id)
 		if rec != nil {
 			w.Header().Set(HeaderState, rec.State)
 		}
 		s.writeError(w, r, err, id)
 		return
 	}
+	s.writeOutcome(w, id, res, rec)
+}
+
+// writeOutcome answers with the result res of ended request id and its
+// record rec.
+func (s *Server) writeOutcome(w http.ResponseWriter, id string, res []byte, rec *engine.RequestRecord) {
+	w.Header().Set(HeaderRequestID, id)
 	w.Header().Set(HeaderState, rec.State)
 	switch rec.State {
 	case engine.StateSucceeded:

@@ -21,6 +21,7 @@ import (
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/runtime"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
+	statememory "github.com/faas-flow/faas-flow/statestore/memory"
 )
 
 const testKey = "test-hmac-key"
@@ -259,6 +260,22 @@ func TestWaitReturnsTheResultOfAMultiNodeFlow(t *testing.T) {
 		if r.header.Get(runtime.HeaderState) != "succeeded" {
 			t.Fatalf("state header %v", r.header)
 		}
+	}
+}
+
+// TestWaitAnswersWithWhatTheEndingHopWrote: ?wait answers with the result
+// and record the hop that ended the request handed over, without reading
+// them back (the store here fails every read of the record from then on).
+func TestWaitAnswersWithWhatTheEndingHopWrote(t *testing.T) {
+	st := &endedState{Store: statememory.New()}
+	f := startFlow(t, parallelFlow, nil,
+		runtime.WithStateStore(func() (faasflow.StateStore, error) { return st, nil }))
+	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("xy"))
+	if r.status != 200 || string(r.body) != "XY+yx!" || r.header.Get(runtime.HeaderState) != "succeeded" {
+		t.Fatalf("%d %q %v", r.status, r.body, r.header)
+	}
+	if !st.ended.Load() {
+		t.Fatal("the request's end was never written")
 	}
 }
 
