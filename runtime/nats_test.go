@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/faas-flow/faas-flow/gateway/embedded"
 	"github.com/faas-flow/faas-flow/gateway/queue"
+	"github.com/faas-flow/faas-flow/internal/testenv"
 	"github.com/faas-flow/faas-flow/runtime"
 )
 
@@ -19,20 +17,7 @@ import (
 // the local gateway's real queue worker, exactly as a hop posted to the
 // gateway's async endpoint would.
 func TestNATSTransportHopReachesTheFlowThroughTheQueueWorker(t *testing.T) {
-	n, err := embedded.StartNATS(embedded.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("embedded NATS JetStream did not start: %v", err)
-	}
-	t.Cleanup(n.Close)
-	nc, err := n.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := queue.EnsureStream(ctx, js, queue.StreamOptions{}); err != nil {
@@ -50,7 +35,7 @@ func TestNATSTransportHopReachesTheFlowThroughTheQueueWorker(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 
-	tr, err := runtime.NewNATSTransport(n.URL(), "my-flow", 5*time.Second)
+	tr, err := runtime.NewNATSTransport(js.Conn().ConnectedUrl(), "my-flow", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,25 +21,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
-	"github.com/faas-flow/faas-flow/gateway/embedded"
+	"github.com/faas-flow/faas-flow/internal/testenv"
 )
 
 func startJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	n, err := embedded.StartNATS(embedded.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("embedded NATS JetStream did not start: %v", err)
-	}
-	t.Cleanup(n.Close)
-	nc, err := n.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := EnsureStream(ctx, js, StreamOptions{}); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // natsStartTimeout bounds how long an embedded NATS server may take to accept
@@ -139,4 +141,22 @@ func (n *NATSServer) Restart() {
 	n.mu.Lock()
 	n.srv = srv
 	n.mu.Unlock()
+}
+
+// JetStream starts an embedded NATS server (see NATS) and returns a
+// JetStream context on a client connection to it; both close when the test
+// ends.
+func JetStream(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	n := NATS(tb)
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		tb.Fatalf("testenv: cannot connect to embedded NATS at %s: %v", n.URL, err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("testenv: JetStream: %v", err)
+	}
+	return js
 }
