@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/faas-flow/faas-flow/gateway/api"
 )
 
 func TestDeployOfFunctionThatDoesNotCompileReportsCompilerOutput(t *testing.T) {
@@ -290,6 +293,89 @@ func TestLogsEndpointReturnsFunctionOutputAsNDJSON(t *testing.T) {
 	}
 	if r := sys(t, l, "GET", "/system/logs", ""); r.code != 422 {
 		t.Errorf("logs without name = %d", r.code)
+	}
+}
+
+func TestLogsFollowStreamsLinesAsTheFunctionWritesThem(t *testing.T) {
+	l := sharedLocal(t)
+	deploy(t, l, fnDef{name: "f-follow"})
+	lines := make(chan api.LogMessage, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Client().FollowLogs(context.Background(), "f-follow", 1, func(m api.LogMessage) error {
+			lines <- m
+			return nil
+		})
+	}()
+	next := func(what string) api.LogMessage {
+		t.Helper()
+		select {
+		case m := <-lines:
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no followed log line within 10s (waiting for %s)", what)
+			return api.LogMessage{}
+		}
+	}
+	if m := next("the first line"); m.Name != "f-follow" {
+		t.Fatalf("first line %+v is not of f-follow", m)
+	}
+	for _, text := range []string{"written after the follow began", "and another"} {
+		if r := do(t, "GET", l.URL()+"/function/f-follow/log?text="+url.QueryEscape(text), "", nil); r.code != 200 {
+			t.Fatalf("log call = %d %s", r.code, r.body)
+		}
+		for {
+			if m := next(text); m.Text == text {
+				break
+			}
+		}
+	}
+	if r := sys(t, l, "DELETE", "/system/functions", `{"functionName":"f-follow"}`); r.code != 202 {
+		t.Fatalf("delete = %d", r.code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("follow ended with %v, want the end of the stream", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow still open 10s after the function was removed")
+	}
+}
+
+func TestCloseEndsFollowedLogsInsteadOfWaitingForThem(t *testing.T) {
+	l, err := StartLocal(context.Background(), fastOptions(t.TempDir()))
+	if err != nil {
+		t.Fatalf("local gateway did not start: %v", err)
+	}
+	deploy(t, l, fnDef{name: "f-followed"})
+	done := make(chan error, 1)
+	first := make(chan struct{}, 1)
+	go func() {
+		done <- l.Client().FollowLogs(context.Background(), "f-followed", 0, func(api.LogMessage) error {
+			select {
+			case first <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no followed log line within 10s")
+	}
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %s with a log follower attached; want it to end the stream, not wait for it", took)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the follower was not released by Close")
 	}
 }
 

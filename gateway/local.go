@@ -246,6 +246,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	l.httpSrv.RegisterOnShutdown(l.server.CloseStreams)
 	served = true
 	go func() {
 		defer close(l.served)

@@ -84,6 +84,10 @@ type Server struct {
 	handler http.Handler
 	// copyBufs holds the buffers forward copies response bodies with.
 	copyBufs sync.Pool
+	// streams is cancelled by CloseStreams: open-ended answers (followed
+	// logs) end with it, so that a graceful shutdown need not wait for them.
+	streams      context.Context
+	closeStreams context.CancelFunc
 }
 
 // NewServer builds the HTTP API.
@@ -123,10 +127,16 @@ func NewServer(opts Options) (*Server, error) {
 		mux:    http.NewServeMux(),
 	}
 	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.routes()
 	s.handler = s.trace(s.mux)
 	return s, nil
 }
+
+// CloseStreams ends the open-ended answers in progress (followed logs) and
+// any started later. Call it when shutting down, for example with
+// http.Server.RegisterOnShutdown: Shutdown waits for every request.
+func (s *Server) CloseStreams() { s.closeStreams() }
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -467,16 +477,40 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		since = t
 	}
-	lines, _ := s.opts.Supervisor.Logs(name, tail)
+	follow, _ := strconv.ParseBool(q.Get("follow"))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	for _, l := range lines {
-		if !since.IsZero() && l.Time.Before(since) {
-			continue
+	write := func(lines []supervisor.LogLine) error {
+		for _, l := range lines {
+			if !since.IsZero() && l.Time.Before(since) {
+				continue
+			}
+			if err := enc.Encode(api.LogMessage{Name: name, Namespace: api.DefaultNamespace, Instance: l.Instance, Timestamp: l.Time, Text: l.Text}); err != nil {
+				return err
+			}
 		}
-		_ = enc.Encode(api.LogMessage{Name: name, Namespace: api.DefaultNamespace, Instance: l.Instance, Timestamp: l.Time, Text: l.Text})
+		return nil
 	}
+	if !follow {
+		lines, _ := s.opts.Supervisor.Logs(name, tail)
+		_ = write(lines)
+		return
+	}
+	// A followed log is open until the caller goes away or the function is
+	// removed: no write deadline, and every batch of lines is flushed.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.Flush()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
+	_ = s.opts.Supervisor.FollowLogs(ctx, name, tail, func(lines []supervisor.LogLine) error {
+		if err := write(lines); err != nil {
+			return err
+		}
+		return rc.Flush()
+	})
 }
 
 func secretNameOK(n string) bool {

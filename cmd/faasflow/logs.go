@@ -2,15 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
+
+	"github.com/faas-flow/faas-flow/gateway/api"
 )
 
 func runLogs(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("logs", e, "logs NAME [--tail N]")
+	fs := newFlagSet("logs", e, "logs NAME [--tail N] [--follow]")
 	var g gatewayFlags
 	g.register(fs)
 	tail := fs.Int("tail", -1, "only the last N lines (-1: all kept)")
+	follow := fs.Bool("follow", false, "keep printing new lines as the function writes them (until Ctrl-C or the function is removed)")
 	ts := fs.Bool("timestamps", true, "prefix lines with their time and instance")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -19,16 +26,30 @@ func runLogs(ctx context.Context, e env, args []string) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("want exactly one function name")
 	}
-	msgs, err := g.client(e, "").Logs(ctx, pos[0], *tail)
-	if err != nil {
-		return err
-	}
-	for _, m := range msgs {
+	show := func(m api.LogMessage) error {
 		if *ts {
 			fmt.Fprintf(e.stdout, "%s %s %s\n", m.Timestamp.Format(time.RFC3339Nano), m.Instance, m.Text)
 		} else {
 			fmt.Fprintln(e.stdout, m.Text)
 		}
+		return nil
+	}
+	c := g.client(e, "")
+	if *follow {
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := c.FollowLogs(ctx, pos[0], *tail, show)
+		if errors.Is(err, context.Canceled) {
+			return nil // Ctrl-C ends a follow normally
+		}
+		return err
+	}
+	msgs, err := c.Logs(ctx, pos[0], *tail)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		_ = show(m)
 	}
 	return nil
 }

@@ -109,6 +109,27 @@ func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "golang-http handler listening") {
 		t.Fatalf("logs = %d %q %q", r.code, r.stdout, r.stderr)
 	}
+	// --follow prints what is kept, then stays until the function is removed.
+	followed := make(chan result, 1)
+	go func() {
+		followed <- cli(t, "", append([]string{"logs", "echo", "--follow", "--timestamps=false"}, gw...)...)
+	}()
+	select {
+	case r := <-followed:
+		t.Fatalf("logs --follow ended while the function was deployed: %d %q %q", r.code, r.stdout, r.stderr)
+	case <-time.After(time.Second):
+	}
+	if err := l.Client().Delete(context.Background(), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-followed:
+		if r.code != 0 || !strings.Contains(r.stdout, "golang-http handler listening") {
+			t.Fatalf("logs --follow = %d %q %q", r.code, r.stdout, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs --follow did not end when the function was removed")
+	}
 	// without the state dir the credentials are missing
 	r = cli(t, "", "deploy", "-f", stack, "--state-dir", t.TempDir())
 	if r.code != 1 {

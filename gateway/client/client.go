@@ -184,6 +184,39 @@ func (c *Client) Logs(ctx context.Context, name string, tail int) ([]api.LogMess
 	return out, nil
 }
 
+// FollowLogs calls emit with a function's last tail log lines (tail <= 0:
+// all kept), then with each new line as the function writes it, until ctx
+// is done (ctx's error), emit fails (its error) or the gateway ends the
+// stream because the function was removed (nil).
+func (c *Client) FollowLogs(ctx context.Context, name string, tail int, emit func(api.LogMessage) error) error {
+	q := url.Values{"name": {name}, "follow": {"true"}, "tail": {fmt.Sprint(tail)}}
+	resp, err := c.system(ctx, http.MethodGet, "/system/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusErr("logs "+name, resp)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m api.LogMessage
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("logs %s: %w", name, err)
+		}
+		if err := emit(m); err != nil {
+			return err
+		}
+	}
+}
+
 // Invocation is one call to a function.
 type Invocation struct {
 	Name   string

@@ -74,6 +74,9 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintf(w, "ok after %d", len(b))
+	case r.URL.Path == "/log":
+		fmt.Fprintln(os.Stderr, q.Get("text"))
+		fmt.Fprint(w, "logged")
 	case r.URL.Path == "/env":
 		fmt.Fprint(w, os.Getenv(q.Get("k")))
 	case r.URL.Path == "/secret":

@@ -237,6 +237,43 @@ func (s *Supervisor) Logs(name string, n int) ([]LogLine, error) {
 	return inst.logs.tail(n), nil
 }
 
+// FollowLogs calls emit with the last n lines (n <= 0: all kept) of name's
+// output, then with every new line as it is written, until ctx is done
+// (it returns ctx's error), emit fails (its error), or the function is
+// removed (nil). A redeployed function keeps its log, so following goes on
+// across updates and restarts. Lines are delivered in order; if a follower
+// falls more than the kept number of lines behind, the lines it missed are
+// skipped.
+func (s *Supervisor) FollowLogs(ctx context.Context, name string, n int, emit func([]LogLine) error) error {
+	s.mu.Lock()
+	inst, ok := s.fns[name]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	lines, next, changed := inst.logs.snapshot(n)
+	for {
+		if len(lines) > 0 {
+			if err := emit(lines); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+		var closed bool
+		lines, next, changed, closed = inst.logs.since(next)
+		if closed {
+			if len(lines) > 0 {
+				return emit(lines)
+			}
+			return nil
+		}
+	}
+}
+
 // Close stops every function.
 func (s *Supervisor) Close() error {
 	s.mu.Lock()
