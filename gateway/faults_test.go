@@ -379,6 +379,46 @@ func TestCloseEndsFollowedLogsInsteadOfWaitingForThem(t *testing.T) {
 	}
 }
 
+func TestGoMaxProcsFollowsTheCPULimitLikeAContainer(t *testing.T) {
+	tests := []struct {
+		limit string
+		def   int
+		want  int
+	}{
+		{"", 1, 1},
+		{"", 0, 0},
+		{"500m", 0, 1},
+		{"1", 4, 1},
+		{"1.5", 1, 2},
+		{"2000m", 1, 2},
+		{" 3 ", 1, 3},
+		{"0", 1, 1},
+		{"-2", 1, 1},
+		{"two", 1, 1},
+		{"NaN", 1, 1},
+		{"Inf", 1, 1},
+	}
+	for _, tt := range tests {
+		if got := GoMaxProcs(tt.limit, tt.def); got != tt.want {
+			t.Errorf("GoMaxProcs(%q, %d) = %d, want %d", tt.limit, tt.def, got, tt.want)
+		}
+	}
+}
+
+func TestFunctionsRunWithTheGoMaxProcsOfTheirCPULimit(t *testing.T) {
+	l := sharedLocal(t) // FunctionProcs 1
+	deploy(t, l,
+		fnDef{name: "f-procs-default"},
+		fnDef{name: "f-procs-limited", extra: "    limits:\n      cpu: 1500m\n"},
+		fnDef{name: "f-procs-own", env: map[string]string{"GOMAXPROCS": "3"}, extra: "    limits:\n      cpu: 500m\n"},
+	)
+	for fn, want := range map[string]string{"f-procs-default": "1", "f-procs-limited": "2", "f-procs-own": "3"} {
+		if r := do(t, "GET", l.URL()+"/function/"+fn+"/env?k=GOMAXPROCS", "", nil); r.code != 200 || r.body != want {
+			t.Errorf("%s runs with GOMAXPROCS %q (%d), want %q", fn, r.body, r.code, want)
+		}
+	}
+}
+
 func TestMetricsExposeInvocationsAndQueue(t *testing.T) {
 	l := sharedLocal(t)
 	deploy(t, l, fnDef{name: "f-metrics"})

@@ -76,6 +76,7 @@ func fastOptions(stateDir string) LocalOptions {
 	return LocalOptions{
 		StateDir: stateDir, BuildCacheDir: buildCache, SDKDir: repoRoot,
 		AckWait: 2 * time.Second, InitialRetryWait: 50 * time.Millisecond, MaxRetryWait: 500 * time.Millisecond,
+		FunctionProcs: 1,
 	}
 }
 

@@ -85,6 +85,9 @@ type LocalOptions struct {
 	BuildCacheDir string
 	// FunctionTimeout is the default exec timeout (default 60s).
 	FunctionTimeout time.Duration
+	// FunctionProcs is the GOMAXPROCS of functions without a CPU limit or
+	// a GOMAXPROCS of their own (0: Go's default); see Options.FunctionProcs.
+	FunctionProcs int
 	// QueueWorkers bounds concurrent async calls (default 32); NoQueueWorker
 	// starts no worker (requests stay queued).
 	QueueWorkers  int
@@ -235,7 +238,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 		Store: reg, Supervisor: l.sup, Publisher: queue.NewPublisher(js, o.TracerProvider),
 		Auth: l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
-		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics,
+		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,
 		TracerProvider: o.TracerProvider, Logger: o.Logger,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -71,6 +72,11 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds sync request bodies (default 32 MiB).
 	MaxBodyBytes int64
+	// FunctionProcs is the GOMAXPROCS of functions that set neither
+	// GOMAXPROCS in their environment nor a CPU limit (0: Go's default, all
+	// CPUs). A function with limits.cpu gets what Go picks in a container
+	// with that limit: the limit rounded up, at least 1. See GoMaxProcs.
+	FunctionProcs int
 }
 
 // Server is the gateway HTTP API.
@@ -368,11 +374,37 @@ func (s *Server) spec(f store.Function) supervisor.Spec {
 	}
 	env["OPENFAAS_NAME"] = d.Service
 	env["OPENFAAS_NAMESPACE"] = api.DefaultNamespace
+	if _, set := d.EnvVars["GOMAXPROCS"]; !set {
+		var limit string
+		if d.Limits != nil {
+			limit = d.Limits.CPU
+		}
+		if n := GoMaxProcs(limit, s.opts.FunctionProcs); n > 0 {
+			env["GOMAXPROCS"] = strconv.Itoa(n)
+		}
+	}
 	spec := supervisor.Spec{Name: d.Service, Binary: f.Binary, Env: env, Secrets: secrets}
 	if f.Binary == "" {
 		spec.FProcess = d.EnvProcess
 	}
 	return spec
+}
+
+// GoMaxProcs is the GOMAXPROCS a function process gets from its CPU limit
+// (a Kubernetes quantity such as "500m", "1" or "1.5"): the limit rounded
+// up, at least 1, which is what Go picks inside a container with that limit.
+// Without a valid limit it is def (0: leave Go's default).
+func GoMaxProcs(cpuLimit string, def int) int {
+	v := strings.TrimSpace(cpuLimit)
+	scale := 1.0
+	if m, ok := strings.CutSuffix(v, "m"); ok {
+		v, scale = m, 1000
+	}
+	cpus, err := strconv.ParseFloat(v, 64)
+	if err != nil || cpus <= 0 || math.IsInf(cpus, 0) || math.IsNaN(cpus) {
+		return def
+	}
+	return max(1, int(math.Ceil(cpus/scale)))
 }
 
 func contains(list []string, v string) bool {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -20,6 +21,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// setProcs sets the process's GOMAXPROCS (nil: left alone, as in
+	// tests that run commands in-process).
+	setProcs func(int)
 }
 
 // command is one subcommand.
@@ -44,7 +48,8 @@ func commands() map[string]command {
 }
 
 func main() {
-	e := env{stdin: stdinOrEmpty(), stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	e := env{stdin: stdinOrEmpty(), stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
+		setProcs: func(n int) { runtime.GOMAXPROCS(n) }}
 	os.Exit(run(context.Background(), e, os.Args[1:]))
 }
 

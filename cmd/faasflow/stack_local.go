@@ -16,18 +16,20 @@ type localFlags struct {
 	stateDir string
 	file     string
 	verbose  bool
+	procs    procsFlag
 }
 
 func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
 	fs.StringVar(&l.stateDir, "state-dir", defStateDir, "state dir of the stack this command starts (kept between runs: builds are cached)")
 	fs.StringVar(&l.file, "f", defFile, "stack file to deploy")
 	fs.BoolVar(&l.verbose, "verbose", false, "log gateway events")
+	l.procs.register(fs)
 }
 
 // startAndDeploy starts a local stack on a free port and deploys the stack
 // file, printing progress.
 func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local, error) {
-	o := gateway.LocalOptions{StateDir: l.stateDir}
+	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e)}
 	if l.verbose {
 		o.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}

@@ -28,6 +28,8 @@ func runUp(ctx context.Context, e env, args []string) error {
 	var o gateway.LocalOptions
 	var etcd, otlp string
 	var verbose bool
+	var procs procsFlag
+	procs.register(fs)
 	fs.IntVar(&o.Port, "port", 8080, "gateway port")
 	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
 	fs.StringVar(&o.StateDir, "state-dir", ".faasflow", "directory holding all state (functions, queue, etcd, data, logs)")
@@ -59,6 +61,7 @@ func runUp(ctx context.Context, e env, args []string) error {
 	if etcd != "" {
 		o.EtcdEndpoints = strings.Split(etcd, ",")
 	}
+	o.FunctionProcs = procs.apply(e)
 	if o.S3AccessKey == "" {
 		o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
 	}
@@ -129,6 +132,9 @@ func printUp(e env, l *gateway.Local, o gateway.LocalOptions) {
 	}
 	fmt.Fprintf(w, "  secrets        %s\n", l.SecretsDir())
 	fmt.Fprintf(w, "  metrics        %s/metrics\n", l.URL())
+	if o.FunctionProcs > 0 {
+		fmt.Fprintf(w, "  GOMAXPROCS     %d for the gateway and for functions without a CPU limit (--procs)\n", o.FunctionProcs)
+	}
 	fmt.Fprintf(w, "  state dir      %s\n\n", l.StateDir())
 	fmt.Fprintf(w, "Deploy with `faasflow deploy -f stack.yml`. Stop with Ctrl-C or `faasflow down`.\n")
 }
