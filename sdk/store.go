@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -131,6 +132,31 @@ type TxnResult struct {
 	Value []byte
 	// Count is the result of a Count.
 	Count int
+}
+
+// ErrInvalidTxn is wrapped by Txn errors for transactions no store can
+// apply: an op of unknown kind, or two writes of one key.
+var ErrInvalidTxn = errors.New("invalid transaction")
+
+// CheckTxn validates ops for a Transactor implementation, which calls it
+// before applying them, and returns how many of them write. The error wraps
+// ErrInvalidTxn.
+func CheckTxn(ops []TxnOp) (writes int, err error) {
+	seen := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		switch op.Kind {
+		case TxnKindGet, TxnKindCount:
+		case TxnKindCreate, TxnKindSwap:
+			if seen[op.Key] {
+				return 0, fmt.Errorf("%w: it writes %q twice", ErrInvalidTxn, op.Key)
+			}
+			seen[op.Key] = true
+			writes++
+		default:
+			return 0, fmt.Errorf("%w: op of unknown kind %d", ErrInvalidTxn, op.Kind)
+		}
+	}
+	return writes, nil
 }
 
 // DataStore holds intermediate data: edge payloads too large to ride inside a

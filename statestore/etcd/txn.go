@@ -25,23 +25,12 @@ func (s *Store) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, err
 	if len(ops) == 0 {
 		return nil, nil
 	}
-	writes := 0
-	seen := make(map[string]bool, len(ops))
-	for _, op := range ops {
-		switch op.Kind {
-		case sdk.TxnKindGet, sdk.TxnKindCount:
-		case sdk.TxnKindCreate, sdk.TxnKindSwap:
-			if seen[op.Key] {
-				return nil, fmt.Errorf("%s: transaction writes %q twice", s.where, op.Key)
-			}
-			seen[op.Key] = true
-			writes++
-		default:
-			return nil, fmt.Errorf("%s: transaction op of unknown kind %d", s.where, op.Kind)
-		}
+	writes, err := sdk.CheckTxn(ops)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.where, err)
 	}
 	var resp *clientv3.TxnResponse
-	err := s.call(ctx, "transaction", ops[0].Key, writes == 0, func(ctx context.Context) error {
+	err = s.call(ctx, "transaction", ops[0].Key, writes == 0, func(ctx context.Context) error {
 		for attempt := 0; ; attempt++ {
 			leases, err := s.txnLeases(ctx, ops)
 			if err != nil {

@@ -116,18 +116,8 @@ func (s *Store) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	written := make(map[string]bool, len(ops))
-	for _, op := range ops {
-		switch op.Kind {
-		case sdk.TxnKindGet, sdk.TxnKindCount:
-		case sdk.TxnKindCreate, sdk.TxnKindSwap:
-			if written[op.Key] {
-				return nil, fmt.Errorf("memory state store: transaction writes %q twice", op.Key)
-			}
-			written[op.Key] = true
-		default:
-			return nil, fmt.Errorf("memory state store: transaction op of unknown kind %d", op.Kind)
-		}
+	if _, err := sdk.CheckTxn(ops); err != nil {
+		return nil, fmt.Errorf("memory state store: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -180,8 +181,8 @@ func (s suite) txnDuplicateWrite(t *testing.T) {
 	tx := transactor(t, st)
 	mustCreate(t, ctx, st, "f/r/k", "v", 0)
 	_, ver := mustGet(t, ctx, st, "f/r/k")
-	if _, err := tx.Txn(ctx, sdk.TxnSwap("f/r/k", ver, []byte("a"), 0), sdk.TxnCreate("f/r/k", []byte("b"), 0)); err == nil {
-		t.Fatal("Txn writing one key twice succeeded, want an error")
+	if _, err := tx.Txn(ctx, sdk.TxnSwap("f/r/k", ver, []byte("a"), 0), sdk.TxnCreate("f/r/k", []byte("b"), 0)); !errors.Is(err, sdk.ErrInvalidTxn) {
+		t.Fatalf("Txn writing one key twice = %v, want an error wrapping sdk.ErrInvalidTxn", err)
 	}
 	if v, cur := mustGet(t, ctx, st, "f/r/k"); string(v) != "v" || cur != ver {
 		t.Fatalf("key after the rejected transaction = %q@%d, want v@%d", v, cur, ver)
