@@ -34,6 +34,13 @@ func newKeys(flow, req string) keys {
 	}
 }
 
+// flowPrefixes are the prefixes of every request's working data and of every
+// request's record and result of flow.
+func flowPrefixes(flow string) (work, results string) {
+	f := url.PathEscape(flow)
+	return "w/" + f + "/", "r/" + f + "/"
+}
+
 func (k keys) node(inst string) string { return k.work + "n/" + inst }
 func (k keys) nodes() string           { return k.work + "n/" }
 func (k keys) join(inst, pred string) string {

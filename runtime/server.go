@@ -196,6 +196,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	ectx, stopExpiry := context.WithCancel(ctx)
+	expiring := make(chan struct{})
+	go func() { defer close(expiring); s.expireLoop(ectx, time.Hour) }()
+	defer func() { stopExpiry(); <-expiring }()
 	s.log.Info("flow function listening", "flow", s.cfg.Flow, "addr", ln.Addr().String(), "sync", s.eng.IsSync())
 	var serveErr error
 	select {
@@ -223,6 +227,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
 	return errors.Join(serveErr, s.Close(cctx))
+}
+
+// expireLoop asks the data store to drop the data of abandoned requests
+// (engine.ExpireAbandonedData) now and then every interval until ctx ends.
+// Stores without expiry end it at once.
+func (s *Server) expireLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		supported, err := s.eng.ExpireAbandonedData(ctx)
+		if !supported {
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("expiring the data of abandoned requests failed; retrying later", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close delivers queued callbacks (until ctx ends), runs the extensions'

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +19,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/faas-flow/faas-flow/datastore/local"
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/runtime"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
@@ -610,6 +614,60 @@ func TestDrainingServerFailsHealthChecks(t *testing.T) {
 	if r := do(t, http.MethodPost, base+"/", []byte("still")); r.status != 200 {
 		t.Fatalf("request during the grace period: %d", r.status)
 	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestServeExpiresTheDataOfAbandonedRequests(t *testing.T) {
+	ctx0 := context.Background()
+	dir := t.TempDir()
+	data, err := local.New(local.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"w/testflow/abandoned/h/x", "w/testflow/running/h/x"} {
+		if err := data.Put(ctx0, k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-26 * time.Hour) // request_ttl 24h, plus the hour of margin, has passed
+	err = filepath.WalkDir(filepath.Join(dir, "w", "testflow", "abandoned"), func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		return os.Chtimes(p, old, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.LoadConfig(envOf(map[string]string{"flow_name": "testflow", "data_store": "local", "data_dir": dir,
+		"state_store": "memory", "gateway": "http://127.0.0.1:1", "healthcheck_interval": "10ms"}), runtime.MapSecrets{"faasflow-hmac-secret": testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoNodes := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		dag := flow.Dag()
+		dag.Node("a").Modify(func(d []byte) ([]byte, error) { return d, nil })
+		dag.Node("b").Modify(func(d []byte) ([]byte, error) { return d, nil })
+		dag.Edge("a", "b")
+		return nil
+	}
+	srv, err := runtime.NewServer(cfg, twoNodes, runtime.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, listen(t)) }()
+	waitFor(t, func() bool {
+		_, err := data.Get(ctx0, "w/testflow/abandoned/h/x")
+		return errors.Is(err, faasflow.ErrNotFound)
+	})
+	if _, err := data.Get(ctx0, "w/testflow/running/h/x"); err != nil {
+		t.Fatalf("a young request's data was removed: %v", err)
+	}
+	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}

@@ -177,6 +177,18 @@ type DataStore interface {
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 
+// Expirer is implemented by DataStores that can remove old objects by
+// themselves. When its flow function starts, and then every hour, the engine
+// asks that objects under its flow's prefixes be removed once they are older
+// than any request may live or any result be kept: the data of requests
+// abandoned by a crash, which never drain, then goes the way their state in
+// the StateStore goes (TTL).
+type Expirer interface {
+	// ExpireAfter removes, now or from now on, the objects under prefix
+	// (which ends in "/") that are older than age.
+	ExpireAfter(ctx context.Context, prefix string, age time.Duration) error
+}
+
 // Closer is implemented by stores that hold connections. The runtime closes
 // stores it created when it shuts down.
 type Closer interface {

@@ -47,7 +47,10 @@ type Store struct {
 	noSync bool
 }
 
-var _ sdk.DataStore = (*Store)(nil)
+var (
+	_ sdk.DataStore = (*Store)(nil)
+	_ sdk.Expirer   = (*Store)(nil)
+)
 
 // New opens (creating if needed) a store rooted at opts.Dir.
 func New(opts Options) (*Store, error) {
@@ -258,6 +261,63 @@ func removeAll(p string) error {
 // prune removes dir and its parents up to the root while they are empty.
 // os.Remove refuses non-empty directories, so this is safe against
 // concurrent writers (who retry if their directory vanishes).
+// ExpireAfter implements sdk.Expirer with one sweep: it removes the data
+// files under prefix (which must end in "/") last written more than age ago,
+// temporary files as old left by writers that crashed, and the directories
+// this leaves empty. The flow runtime calls it every hour.
+func (s *Store) ExpireAfter(ctx context.Context, prefix string, age time.Duration) error {
+	enc := keypath.EncodePrefix(prefix)
+	if !strings.HasSuffix(enc, "/") || age <= 0 {
+		return fmt.Errorf("local data store: expire %q after %s: want a prefix ending in / and a positive age", prefix, age)
+	}
+	top := filepath.Join(s.root, filepath.FromSlash(enc))
+	cutoff := time.Now().Add(-age)
+	var dirs []string
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // nothing under prefix, or removed while we walk
+		}
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		if name := d.Name(); !strings.HasSuffix(name, fileSuffix) && !strings.HasPrefix(name, tempPrefix) {
+			return nil // not a file of this store
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if info.ModTime().Before(cutoff) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	// Deepest first; a directory that is not empty (or was just written to)
+	// stays. A writer racing this removal retries (see Put).
+	for i := len(dirs) - 1; i > 0; i-- {
+		_ = os.Remove(dirs[i])
+	}
+	if len(dirs) > 0 {
+		s.prune(dirs[0])
+	}
+	if err != nil {
+		return fmt.Errorf("local data store: expire %q: %w", prefix, err)
+	}
+	return nil
+}
+
 func (s *Store) prune(dir string) {
 	for dir != s.root && strings.HasPrefix(dir, s.root+string(filepath.Separator)) {
 		if err := os.Remove(dir); err != nil {

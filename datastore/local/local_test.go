@@ -296,3 +296,73 @@ func TestConcurrentProcessesShareOneRoot(t *testing.T) {
 		t.Fatalf("root holds %q after cleanup", left)
 	}
 }
+
+// age sets the modification time of every file under dir/sub to d ago.
+func age(t *testing.T, dir, sub string, d time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-d)
+	err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		return os.Chtimes(p, old, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExpireAfterRemovesOnlyOldDataUnderThePrefix(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	keys := []string{"w/f/old/h/a", "w/f/old/b/x/k", "w/f/young/h/a", "w/g/old/h/a", "r/f/old/result"}
+	for _, k := range keys {
+		if err := s.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"w/f/old", "w/g/old", "r/f/old"} {
+		age(t, dir, sub, 48*time.Hour)
+	}
+	temp := filepath.Join(dir, "w", "f", ".tmp-crashed")
+	if err := os.WriteFile(temp, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	age(t, dir, "w/f/.tmp-crashed", 48*time.Hour)
+
+	if err := s.ExpireAfter(ctx, "w/f/", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for k, kept := range map[string]bool{
+		"w/f/old/h/a": false, "w/f/old/b/x/k": false, // old, under the prefix
+		"w/f/young/h/a":  true, // young
+		"w/g/old/h/a":    true, // another flow's prefix
+		"r/f/old/result": true, // another prefix
+	} {
+		_, err := s.Get(ctx, k)
+		if kept && err != nil {
+			t.Errorf("%s was removed (%v); want it kept", k, err)
+		}
+		if !kept && !errors.Is(err, sdk.ErrNotFound) {
+			t.Errorf("%s: Get = %v; want it expired", k, err)
+		}
+	}
+	if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "w", "f", "old")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the expired request's directory is left behind: %v", err)
+	}
+	if err := s.ExpireAfter(ctx, "w/none/", time.Hour); err != nil {
+		t.Errorf("expiring a prefix with no data: %v", err)
+	}
+	for _, bad := range []struct {
+		prefix string
+		age    time.Duration
+	}{{"w/f", time.Hour}, {"w/f/", 0}} {
+		if err := s.ExpireAfter(ctx, bad.prefix, bad.age); err == nil {
+			t.Errorf("ExpireAfter(%q, %s) accepted", bad.prefix, bad.age)
+		}
+	}
+}
