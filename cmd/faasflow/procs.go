@@ -9,8 +9,9 @@ import (
 
 // procsFlag is --procs: the GOMAXPROCS of a local stack's gateway process
 // and of its functions that set no CPU limit of their own. "auto" is 1 on
-// machines with two CPUs or fewer and Go's default elsewhere; 0 is Go's
-// default.
+// machines with two CPUs or fewer and Go's default elsewhere, unless the
+// environment sets GOMAXPROCS (then that is left to apply, to everything);
+// 0 is Go's default.
 //
 // Why 1 on small machines: the stack is several processes (the gateway
 // with NATS and etcd, one per function) that share the same cores, so
@@ -42,7 +43,7 @@ func (p *procsFlag) Set(v string) error {
 
 func (p *procsFlag) register(fs *flag.FlagSet) {
 	p.n = -1
-	fs.Var(p, "procs", "GOMAXPROCS of the gateway and of functions without a CPU limit: auto (1 on machines with <= 2 CPUs, else Go's default), 0 (Go's default) or N")
+	fs.Var(p, "procs", "GOMAXPROCS of the gateway and of functions without a CPU limit: auto (1 on machines with <= 2 CPUs unless $GOMAXPROCS is set, else Go's default), 0 (Go's default) or N")
 }
 
 // value resolves auto against the machine's CPU count.
@@ -59,6 +60,9 @@ func (p *procsFlag) value(cpus int) int {
 // apply sets this process's GOMAXPROCS (through e, so that tests running
 // commands in-process keep theirs) and returns the value for functions.
 func (p *procsFlag) apply(e env) int {
+	if p.n < 0 && e.getenv != nil && e.getenv("GOMAXPROCS") != "" {
+		return 0
+	}
 	n := p.value(runtime.NumCPU())
 	if n > 0 && e.setProcs != nil {
 		e.setProcs(n)

@@ -55,4 +55,12 @@ func TestProcsFlagSetsTheProcessOnlyWhenItHasAValue(t *testing.T) {
 	if got := (&procsFlag{n: 2}).apply(env{}); got != 2 {
 		t.Errorf("apply without a setter = %d, want 2 for the functions", got)
 	}
+	set = nil
+	withEnv := env{setProcs: e.setProcs, getenv: func(k string) string { return map[string]string{"GOMAXPROCS": "4"}[k] }}
+	if got := (&procsFlag{n: -1}).apply(withEnv); got != 0 || len(set) != 0 {
+		t.Errorf("auto with $GOMAXPROCS set: apply() = %d and set %v; want 0 and nothing set (the environment applies)", got, set)
+	}
+	if got := (&procsFlag{n: 1}).apply(withEnv); got != 1 || len(set) != 1 {
+		t.Errorf("--procs 1 with $GOMAXPROCS set: apply() = %d and set %v; want the flag to win", got, set)
+	}
 }
