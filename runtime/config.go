@@ -115,6 +115,7 @@ type S3Config struct {
 	URL       string // host:port or URL of the S3 endpoint
 	Region    string
 	TLS       bool
+	CAFile    string // PEM CAs trusted for TLS instead of the system roots
 	Bucket    string
 	PathStyle bool
 	AccessKey string
@@ -382,6 +383,9 @@ var settings = []Setting{
 	{Name: "s3_tls", Default: "false", Group: groupData,
 		Doc:   "Use TLS to the S3 endpoint.",
 		apply: func(c *Config, v string) (err error) { c.S3.TLS, err = parseBool(v); return err }},
+	{Name: "s3_ca_file", Group: groupData,
+		Doc:   "PEM file of the CA(s) that signed the S3 endpoint's certificate, for a private CA (default: the system roots). A certificate that is not trusted stops the start with an error naming it.",
+		apply: func(c *Config, v string) error { c.S3.CAFile = v; return nil }},
 	{Name: "s3_bucket", Default: "faasflow", Group: groupData,
 		Doc:   "The one bucket intermediate data lives in (per-request prefixes; no bucket per request).",
 		apply: func(c *Config, v string) error { c.S3.Bucket = v; return nil }},

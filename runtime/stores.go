@@ -128,7 +128,7 @@ func openDataStore(ctx context.Context, cfg Config) (sdk.DataStore, error) {
 			lookup = "path"
 		}
 		d, err := minio.New(ctx, minio.Options{
-			Endpoint: cfg.S3.URL, Secure: cfg.S3.TLS, Region: cfg.S3.Region, BucketLookup: lookup,
+			Endpoint: cfg.S3.URL, Secure: cfg.S3.TLS, CAFile: cfg.S3.CAFile, Region: cfg.S3.Region, BucketLookup: lookup,
 			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Bucket: cfg.S3.Bucket,
 		})
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 func TestConfiguredStoresRunAFlow(t *testing.T) {
 	endpoints := strings.Join(testenv.Etcd(t), ",")
 	m := testenv.MinIO(t)
+	mtls := testenv.MinIOTLS(t)
 	cases := []struct {
 		name    string
 		env     map[string]string
@@ -24,6 +25,8 @@ func TestConfiguredStoresRunAFlow(t *testing.T) {
 	}{
 		{"etcd and minio", map[string]string{"data_store": "minio", "s3_url": m.Endpoint, "s3_bucket": "runtime-test"},
 			map[string]string{"s3-access-key": m.AccessKey, "s3-secret-key": m.SecretKey}},
+		{"etcd and minio over TLS with a private CA", map[string]string{"data_store": "minio", "s3_url": mtls.URL(), "s3_ca_file": mtls.CAFile},
+			map[string]string{"s3-access-key": mtls.AccessKey, "s3-secret-key": mtls.SecretKey}},
 		{"etcd and local", map[string]string{"data_store": "local", "data_dir": t.TempDir()}, nil},
 	}
 	for _, tc := range cases {

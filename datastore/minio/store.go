@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -176,6 +177,10 @@ func (s *Store) startError(ctx context.Context, host, step string, err error) er
 		return fmt.Errorf("%s: access denied during %s: the credentials need s3:GetObject, s3:PutObject, s3:DeleteObject, "+
 			"s3:ListBucket (and s3:CreateBucket if the bucket is missing): %w: %w", s.where, step, ErrAuth, err)
 	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Errorf("%s: the server's TLS certificate is not trusted; give the CA that signed it (a CA file) or use the name it was issued for: %w", s.where, err)
+	}
 	if isUnavailable(err) {
 		return fmt.Errorf("%s: not usable within %v: %s: %w", s.where, s.opts.DialTimeout, diagnose(host, err), sdk.ErrStoreUnavailable)
 	}
@@ -335,6 +340,12 @@ func (s *Store) call(ctx context.Context, op, key string, fn func(context.Contex
 // isUnavailable reports network failures, timeouts and server-side errors
 // that mean "try again later".
 func isUnavailable(err error) bool {
+	// A certificate the client does not trust does not become trusted by
+	// waiting: that is configuration (the CA file, the endpoint's name).
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return false
+	}
 	if resp := minio.ToErrorResponse(err); resp.StatusCode >= 500 || resp.Code == "SlowDown" ||
 		resp.Code == "XMinioServerNotInitialized" || resp.Code == "ServiceUnavailable" || resp.Code == "RequestTimeout" {
 		return true

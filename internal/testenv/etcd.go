@@ -219,25 +219,10 @@ func (s *EtcdServer) logTail() string {
 func (s *EtcdServer) writeCerts() {
 	s.tb.Helper()
 	dir := filepath.Join(s.dir, "tls")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		s.tb.Fatalf("testenv: %v", err)
-	}
-	caKey, caCert, caDER := newCert(s.tb, nil, nil, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "faasflow testenv CA"},
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	})
-	s.CAFile = writePEM(s.tb, dir, "ca.pem", "CERTIFICATE", caDER)
-	srvKey, _, srvDER := newCert(s.tb, caKey, caCert, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:    []string{"localhost"},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	})
-	s.serverCertFile = writePEM(s.tb, dir, "server.pem", "CERTIFICATE", srvDER)
-	s.serverKeyFile = writePEM(s.tb, dir, "server-key.pem", "EC PRIVATE KEY", marshalKey(s.tb, srvKey))
+	var caKey *ecdsa.PrivateKey
+	var caCert *x509.Certificate
+	s.CAFile, caKey, caCert = writeCA(s.tb, dir)
+	s.serverCertFile, s.serverKeyFile = writeServerCert(s.tb, dir, caKey, caCert, "server.pem", "server-key.pem")
 	cliKey, _, cliDER := newCert(s.tb, caKey, caCert, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "faasflow-client"},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
@@ -259,6 +244,45 @@ func (s *EtcdServer) ClientTLS() *tls.Config {
 		s.tb.Fatalf("testenv: client TLS config: %v", err)
 	}
 	return c
+}
+
+// writeServerCerts writes into dir a new CA (ca.pem, whose path it returns)
+// and a certificate for 127.0.0.1 and localhost signed by it, with its key,
+// under the names certName and keyName.
+func writeServerCerts(tb testing.TB, dir, certName, keyName string) (caFile string) {
+	tb.Helper()
+	caFile, caKey, caCert := writeCA(tb, dir)
+	writeServerCert(tb, dir, caKey, caCert, certName, keyName)
+	return caFile
+}
+
+// writeCA writes a new CA certificate to dir/ca.pem.
+func writeCA(tb testing.TB, dir string) (string, *ecdsa.PrivateKey, *x509.Certificate) {
+	tb.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	key, cert, der := newCert(tb, nil, nil, &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "faasflow testenv CA"},
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	})
+	return writePEM(tb, dir, "ca.pem", "CERTIFICATE", der), key, cert
+}
+
+// writeServerCert writes a certificate for 127.0.0.1 and localhost signed by
+// the CA, and its key, and returns their paths.
+func writeServerCert(tb testing.TB, dir string, caKey *ecdsa.PrivateKey, caCert *x509.Certificate, certName, keyName string) (certFile, keyFile string) {
+	tb.Helper()
+	key, _, der := newCert(tb, caKey, caCert, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:    []string{"localhost"},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+	return writePEM(tb, dir, certName, "CERTIFICATE", der), writePEM(tb, dir, keyName, "EC PRIVATE KEY", marshalKey(tb, key))
 }
 
 func newCert(tb testing.TB, parentKey *ecdsa.PrivateKey, parent *x509.Certificate, tmpl *x509.Certificate) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {

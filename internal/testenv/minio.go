@@ -3,6 +3,8 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,16 +24,21 @@ const minioStartTimeout = 60 * time.Second
 
 // MinIOServer is a running (or stopped) MinIO server process.
 type MinIOServer struct {
-	// Endpoint is host:port of the S3 API (plain HTTP).
+	// Endpoint is host:port of the S3 API (plain HTTP, or HTTPS for a
+	// server from MinIOTLS).
 	Endpoint string
 	// AccessKey and SecretKey are the generated root credentials.
 	AccessKey, SecretKey string
+	// CAFile is the PEM file of the CA that signed the server's
+	// certificate (MinIOTLS only).
+	CAFile string
 
-	tb      testing.TB
-	bin     string
-	dataDir string
-	logPath string
-	console string
+	tb       testing.TB
+	bin      string
+	dataDir  string
+	logPath  string
+	console  string
+	certsDir string // MinIO's --certs-dir (MinIOTLS only)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -49,6 +56,18 @@ func MinIOBinary() string {
 // healthy. The server is stopped when the test ends.
 func MinIO(tb testing.TB) *MinIOServer {
 	tb.Helper()
+	return startMinIO(tb, false)
+}
+
+// MinIOTLS is MinIO serving HTTPS with a certificate for 127.0.0.1 signed
+// by a CA generated for the test (its PEM file is CAFile).
+func MinIOTLS(tb testing.TB) *MinIOServer {
+	tb.Helper()
+	return startMinIO(tb, true)
+}
+
+func startMinIO(tb testing.TB, withTLS bool) *MinIOServer {
+	tb.Helper()
 	bin := MinIOBinary()
 	requireExecutable(tb, bin, "MinIO server binary", "FAASFLOW_MINIO_BIN")
 	dir := tb.TempDir()
@@ -59,6 +78,10 @@ func MinIO(tb testing.TB) *MinIOServer {
 		bin:       bin,
 		dataDir:   filepath.Join(dir, "data"),
 		logPath:   filepath.Join(dir, "minio.log"),
+	}
+	if withTLS {
+		m.certsDir = filepath.Join(dir, "certs")
+		m.CAFile = writeServerCerts(tb, m.certsDir, "public.crt", "private.key")
 	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -79,8 +102,13 @@ func MinIO(tb testing.TB) *MinIOServer {
 	return m
 }
 
-// URL returns the S3 endpoint as an http:// URL.
-func (m *MinIOServer) URL() string { return "http://" + m.Endpoint }
+// URL returns the S3 endpoint as an http:// (https:// with TLS) URL.
+func (m *MinIOServer) URL() string {
+	if m.certsDir != "" {
+		return "https://" + m.Endpoint
+	}
+	return "http://" + m.Endpoint
+}
 
 // Stop terminates the server (SIGTERM, then SIGKILL after 10s) and waits for
 // it to exit. Its data and port are kept for Restart. Stopping a stopped
@@ -125,7 +153,11 @@ func (m *MinIOServer) start() error {
 		return err
 	}
 	defer logf.Close() // the child keeps its own descriptor
-	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.Endpoint, "--console-address", m.console, m.dataDir)
+	args := []string{"server", "--quiet", "--address", m.Endpoint, "--console-address", m.console}
+	if m.certsDir != "" {
+		args = append(args, "--certs-dir", m.certsDir)
+	}
+	cmd := exec.Command(m.bin, append(args, m.dataDir)...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.AccessKey,
 		"MINIO_ROOT_PASSWORD="+m.SecretKey,
@@ -145,7 +177,15 @@ func (m *MinIOServer) start() error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), minioStartTimeout)
 	defer cancel()
-	err = waitHealthy(ctx, "http://"+m.Endpoint, done)
+	client := &http.Client{Timeout: 2 * time.Second}
+	if m.CAFile != "" {
+		pool := x509.NewCertPool()
+		if pem, err := os.ReadFile(m.CAFile); err != nil || !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("read the test CA %s: %v", m.CAFile, err)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	err = waitHealthy(ctx, client, m.URL(), done)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		<-done
@@ -163,8 +203,7 @@ func (m *MinIOServer) start() error {
 // waitHealthy polls MinIO's liveness and readiness endpoints, then the S3 API
 // itself until it stops answering 503 "server not initialized" (an anonymous
 // request then gets 403).
-func waitHealthy(ctx context.Context, base string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+func waitHealthy(ctx context.Context, client *http.Client, base string, exited <-chan struct{}) error {
 	for _, path := range []string{"/minio/health/live", "/minio/health/ready", "/"} {
 		for {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
