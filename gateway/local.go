@@ -210,27 +210,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 	if _, err := queue.EnsureStream(sctx, js, queue.StreamOptions{}); err != nil {
 		return nil, err
 	}
-	flowEnv := map[string]string{
-		"state_store": "etcd", "etcd_endpoints": strings.Join(l.etcdURLs, ","),
-		"data_store": "local", "data_dir": filepath.Join(o.StateDir, "data"),
-		// Hops go straight to the queue's stream instead of through the
-		// gateway's async endpoint (a stack file's environment may set
-		// hop_transport: gateway instead).
-		"hop_transport": "nats", "nats_url": l.natsURL,
-	}
-	var flowSecrets []string
-	if len(o.EtcdEndpoints) == 0 {
-		// The embedded etcd has one member: its reads need no raft round
-		// trip to be up to date.
-		flowEnv["etcd_serializable_reads"] = "true"
-	}
-	if o.S3URL != "" {
-		flowEnv["data_store"] = "minio"
-		flowEnv["s3_url"] = o.S3URL
-		flowEnv["s3_bucket"] = o.S3Bucket
-		delete(flowEnv, "data_dir")
-		flowSecrets = []string{"s3-access-key", "s3-secret-key"}
-	}
+	flowEnv, flowSecrets := localFlowEnv(o, l.etcdURLs, l.natsURL)
 	if err := os.MkdirAll(filepath.Join(o.StateDir, "data"), 0o755); err != nil {
 		return nil, err
 	}
@@ -424,6 +404,33 @@ func (l *Local) Server() *Server { return l.server }
 func (l *Local) Client() *client.Client {
 	u, p := l.Credentials()
 	return client.New(l.url, u, p)
+}
+
+// localFlowEnv is the environment (and the extra secrets) the local stack
+// gives faas-flow functions: its etcd, NATS queue and data store, under
+// what their stack file sets.
+func localFlowEnv(o LocalOptions, etcdURLs []string, natsURL string) (map[string]string, []string) {
+	env := map[string]string{
+		"state_store": "etcd", "etcd_endpoints": strings.Join(etcdURLs, ","),
+		"data_store": "local", "data_dir": filepath.Join(o.StateDir, "data"),
+		// Hops go straight to the queue's stream instead of through the
+		// gateway's async endpoint (a stack file's environment may set
+		// hop_transport: gateway instead).
+		"hop_transport": "nats", "nats_url": natsURL,
+	}
+	if len(o.EtcdEndpoints) == 0 {
+		// The embedded etcd has one member: its reads need no raft round
+		// trip to be up to date.
+		env["etcd_serializable_reads"] = "true"
+	}
+	if o.S3URL == "" {
+		return env, nil
+	}
+	env["data_store"] = "minio"
+	env["s3_url"] = o.S3URL
+	env["s3_bucket"] = o.S3Bucket
+	delete(env, "data_dir")
+	return env, []string{"s3-access-key", "s3-secret-key"}
 }
 
 // Deploy builds and deploys every function of stackFile, like
