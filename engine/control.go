@@ -187,20 +187,27 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 
 // Wait blocks until request id ends or ctx is done, then returns like
 // Result. Requests ended by this process wake their waiters at once with
-// the outcome; others are polled with backoff.
+// the outcome; others are polled with backoff. A state store that is
+// unavailable is polled again too, since the ending hop may still hand its
+// outcome over; if it is still unavailable when ctx is done, Wait returns
+// that error rather than ctx's.
 func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, error) {
 	w := e.await(id)
 	defer func() { e.unwait(id, w) }()
 	delay := 5 * time.Millisecond
 	for {
 		res, rec, err := e.Result(ctx, id)
-		if !errors.Is(err, ErrNotFinished) {
+		unavailable := errors.Is(err, sdk.ErrStoreUnavailable)
+		if !errors.Is(err, ErrNotFinished) && !unavailable {
 			return res, rec, err
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if unavailable {
+				return nil, rec, err
+			}
 			return nil, rec, ctx.Err()
 		case <-w.done:
 			t.Stop()

@@ -467,12 +467,17 @@ func TestControlCallsOnAOneNodeFlowAreNotFound(t *testing.T) {
 
 // recordReadsFail is a store on which, once the request has succeeded,
 // every read of a request record fails; firstRead is closed at the first
-// read of one.
+// read of one. If failedRead is set, the write that ends the request does
+// not return until a read has failed (or a second has passed): the store
+// has the final record while the process that wrote it has not yet told
+// its waiters.
 type recordReadsFail struct {
 	*statemem.Store
-	firstRead chan struct{}
-	once      sync.Once
-	ended     atomic.Bool
+	firstRead  chan struct{}
+	once       sync.Once
+	ended      atomic.Bool
+	failedRead chan struct{}
+	failOnce   sync.Once
 }
 
 func isRecordKey(k string) bool { return strings.HasPrefix(k, "r/") }
@@ -481,6 +486,9 @@ func (s *recordReadsFail) Get(ctx context.Context, k string) ([]byte, int64, err
 	if isRecordKey(k) {
 		s.once.Do(func() { close(s.firstRead) })
 		if s.ended.Load() {
+			if s.failedRead != nil {
+				s.failOnce.Do(func() { close(s.failedRead) })
+			}
 			return nil, 0, errDown
 		}
 	}
@@ -491,6 +499,12 @@ func (s *recordReadsFail) CompareAndSwap(ctx context.Context, k string, ver int6
 	nver, ok, err := s.Store.CompareAndSwap(ctx, k, ver, v, ttl)
 	if ok && isRecordKey(k) && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
 		s.ended.Store(true)
+		if s.failedRead != nil {
+			select {
+			case <-s.failedRead:
+			case <-time.After(time.Second):
+			}
+		}
 	}
 	return nver, ok, err
 }
@@ -500,7 +514,17 @@ func (s *recordReadsFail) CompareAndSwap(ctx context.Context, k string, ver int6
 // it does not read them back from the store (which here fails every read of
 // the record from then on).
 func TestWaitGetsTheOutcomeFromTheProcessThatEndedTheRequest(t *testing.T) {
-	state := &recordReadsFail{Store: statemem.New(), firstRead: make(chan struct{})}
+	t.Run("woken before its next poll", func(t *testing.T) {
+		testWaitGetsTheOutcome(t, &recordReadsFail{Store: statemem.New(), firstRead: make(chan struct{})})
+	})
+	// The poll reads the store between the final write and the wake: the
+	// failed read must not end the Wait, the wake that follows must.
+	t.Run("polling while the ending hop is between its write and the wake", func(t *testing.T) {
+		testWaitGetsTheOutcome(t, &recordReadsFail{Store: statemem.New(), firstRead: make(chan struct{}), failedRead: make(chan struct{})})
+	})
+}
+
+func testWaitGetsTheOutcome(t *testing.T, state *recordReadsFail) {
 	f := newFixture(t, func(o *engine.Options) { o.StateStore = state })
 	id := f.start(t)
 	type outcome struct {
@@ -525,5 +549,27 @@ func TestWaitGetsTheOutcomeFromTheProcessThatEndedTheRequest(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait did not return")
+	}
+	if state.failedRead != nil {
+		select {
+		case <-state.failedRead:
+		default:
+			t.Fatal("no read of the record failed between the final write and the wake")
+		}
+	}
+}
+
+// TestWaitOnAStoreThatStaysDownEndsWithItsError: when the state store is
+// unavailable until the wait's deadline, Wait returns the store's error (the
+// runtime answers 503), not the deadline.
+func TestWaitOnAStoreThatStaysDownEndsWithItsError(t *testing.T) {
+	ds := &downState{StateStore: statemem.New()}
+	f := newFixture(t, func(o *engine.Options) { o.StateStore = ds })
+	id := f.start(t)
+	ds.down.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := f.e.Wait(ctx, id); !errors.Is(err, faasflow.ErrStoreUnavailable) {
+		t.Fatalf("Wait with the store down: %v, want ErrStoreUnavailable", err)
 	}
 }
