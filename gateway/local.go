@@ -344,7 +344,7 @@ func (l *Local) startEtcd() error {
 		return nil
 	}
 	var err error
-	l.etcd, err = embedded.StartEtcd(embedded.EtcdOptions{Dir: filepath.Join(l.opts.StateDir, "etcd"), Sync: l.opts.EtcdSync})
+	l.etcd, err = embedded.StartEtcd(embedded.EtcdOptions{Dir: filepath.Join(l.opts.StateDir, "etcd"), Sync: l.opts.EtcdSync, Logger: l.opts.Logger})
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package embedded
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -11,7 +13,11 @@ import (
 	"strconv"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // EtcdOptions configure StartEtcd.
@@ -25,7 +31,26 @@ type EtcdOptions struct {
 	// (UnsafeNoFsync): a local dev server is faster that way and loses at
 	// most the last writes if the machine (not the process) crashes.
 	Sync bool
+	// HistoryRetention is how long etcd keeps the old revisions of keys
+	// before compacting them away (0: DefaultHistoryRetention). Flows only
+	// read current values, so a short history keeps the database and the
+	// process's memory from growing with every request ever run.
+	HistoryRetention time.Duration
+	// Logger receives maintenance events: the history left by an earlier
+	// run compacted, the database file defragmented (nil: discarded).
+	Logger *slog.Logger
+
+	// defragMinBytes is the smallest database file start-up maintenance
+	// defragments (0: defragMinBytes); tests lower it.
+	defragMinBytes int64
 }
+
+// DefaultHistoryRetention is EtcdOptions.HistoryRetention's default.
+const DefaultHistoryRetention = time.Minute
+
+// defragMinBytes: a database file smaller than this is not worth
+// defragmenting at start-up, however much of it is free.
+const defragMinBytes = 64 << 20
 
 // Etcd is a running single-node embedded etcd.
 type Etcd struct {
@@ -79,6 +104,11 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 	cfg.AdvertisePeerUrls = []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.UnsafeNoFsync = !o.Sync
+	if o.HistoryRetention <= 0 {
+		o.HistoryRetention = DefaultHistoryRetention
+	}
+	cfg.AutoCompactionMode = embed.CompactorModePeriodic
+	cfg.AutoCompactionRetention = o.HistoryRetention.String()
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(o.Dir, "etcd.log")}
 	cfg.EnableGRPCGateway = false
@@ -96,7 +126,88 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 		e.Close()
 		return nil, errors.New("embedded etcd: not ready after 30s")
 	}
-	return &Etcd{e: e, clientURL: cu.String()}, nil
+	et := &Etcd{e: e, clientURL: cu.String()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := et.maintain(ctx, o); err != nil {
+		et.Close()
+		return nil, fmt.Errorf("embedded etcd: start-up maintenance (data %s): %w", cfg.Dir, err)
+	}
+	return et, nil
+}
+
+// maintain reclaims what an earlier run left behind: it compacts the whole
+// history, defragments the database file when most of it is free space, and
+// clears a space-quota alarm (raised when the file outgrew etcd's quota,
+// after which etcd refuses every write). Data directories written before
+// history was compacted automatically grow without bound; this makes them
+// usable again.
+func (e *Etcd) maintain(ctx context.Context, o EtcdOptions) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	minBytes := o.defragMinBytes
+	if minBytes <= 0 {
+		minBytes = defragMinBytes
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.clientURL}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	st, err := cli.Status(ctx, e.clientURL)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	alarms, err := cli.AlarmList(ctx)
+	if err != nil {
+		return fmt.Errorf("list alarms: %w", err)
+	}
+	var noSpace []*etcdserverpb.AlarmMember
+	for _, a := range alarms.Alarms {
+		if a.Alarm == etcdserverpb.AlarmType_NOSPACE {
+			noSpace = append(noSpace, a)
+		}
+	}
+	if rev := st.Header.Revision; rev > 1 {
+		// Compacting drops the old revisions from etcd's index at once and
+		// deletes them from the file in the background. Only a full
+		// database waits for that, so that defragmenting frees space.
+		var opts []clientv3.CompactOption
+		if len(noSpace) > 0 {
+			log.Info("embedded etcd: out of space; compacting its history (may take minutes)", "revision", rev)
+			opts = append(opts, clientv3.WithCompactPhysical())
+		}
+		start := time.Now()
+		_, err := cli.Compact(ctx, rev, opts...)
+		switch {
+		case errors.Is(err, rpctypes.ErrCompacted):
+			// Nothing older than rev is left.
+		case err != nil:
+			return fmt.Errorf("compact history: %w", err)
+		default:
+			log.Debug("embedded etcd: compacted the history", "revision", rev, "took", time.Since(start))
+		}
+		if st, err = cli.Status(ctx, e.clientURL); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+	}
+	if len(noSpace) > 0 || (st.DbSize >= minBytes && st.DbSizeInUse < st.DbSize/2) {
+		log.Info("embedded etcd: defragmenting its database", "size_mb", st.DbSize>>20, "in_use_mb", st.DbSizeInUse>>20)
+		start := time.Now()
+		if _, err := cli.Defragment(ctx, e.clientURL); err != nil {
+			return fmt.Errorf("defragment: %w", err)
+		}
+		log.Info("embedded etcd: defragmented", "took", time.Since(start).Round(time.Millisecond))
+	}
+	for _, a := range noSpace {
+		if _, err := cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
+			return fmt.Errorf("clear the space alarm: %w", err)
+		}
+		log.Info("embedded etcd: cleared the out-of-space alarm")
+	}
+	return nil
 }
 
 // ClientURL is the etcd client endpoint, e.g. http://127.0.0.1:2379.
