@@ -106,6 +106,10 @@ func (s *Store) call(ctx context.Context, op, key string, idempotent bool, fn fu
 			return s.unavailable(op, key, fmt.Errorf("no answer within %v: %w", s.opts.RequestTimeout, err))
 		}
 		switch class := classify(err); {
+		case errors.Is(err, rpctypes.ErrNoSpace):
+			// Refused before it was applied, but retrying will not help
+			// until an operator frees space.
+			return s.unavailable(op, key, fmt.Errorf("etcd is out of space (compact its history, defragment it, then disarm the NOSPACE alarm): %w", err))
 		case class == permanent:
 			return s.fail(op, key, err)
 		case class == ambiguous && !idempotent:

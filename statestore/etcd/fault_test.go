@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/faas-flow/faas-flow/internal/testenv"
 	"github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/statestore/etcd"
@@ -20,9 +24,12 @@ const callTimeout = time.Second
 // slack covers scheduling and -race overhead on a loaded machine.
 const slack = 2 * time.Second
 
-func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
-	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
-	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), RequestTimeout: callTimeout})
+// storeWithKey starts etcd and a store on it with f/r/k = "before" at
+// version ver.
+func storeWithKey(t *testing.T) (srv *testenv.EtcdServer, s *etcd.Store, ver int64) {
+	t.Helper()
+	srv = testenv.StartEtcd(t, testenv.EtcdConfig{})
+	s = newStore(t, etcd.Options{Endpoints: srv.Endpoints(), RequestTimeout: callTimeout})
 	ctx := context.Background()
 	if _, ok, err := s.Create(ctx, "f/r/k", []byte("before"), 0); err != nil || !ok {
 		t.Fatalf("Create = %v, %v", ok, err)
@@ -31,6 +38,12 @@ func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, s, ver
+}
+
+func TestCallsFailFastWhenEtcdStopsAndRecoverAfterRestart(t *testing.T) {
+	srv, s, ver := storeWithKey(t)
+	ctx := context.Background()
 
 	srv.Stop()
 	calls := map[string]func() error{
@@ -287,5 +300,63 @@ func TestNewWithTLS(t *testing.T) {
 				t.Fatalf("New took %v; DialTimeout is 1s", took)
 			}
 		})
+	}
+}
+
+// TestWritesToAnEtcdOutOfSpaceAreUnavailable: once etcd's space alarm is
+// raised it refuses every write. The store answers at once (no retries)
+// with an error wrapping sdk.ErrStoreUnavailable that says what to do, and
+// nothing is written; reads still work, and writes do again once an
+// operator has cleared the alarm.
+func TestWritesToAnEtcdOutOfSpaceAreUnavailable(t *testing.T) {
+	srv, s, ver := storeWithKey(t)
+	ctx := context.Background()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	st, err := cli.Status(ctx, srv.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarm := func(action etcdserverpb.AlarmRequest_AlarmAction) {
+		t.Helper()
+		if _, err := etcdserverpb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx, &etcdserverpb.AlarmRequest{
+			Action: action, MemberID: st.Header.MemberId, Alarm: etcdserverpb.AlarmType_NOSPACE,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alarm(etcdserverpb.AlarmRequest_ACTIVATE) // what etcd does when its file outgrows its quota
+
+	writes := map[string]func() error{
+		"Create":         func() error { _, _, err := s.Create(ctx, "f/r/new", []byte("v"), time.Minute); return err },
+		"CompareAndSwap": func() error { _, _, err := s.CompareAndSwap(ctx, "f/r/k", ver, []byte("during"), 0); return err },
+		"Txn": func() error {
+			_, err := s.Txn(ctx, sdk.TxnSwap("f/r/k", ver, []byte("during"), 0), sdk.TxnCreate("f/r/c", nil, 0))
+			return err
+		},
+	}
+	for name, write := range writes {
+		start := time.Now()
+		err := write()
+		if !errors.Is(err, sdk.ErrStoreUnavailable) || !strings.Contains(err.Error(), "out of space") {
+			t.Errorf("%s with etcd out of space: %v; want ErrStoreUnavailable saying it is out of space", name, err)
+		}
+		if took := time.Since(start); took > callTimeout/2 {
+			t.Errorf("%s took %v: retried although retrying cannot help", name, took)
+		}
+	}
+	if v, ver2, err := s.Get(ctx, "f/r/k"); err != nil || string(v) != "before" || ver2 != ver {
+		t.Fatalf("read while out of space: %q (version %d), %v; want the value before", v, ver2, err)
+	}
+	if _, _, err := s.Get(ctx, "f/r/new"); !errors.Is(err, sdk.ErrNotFound) {
+		t.Fatalf("a refused Create left a key: %v", err)
+	}
+
+	alarm(etcdserverpb.AlarmRequest_DEACTIVATE)
+	if _, ok, err := s.CompareAndSwap(ctx, "f/r/k", ver, []byte("after"), 0); err != nil || !ok {
+		t.Fatalf("CompareAndSwap after the alarm was cleared: %v, %v", ok, err)
 	}
 }
