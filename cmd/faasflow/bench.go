@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -21,6 +22,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 	reqs := fs.Int("requests", 16, "fan-out requests for the throughput figure")
 	out := fs.String("markdown", "", "also write the result table to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (gateway, NATS, etcd, queue worker) during the measurements to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process (gateway, NATS, etcd, queue worker) after the measurements to this file")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +54,11 @@ func runBench(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	md := r.Markdown()
 	fmt.Fprintln(e.stdout, md)
 	if *out != "" {
@@ -60,4 +67,19 @@ func runBench(ctx context.Context, e env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// writeHeapProfile writes this process's heap profile, after a GC so that
+// it shows what is live, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
