@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/faas-flow/faas-flow/stack"
 )
@@ -44,8 +45,10 @@ type Spec struct {
 	// (OutDir/<Name>). It is created; an old context is removed first.
 	OutDir string
 	// CacheDir, when set, keeps binaries keyed by a hash of their inputs so an
-	// unchanged function is not compiled twice.
-	CacheDir string
+	// unchanged function is not compiled twice; CacheMaxBytes bounds it (see
+	// CompileSpec).
+	CacheDir      string
+	CacheMaxBytes int64
 	// Log receives progress and compiler output (nil: discarded).
 	Log io.Writer
 }
@@ -76,7 +79,7 @@ func Function(ctx context.Context, s Spec) (string, error) {
 	}
 	return Compile(ctx, CompileSpec{
 		Name: s.Name, ContextDir: dir, SDKDir: s.SDKDir,
-		Output: filepath.Join(s.OutDir, s.Name), CacheDir: s.CacheDir, Log: s.Log,
+		Output: filepath.Join(s.OutDir, s.Name), CacheDir: s.CacheDir, CacheMaxBytes: s.CacheMaxBytes, Log: s.Log,
 	})
 }
 
@@ -157,8 +160,12 @@ type CompileSpec struct {
 	ContextDir string
 	SDKDir     string
 	Output     string
-	CacheDir   string
-	Log        io.Writer
+	// CacheDir keeps binaries by a hash of their inputs ("": no cache).
+	// Adding one evicts the least recently used entries beyond
+	// CacheMaxBytes (0: DefaultCacheMaxBytes).
+	CacheDir      string
+	CacheMaxBytes int64
+	Log           io.Writer
 }
 
 // Compile builds the Go program at ContextDir into Output. A context whose
@@ -192,6 +199,7 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 		cached := filepath.Join(s.CacheDir, key)
 		if _, err := os.Stat(cached); err == nil {
 			logf(s.Log, "[%s] unchanged since last build (cache %s)\n", s.Name, key[:12])
+			touchCacheEntry(cached)
 			if err := linkOrCopy(cached, s.Output); err != nil {
 				return "", fmt.Errorf("build %s: %w", s.Name, err)
 			}
@@ -235,6 +243,14 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	if key != "" {
 		if err := os.MkdirAll(s.CacheDir, 0o755); err == nil {
 			_ = linkOrCopy(s.Output, filepath.Join(s.CacheDir, key))
+			touchCacheEntry(filepath.Join(s.CacheDir, key))
+			limit := s.CacheMaxBytes
+			if limit <= 0 {
+				limit = DefaultCacheMaxBytes
+			}
+			if err := trimCache(s.CacheDir, limit, time.Now(), cacheKeepRecent); err != nil {
+				logf(s.Log, "[%s] %v\n", s.Name, err)
+			}
 		}
 	}
 	logf(s.Log, "[%s] built %s\n", s.Name, s.Output)

@@ -161,6 +161,15 @@ func TestCacheSkipsUnchangedBuild(t *testing.T) {
 	if _, err := Function(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
+	entries, err := os.ReadDir(cache)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("cache after one build: %v, %v", entries, err)
+	}
+	first := filepath.Join(cache, entries[0].Name())
+	longAgo := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(first, longAgo, longAgo); err != nil {
+		t.Fatal(err)
+	}
 	var log bytes.Buffer
 	spec.Log = &log
 	spec.OutDir = t.TempDir()
@@ -174,13 +183,33 @@ func TestCacheSkipsUnchangedBuild(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(first); err != nil || time.Since(fi.ModTime()) > time.Minute {
+		t.Fatalf("a cache hit did not mark the entry used: %v, %v", fi.ModTime(), err)
+	}
+	// A changed handler is compiled again; with a budget of one byte, the
+	// new entry evicts the first (once that was last used long ago), and
+	// the binary handed out from it still runs.
+	if err := os.Chtimes(first, longAgo, longAgo); err != nil {
+		t.Fatal(err)
+	}
 	writeFiles(t, handler, map[string]string{"other.go": "package function\n"})
 	log.Reset()
+	spec.CacheMaxBytes = 1
+	spec.OutDir = t.TempDir()
 	if _, err := Function(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(log.String(), "unchanged") {
 		t.Fatalf("changed handler served from cache")
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Fatalf("the least recently used entry survived a full cache: %v", err)
+	}
+	if entries, _ := os.ReadDir(cache); len(entries) != 1 {
+		t.Fatalf("cache holds %d entries, want the new one", len(entries))
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("a binary handed out from an evicted entry is gone: %v", err)
 	}
 }
 
