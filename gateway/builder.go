@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,12 +101,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	log := &ndjsonLog{w: w, rc: http.NewResponseController(w), image: cfg.Image}
 	log.emit(api.BuildResult{Log: []string{"building " + cfg.Image + " with the local Go toolchain (no Docker)"}, Image: cfg.Image, Status: api.BuildInProgress})
-	safe := imageUnsafe.ReplaceAllString(cfg.Image, "_")
-	out := filepath.Join(s.opts.StateDir, "bin", fmt.Sprintf("%s-%d", safe, time.Now().UnixNano()))
-	bin, err := build.Compile(r.Context(), build.CompileSpec{
-		Name: cfg.Image, ContextDir: ctxDir, SDKDir: s.opts.SDKDir, Output: out,
-		CacheDir: s.opts.BuildCacheDir, Log: log,
-	})
+	bin, err := s.compile(r.Context(), cfg.Image, ctxDir, lang, log)
 	if err != nil {
 		var ce *build.CompileError
 		msg := err.Error()
@@ -115,10 +111,53 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		log.emit(api.BuildResult{Image: cfg.Image, Status: api.BuildFailed, Error: msg})
 		return
 	}
-	if err := s.opts.Store.SetImage(cfg.Image, bin, lang); err != nil {
-		log.emit(api.BuildResult{Image: cfg.Image, Status: api.BuildFailed, Error: err.Error()})
-		return
-	}
+	s.pruneBinaries()
 	s.opts.Logger.Info("built", "image", cfg.Image, "lang", lang, "binary", bin)
 	log.emit(api.BuildResult{Log: []string{"built " + cfg.Image + " -> " + bin}, Image: cfg.Image, Status: api.BuildSuccess})
+}
+
+// compile builds the context at ctxDir into a new binary under
+// StateDir/bin and records it as image's.
+func (s *Server) compile(ctx context.Context, image, ctxDir, lang string, log io.Writer) (string, error) {
+	s.binaries.RLock()
+	defer s.binaries.RUnlock()
+	safe := imageUnsafe.ReplaceAllString(image, "_")
+	out := filepath.Join(s.opts.StateDir, "bin", fmt.Sprintf("%s-%d", safe, time.Now().UnixNano()))
+	bin, err := build.Compile(ctx, build.CompileSpec{
+		Name: image, ContextDir: ctxDir, SDKDir: s.opts.SDKDir, Output: out,
+		CacheDir: s.opts.BuildCacheDir, Log: log,
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := s.opts.Store.SetImage(image, bin, lang); err != nil {
+		_ = os.Remove(bin)
+		return "", err
+	}
+	return bin, nil
+}
+
+// pruneBinaries removes the binaries under StateDir/bin that neither an
+// image nor a function refers to any more (replaced by a rebuild, or their
+// function deleted). A process still running one keeps it until it exits.
+// While a build is between compiling and registering its binary, nothing
+// is removed: the next call does it.
+func (s *Server) pruneBinaries() {
+	if s.opts.StateDir == "" || !s.binaries.TryLock() {
+		return
+	}
+	defer s.binaries.Unlock()
+	dir := filepath.Join(s.opts.StateDir, "bin")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	used := s.opts.Store.BinaryNames()
+	for _, e := range entries {
+		if e.Type().IsRegular() && !used[e.Name()] {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+				s.opts.Logger.Warn("remove an unused binary", "err", err)
+			}
+		}
+	}
 }

@@ -94,6 +94,9 @@ type Server struct {
 	// logs) end with it, so that a graceful shutdown need not wait for them.
 	streams      context.Context
 	closeStreams context.CancelFunc
+	// binaries is read-locked by builds from compiling a binary until the
+	// registry refers to it; pruneBinaries runs only when none is.
+	binaries sync.RWMutex
 }
 
 // NewServer builds the HTTP API.
@@ -136,6 +139,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.routes()
 	s.handler = s.trace(s.mux)
+	s.pruneBinaries() // left by an earlier run
 	return s, nil
 }
 
@@ -350,6 +354,7 @@ func (s *Server) deploy(update bool) http.HandlerFunc {
 			return
 		}
 		s.opts.Logger.Info("deployed", "function", d.Service, "image", d.Image, "update", exists)
+		s.pruneBinaries()
 		w.WriteHeader(http.StatusAccepted)
 	}
 }
@@ -450,6 +455,7 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = s.opts.Supervisor.Stop(req.FunctionName)
+	s.pruneBinaries()
 	w.WriteHeader(http.StatusAccepted)
 }
 

@@ -145,6 +145,23 @@ func (s *Store) SetImage(image, binary, lang string) error {
 	return s.saveLocked()
 }
 
+// BinaryNames returns the file names (the last element of the path) of
+// every binary an image or a function refers to.
+func (s *Store) BinaryNames() map[string]bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make(map[string]bool, len(s.d.Images)+len(s.d.Functions))
+	for _, i := range s.d.Images {
+		names[filepath.Base(i.Binary)] = true
+	}
+	for _, f := range s.d.Functions {
+		if f.Binary != "" {
+			names[filepath.Base(f.Binary)] = true
+		}
+	}
+	return names
+}
+
 // Image returns the binary built for image.
 func (s *Store) Image(image string) (Image, bool) {
 	s.mu.RLock()
