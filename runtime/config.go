@@ -86,6 +86,9 @@ type Config struct {
 	LogLevel slog.Level
 	// DebugPprof serves net/http/pprof under /debug/pprof/ (debug_pprof).
 	DebugPprof bool
+	// GCHeapFloor is the smallest heap goal Run lets the Go GC aim for
+	// (gc_heap_floor; 0: Go's own goal).
+	GCHeapFloor int64
 
 	// Warnings lists accepted but risky settings (insecure mode, legacy
 	// names); Run logs them at start.
@@ -319,6 +322,16 @@ var settings = []Setting{
 	{Name: "debug_pprof", Default: "false", Group: groupEngine,
 		Doc:   "Serve Go's profiler (net/http/pprof) under /debug/pprof/ on the function's port. For diagnosing a flow's CPU or memory use; do not expose it publicly.",
 		apply: func(c *Config, v string) (err error) { c.DebugPprof, err = parseBool(v); return err }},
+	{Name: "gc_heap_floor", Default: "0", Group: groupEngine,
+		Doc: "While the function's live heap is small, let it grow to this size between garbage collections (bytes, or with KiB/MiB/GiB; 0 leaves Go's default). A throughput knob: 16MiB cut the CPU per fan-out branch by 8-15% in docs/benchmarks.md but added 0.4-0.7 ms to each chain hop. Unlike GOGC it returns to Go's default once the live heap is big. Ignored when GOGC or GOMEMLIMIT is set.",
+		apply: func(c *Config, v string) (err error) {
+			if strings.TrimSpace(v) == "0" {
+				c.GCHeapFloor = 0
+				return nil
+			}
+			c.GCHeapFloor, err = parseSize(v)
+			return err
+		}},
 	{Name: "log_level", Default: "info", Group: groupEngine,
 		Doc:   "debug, info, warn or error.",
 		apply: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},

@@ -104,6 +104,10 @@ func TestLoadConfigParsesValues(t *testing.T) {
 			func(c runtime.Config) bool { return c.HealthcheckInterval == 0 }},
 		{"sizes with units", map[string]string{"max_body_size": "2MiB", "inline_data_limit": "1000"},
 			func(c runtime.Config) bool { return c.MaxBodySize == 2<<20 && c.InlineDataLimit == 1000 }},
+		{"gc heap floor off by default", map[string]string{},
+			func(c runtime.Config) bool { return c.GCHeapFloor == 0 }},
+		{"gc heap floor with a unit", map[string]string{"gc_heap_floor": "16MiB"},
+			func(c runtime.Config) bool { return c.GCHeapFloor == 16<<20 }},
 		{"retention zero keeps nothing", map[string]string{"request_retention": "0"},
 			func(c runtime.Config) bool { return c.RequestRetention == 0 }},
 		{"etcd endpoints list", map[string]string{"etcd_endpoints": " http://a:2379, http://b:2379 ,"},
@@ -156,6 +160,7 @@ func TestLoadConfigRejectsBadValuesNamingTheSetting(t *testing.T) {
 		{map[string]string{"callback_attempts": "0"}, "callback_attempts"},
 		{map[string]string{"log_level": "loud"}, "log_level"},
 		{map[string]string{"hop_transport": "kafka"}, "hop_transport"},
+		{map[string]string{"gc_heap_floor": "lots"}, "gc_heap_floor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.setting, func(t *testing.T) {

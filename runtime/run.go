@@ -54,6 +54,7 @@ func Run(ctx context.Context, define engine.DefineFunc, opts ...Option) error {
 		_ = srv.Close(context.Background())
 		return fmt.Errorf("listen on %s (listen_addr): %w", cfg.ListenAddr, err)
 	}
+	defer startGCFloor(uint64(cfg.GCHeapFloor), getenv)()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx, ln)
