@@ -55,6 +55,9 @@ type Report struct {
 	CPUCores                float64
 	Concurrency, Requests   int
 	ChainVsDirect, FanVsSeq float64 // ratios of medians
+	// Calibration is Calibrate's time before and after the throughput
+	// phase: how fast the host was during the run.
+	Calibration [2]time.Duration
 }
 
 // Dist is a latency distribution.
@@ -186,6 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.FanVsSeq = float64(r.FanOut.P50) / float64(r.Direct100.P50)
 
 	// Throughput: Concurrency fan-outs in flight until Requests are done.
+	r.Calibration[0] = Calibrate()
 	var cpuStart time.Duration
 	if o.CPU != nil {
 		var err error
@@ -233,6 +237,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.CPUPerNode = used / time.Duration(o.Requests*fanNodes)
 		r.CPUCores = used.Seconds() / elapsed.Seconds()
 	}
+	r.Calibration[1] = Calibrate()
 	if o.Progress != nil {
 		fmt.Fprintln(o.Progress)
 	}
@@ -260,6 +265,10 @@ func (r *Report) Markdown() string {
 	if r.CPUPerNode > 0 {
 		fmt.Fprintf(&b, "| fan-out: CPU per node execution, whole stack (cores busy) | %.3f ms (%.2f cores) |\n",
 			float64(r.CPUPerNode)/float64(time.Millisecond), r.CPUCores)
+	}
+	if r.Calibration[0] > 0 {
+		fmt.Fprintf(&b, "| host calibration: SHA-256 of 32 MiB before / after the throughput phase (higher: busier host) | %s / %s |\n",
+			ms(r.Calibration[0]), ms(r.Calibration[1]))
 	}
 	fmt.Fprintf(&b, "| chain p50 / (10 × direct p50) | %.2f× |\n", r.ChainVsDirect)
 	fmt.Fprintf(&b, "| fan-out p50 / 100 sequential direct calls p50 | %.2f× |\n", r.FanVsSeq)

@@ -46,3 +46,10 @@ func TestProcessCPUGrowsWithWork(t *testing.T) {
 		t.Fatalf("300 ms of busy loop (%d turns) added only %s of CPU time", x, after-before)
 	}
 }
+
+func TestCalibrationTimeGrowsWithTheJob(t *testing.T) {
+	small, big := hashTime(4<<20), hashTime(64<<20)
+	if small <= 0 || big < 4*small {
+		t.Fatalf("hashing 4 MiB took %v and 64 MiB %v; want the second at least 4 times the first", small, big)
+	}
+}
