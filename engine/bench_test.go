@@ -12,7 +12,7 @@ import (
 
 func identity(in []byte) ([]byte, error) { return in, nil }
 
-func syncChain(n int) engine.DefineFunc {
+func syncChain(n int) faasflow.DefineFunc {
 	return func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		node := flow.SyncNode()
 		for i := 0; i < n; i++ {
@@ -22,7 +22,7 @@ func syncChain(n int) engine.DefineFunc {
 	}
 }
 
-func asyncChain(n int) engine.DefineFunc {
+func asyncChain(n int) faasflow.DefineFunc {
 	return func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
 		for i := 0; i < n; i++ {
@@ -37,7 +37,7 @@ func asyncChain(n int) engine.DefineFunc {
 
 // forEachFanOut is a foreach node of n branches, each one Modify, and an
 // aggregator that counts them.
-func forEachFanOut(n int) engine.DefineFunc {
+func forEachFanOut(n int) faasflow.DefineFunc {
 	return func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		each := flow.Dag().ForEachBranch("each", func([]byte) map[string][]byte {
 			m := make(map[string][]byte, n)

@@ -42,7 +42,7 @@ func (f *fireCounter) get(req, node string) int {
 
 // branchingFlow: parallel join + foreach (with a concurrency limit and a
 // chain inside) + conditional inside a sub-DAG, with a data forwarder.
-func branchingFlow(fc *fireCounter) engine.DefineFunc {
+func branchingFlow(fc *fireCounter) faasflow.DefineFunc {
 	return func(flow *faasflow.Workflow, ctx *faasflow.Context) error {
 		d := flow.Dag()
 		d.Node("start").Modify(fc.mod(ctx, "start", appendMod("")))

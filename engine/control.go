@@ -70,10 +70,10 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 		env.IssuedAt = e.o.Now()
 		sealed, err := e.o.Signer.Seal(env)
 		if err == nil {
-			err = e.o.Transport.Forward(ctx, id, sealed)
+			err = e.o.Transport.Send(ctx, id, sealed)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("release parked hop %s: %w", env.HopID, err))
+			errs = append(errs, fmt.Errorf("release parked hop %s: %w: %w", env.HopID, ErrHopNotSent, err))
 			continue
 		}
 		_ = e.o.StateStore.Delete(ctx, kv.Key)
@@ -112,7 +112,7 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 	}
 	sctx := sdk.NewContext(ctx, e.o.Flow, id, nil, nil)
 	sctx.State = "stopped"
-	if wf, err := e.build(ctx, sctx); err == nil {
+	if wf, err := e.flow.build(sctx); err == nil {
 		if f := wf.FinallyHandler(); f != nil {
 			callFinally(f, "stopped")
 		}

@@ -232,14 +232,14 @@ func TestLastBranchDyingMidCompletionIsRecoveredByItsRedelivery(t *testing.T) {
 			}
 			// Start ran first inline; its hop is the fork's, which
 			// launches the 4 branches.
-			if err := e.Forward(ctx, tr.take(t)); err != nil {
+			if err := e.Receive(ctx, tr.take(t)); err != nil {
 				t.Fatal(err)
 			}
 			if n := tr.len(); n != 4 {
 				t.Fatalf("%d branch hops, want 4", n)
 			}
 			for i := 0; i < 3; i++ {
-				if err := e.Forward(ctx, tr.take(t)); err != nil {
+				if err := e.Receive(ctx, tr.take(t)); err != nil {
 					t.Fatalf("branch %d: %v", i, err)
 				}
 			}
@@ -247,7 +247,7 @@ func TestLastBranchDyingMidCompletionIsRecoveredByItsRedelivery(t *testing.T) {
 			state.mu.Lock()
 			state.crashAt, state.after = tt.crashAt, tt.after
 			state.mu.Unlock()
-			if err := e.Forward(ctx, last); err == nil {
+			if err := e.Receive(ctx, last); err == nil {
 				t.Fatal("the last branch's hop succeeded although its store went away")
 			}
 			if !state.crashed {
@@ -255,14 +255,14 @@ func TestLastBranchDyingMidCompletionIsRecoveredByItsRedelivery(t *testing.T) {
 			}
 			state.revive()
 			if tt.leaseRunsOut {
-				err := e.Forward(ctx, last)
+				err := e.Receive(ctx, last)
 				if !errors.Is(err, engine.ErrHopInProgress) {
 					t.Fatalf("redelivery within the completion's lease: %v, want ErrHopInProgress", err)
 				}
 				later := t0.Add(2 * time.Minute)
 				now.Store(&later)
 			}
-			if err := e.Forward(ctx, last); err != nil {
+			if err := e.Receive(ctx, last); err != nil {
 				t.Fatalf("redelivered last branch: %v", err)
 			}
 			deliverAll(t, e, tr)

@@ -6,8 +6,8 @@
 // HMAC key). Start begins a request: a flow of one node runs entirely inside
 // the call and returns its result; otherwise the start node runs, and each
 // finished node emits signed hop events (Envelope) through the Transport, one
-// per child that became ready. Forward handles an incoming hop: it verifies the
-// signature, runs the target node and emits the next hops.
+// per child that became ready. Receive handles a hop a Transport delivered:
+// it verifies the signature, runs the target node and emits the next hops.
 //
 // Delivery is at least once. The engine makes that safe with the StateStore's
 // atomic primitives: each node instance has a record that moves

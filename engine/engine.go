@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -60,31 +59,69 @@ type Options struct {
 
 // Engine runs one flow. It is safe for concurrent use.
 type Engine struct {
-	define DefineFunc
-	o      Options
-	obs    Observer
-	log    *slog.Logger
+	flow *Flow
+	o    Options
+	obs  Observer
+	log  *slog.Logger
 	// tx is the StateStore's optional sdk.Transactor (nil without one).
 	tx sdk.Transactor
-
-	// hash of the definition, computed once at New (Define must be
-	// deterministic in structure).
-	hash string
-	sync bool
-	// start is the cursor of the first node to run (descending into
-	// sub-DAGs), fixed by the structure like hash.
+	// hash and start are the flow's (see Flow), kept at hand.
+	hash  string
 	start []Frame
 
 	mu      sync.Mutex
 	waiters map[string][]*waiter
 }
 
-// New validates the definition (by running define once with an export
-// context) and returns an Engine.
-func New(define DefineFunc, o Options) (*Engine, error) {
-	if define == nil {
-		return nil, fmt.Errorf("%w: nil Define function", ErrConfig)
+// New compiles define (see Compile) and returns an Engine for it.
+func New(define sdk.DefineFunc, o Options) (*Engine, error) {
+	f, err := Compile(o.Flow, define)
+	if err != nil {
+		return nil, err
 	}
+	return NewFor(f, o)
+}
+
+// NewFor returns an Engine for the compiled flow f; o.Flow is f's name. A
+// flow of more than one node needs a StateStore, a DataStore, a Transport
+// and a Signer; a flow of one node needs none of them.
+func NewFor(f *Flow, o Options) (*Engine, error) {
+	if f == nil {
+		return nil, fmt.Errorf("%w: no flow", ErrConfig)
+	}
+	o.Flow = f.name
+	o.setDefaults()
+	e := &Engine{flow: f, o: o, obs: o.Observer, log: o.Logger, hash: f.hash, start: f.start, waiters: make(map[string][]*waiter)}
+	e.tx, _ = o.StateStore.(sdk.Transactor)
+	if e.obs == nil {
+		e.obs = NopObserver{}
+	}
+	if f.sync {
+		return e, nil
+	}
+	var missing []string
+	if o.Flow == "" {
+		missing = append(missing, "Flow")
+	}
+	if o.StateStore == nil {
+		missing = append(missing, "StateStore")
+	}
+	if o.DataStore == nil {
+		missing = append(missing, "DataStore")
+	}
+	if o.Transport == nil {
+		missing = append(missing, "Transport")
+	}
+	if o.Signer == nil {
+		missing = append(missing, "Signer (HMAC secret faasflow-hmac-secret)")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: a flow of more than one node needs %v", ErrConfig, missing)
+	}
+	return e, nil
+}
+
+func (o *Options) setDefaults() {
 	if o.InlineLimit == 0 {
 		o.InlineLimit = 64 << 10
 	}
@@ -104,42 +141,8 @@ func New(define DefineFunc, o Options) (*Engine, error) {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{define: define, o: o, obs: o.Observer, log: o.Logger, waiters: make(map[string][]*waiter)}
-	e.tx, _ = o.StateStore.(sdk.Transactor)
-	if e.obs == nil {
-		e.obs = NopObserver{}
-	}
-	wf, err := e.build(context.Background(), sdk.NewContext(context.Background(), o.Flow, "export", nil, nil))
-	if err != nil {
-		return nil, err
-	}
-	e.hash = wf.Hash()
-	e.sync = isSync(wf)
-	e.start = leafCursor(nil, wf.Dag().Start())
-	if !e.sync {
-		var missing []string
-		if o.Flow == "" {
-			missing = append(missing, "Flow")
-		}
-		if o.StateStore == nil {
-			missing = append(missing, "StateStore")
-		}
-		if o.DataStore == nil {
-			missing = append(missing, "DataStore")
-		}
-		if o.Transport == nil {
-			missing = append(missing, "Transport")
-		}
-		if o.Signer == nil {
-			missing = append(missing, "Signer (HMAC secret faasflow-hmac-secret)")
-		}
-		if len(missing) > 0 {
-			return nil, fmt.Errorf("%w: a flow of more than one node needs %v", ErrConfig, missing)
-		}
-	}
-	return e, nil
 }
 
 // Flow returns the flow name.
@@ -150,7 +153,7 @@ func (e *Engine) DefinitionHash() string { return e.hash }
 
 // IsSync reports whether the flow is a single node that runs inside the
 // first call.
-func (e *Engine) IsSync() bool { return e.sync }
+func (e *Engine) IsSync() bool { return e.flow.sync }
 
 // expiryMargin is added to the ages ExpireAbandonedData asks for, so that
 // clock skew and a request finishing at its limit never lose live data.
@@ -178,34 +181,8 @@ func (e *Engine) ExpireAbandonedData(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-func isSync(wf *sdk.Workflow) bool {
-	nodes := wf.Dag().Nodes()
-	return len(nodes) == 1 && nodes[0].Kind() == sdk.KindPlain
-}
-
-// build runs Define and validates the result. A panic in Define is returned
-// as an error.
-func (e *Engine) build(ctx context.Context, sctx *sdk.Context) (wf *sdk.Workflow, err error) {
-	wf = sdk.NewWorkflow()
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Where: "Define", Value: v}
-		}
-	}()
-	if err := e.define(wf, sctx); err != nil {
-		return nil, fmt.Errorf("define: %w", err)
-	}
-	if err := wf.Validate(); err != nil {
-		return nil, err
-	}
-	return wf, nil
-}
-
-// Definition runs Define with an export context and returns the validated
-// workflow, for DAG export.
-func (e *Engine) Definition() (*sdk.Workflow, error) {
-	return e.build(context.Background(), sdk.NewContext(context.Background(), e.o.Flow, "export", nil, nil))
-}
+// Definition returns the flow's validated workflow, for DAG export.
+func (e *Engine) Definition() *sdk.Workflow { return e.flow.wf }
 
 // StartRequest is a new request.
 type StartRequest struct {
@@ -250,7 +227,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*StartResult, err
 	} else if !validRequestID(id) {
 		return nil, fmt.Errorf("%w: %q: use 1-128 characters from [A-Za-z0-9._-]", ErrBadRequestID, id)
 	}
-	if e.sync {
+	if e.flow.sync {
 		return e.startSync(ctx, id, req)
 	}
 	return e.startAsync(ctx, id, req)
@@ -291,7 +268,7 @@ func (v *memValues) Delete(_ context.Context, key string) error {
 
 func (e *Engine) startSync(ctx context.Context, id string, req StartRequest) (*StartResult, error) {
 	sctx := sdk.NewContext(ctx, e.o.Flow, id, req.Query, &memValues{})
-	wf, err := e.build(ctx, sctx)
+	wf, err := e.flow.build(sctx)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +329,7 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	}
 	if e.tx != nil {
 		if done, running, err := e.startClaimFirst(ctx, k, b, env); done {
-			if err != nil && !errors.Is(err, ErrNodeFailed) {
+			if err != nil && !errors.Is(err, sdk.ErrNodeFailed) {
 				return nil, err
 			}
 			return e.started(ctx, k, id, running), nil
@@ -370,7 +347,7 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 		return nil, fmt.Errorf("create start node record: %w", err)
 	}
 	env.NodeVersion = nver
-	if err := e.handle(ctx, env, nil); err != nil && !errors.Is(err, ErrNodeFailed) {
+	if err := e.handle(ctx, env, nil); err != nil && !errors.Is(err, sdk.ErrNodeFailed) {
 		return nil, err
 	}
 	return e.started(ctx, k, id, false), nil
@@ -405,9 +382,11 @@ func leafCursor(parent []Frame, n *sdk.Node) []Frame {
 	return c
 }
 
-// Forward handles a sealed hop received from the Transport. It returns nil
-// when the hop was run, parked (paused request) or dropped as a duplicate.
-func (e *Engine) Forward(ctx context.Context, body []byte) error {
+// Receive handles a sealed hop that a Transport delivered: it verifies the
+// hop, runs the node it names and sends the hops of the nodes that became
+// ready. It returns nil when the hop was run, parked (paused request) or
+// dropped as a duplicate.
+func (e *Engine) Receive(ctx context.Context, body []byte) error {
 	if e.o.Signer == nil {
 		return fmt.Errorf("%w: no signer", ErrConfig)
 	}

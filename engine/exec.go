@@ -52,7 +52,7 @@ func (r *run) runNode(ctx context.Context, node *sdk.Node, cursor []Frame, input
 }
 
 func retryable(p *sdk.RetryPolicy, err error) bool {
-	if sdk.IsPermanent(err) || errors.Is(err, ErrPanic) || errors.Is(err, sdk.ErrUndeclaredCondition) {
+	if sdk.IsPermanent(err) || errors.Is(err, sdk.ErrPanic) || errors.Is(err, sdk.ErrUndeclaredCondition) {
 		return false
 	}
 	if p.Retryable != nil {
@@ -149,7 +149,7 @@ func (r *run) runOp(ctx context.Context, op *sdk.Op, info NodeInfo, data []byte)
 		call := &Call{Kind: op.Kind, Target: op.Target, Data: data, Options: &op.Options, Flow: r.e.o.Flow, RequestID: r.reqID, Node: info.Node}
 		out, err := r.e.o.Invoker.Invoke(ctx, call)
 		if err != nil && ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+			err = fmt.Errorf("%w: %w", sdk.ErrTimeout, err)
 		}
 		if err != nil {
 			return nil, err
@@ -161,7 +161,7 @@ func (r *run) runOp(ctx context.Context, op *sdk.Op, info NodeInfo, data []byte)
 	}
 }
 
-// guard calls user code, turning a panic into a PanicError. When ctx has a
+// guard calls user code, turning a panic into a sdk.PanicError. When ctx has a
 // deadline, the call runs in its own goroutine so the deadline can fire even
 // if the code ignores it (the goroutine is then abandoned).
 func guard(ctx context.Context, where string, f func() ([]byte, error)) ([]byte, error) {
@@ -181,14 +181,14 @@ func guard(ctx context.Context, where string, f func() ([]byte, error)) ([]byte,
 	case res := <-ch:
 		return res.b, res.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: %w: %w", where, ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("%s: %w: %w", where, sdk.ErrTimeout, ctx.Err())
 	}
 }
 
 func protect(where string, f func() ([]byte, error)) (b []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Where: where, Value: v, Stack: debug.Stack()}
+			err = &sdk.PanicError{Where: where, Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return f()
@@ -198,7 +198,7 @@ func protect(where string, f func() ([]byte, error)) (b []byte, err error) {
 func callModify(ctx context.Context, op *sdk.Op, data []byte, nodeID string) (b []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Where: "modifier of " + nodeID, Value: v, Stack: debug.Stack()}
+			err = &sdk.PanicError{Where: "modifier of " + nodeID, Value: v, Stack: debug.Stack()}
 		}
 	}()
 	if op.ModifyContext != nil {
@@ -218,7 +218,7 @@ func callForwarder(f sdk.ForwarderFunc, in []byte, where string) ([]byte, error)
 func callForEach(f sdk.ForEach, in []byte, where string) (m map[string][]byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Where: "foreach of " + where, Value: v, Stack: debug.Stack()}
+			err = &sdk.PanicError{Where: "foreach of " + where, Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return f(in), nil
@@ -227,7 +227,7 @@ func callForEach(f sdk.ForEach, in []byte, where string) (m map[string][]byte, e
 func callCondition(f sdk.Condition, in []byte, where string) (keys []string, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Where: "condition of " + where, Value: v, Stack: debug.Stack()}
+			err = &sdk.PanicError{Where: "condition of " + where, Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return f(in), nil
@@ -236,7 +236,7 @@ func callCondition(f sdk.Condition, in []byte, where string) (keys []string, err
 func callFailureHandler(h sdk.PipelineErrorHandler, cause error) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Where: "OnFailure handler", Value: v}
+			err = &sdk.PanicError{Where: "OnFailure handler", Value: v}
 		}
 	}()
 	return h(cause)
@@ -245,7 +245,7 @@ func callFailureHandler(h sdk.PipelineErrorHandler, cause error) (out []byte, er
 func callFailureHandlerOp(h sdk.FuncErrorHandler, cause error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Where: "operation failure handler", Value: v}
+			err = &sdk.PanicError{Where: "operation failure handler", Value: v}
 		}
 	}()
 	return h(cause)

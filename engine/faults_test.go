@@ -94,17 +94,17 @@ func TestStoreDownGivesTypedErrorsAndTheHopCanBeRetried(t *testing.T) {
 	id := f.start(t)
 	hop := f.tr.take(t)
 	ds.down.Store(true)
-	if err := f.e.Forward(ctx, hop); !errors.Is(err, sdk.ErrStoreUnavailable) {
+	if err := f.e.Receive(ctx, hop); !errors.Is(err, sdk.ErrStoreUnavailable) {
 		t.Fatalf("hop with the store down: %v", err)
 	}
 	if f.ran["b"].Load() != 0 {
 		t.Fatal("a node ran although its claim could not be recorded")
 	}
 	ds.down.Store(false)
-	if err := f.e.Forward(ctx, hop); err != nil {
+	if err := f.e.Receive(ctx, hop); err != nil {
 		t.Fatalf("redelivery after the store came back: %v", err)
 	}
-	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
 	}
 	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
@@ -140,19 +140,19 @@ func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
 	id := f.start(t)
 	hopB := f.tr.take(t)
 	la.armed.Store(true)
-	if err := f.e.Forward(ctx, hopB); !errors.Is(err, sdk.ErrStoreUnavailable) {
+	if err := f.e.Receive(ctx, hopB); !errors.Is(err, sdk.ErrStoreUnavailable) {
 		t.Fatalf("first delivery: %v", err)
 	}
 	if f.tr.len() != 0 {
 		t.Fatal("a hop was sent although its record could not be confirmed")
 	}
-	if err := f.e.Forward(ctx, hopB); err != nil {
+	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatalf("redelivery: %v", err)
 	}
 	if f.tr.len() != 1 {
 		t.Fatalf("the redelivery sent %d hops for c, want 1", f.tr.len())
 	}
-	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
 	}
 	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
@@ -206,11 +206,11 @@ type failOnce struct {
 	left atomic.Int32 // forwards to let through before the failure; <0: off
 }
 
-func (f *failOnce) Forward(ctx context.Context, id string, hop []byte) error {
+func (f *failOnce) Send(ctx context.Context, id string, hop []byte) error {
 	if f.left.Add(-1) == -1 {
 		return fmt.Errorf("queue refused the hop: %w", engine.ErrConfig)
 	}
-	return f.capture.Forward(ctx, id, hop)
+	return f.capture.Send(ctx, id, hop)
 }
 
 // TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce: a foreach
@@ -259,7 +259,7 @@ func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
 	}
 	fork := tr.take(t)
 	tr.left.Store(2) // the third launch fails
-	if err := e.Forward(ctx, fork); err == nil {
+	if err := e.Receive(ctx, fork); err == nil {
 		t.Fatal("the fork succeeded although a launch failed")
 	}
 	sent := tr.len()
@@ -267,11 +267,11 @@ func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
 		t.Fatalf("%d of %d branches were sent before the failure", sent, len(keys))
 	}
 	for tr.len() > 0 {
-		if err := e.Forward(ctx, tr.take(t)); err != nil {
+		if err := e.Receive(ctx, tr.take(t)); err != nil {
 			t.Fatalf("branch: %v", err)
 		}
 	}
-	if err := e.Forward(ctx, fork); err != nil {
+	if err := e.Receive(ctx, fork); err != nil {
 		t.Fatalf("redelivered fork: %v", err)
 	}
 	deliverAll(t, e, &tr.capture)

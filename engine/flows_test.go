@@ -75,7 +75,7 @@ func nestedFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
 func TestFlowsProduceExactOutputs(t *testing.T) {
 	tests := []struct {
 		name   string
-		define engine.DefineFunc
+		define faasflow.DefineFunc
 		input  string
 		want   string
 	}{
@@ -361,7 +361,7 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func newHarness(t testing.TB, define engine.DefineFunc, opts ...flowtest.Option) *flowtest.Harness {
+func newHarness(t testing.TB, define faasflow.DefineFunc, opts ...flowtest.Option) *flowtest.Harness {
 	opts = append([]flowtest.Option{
 		flowtest.WithFunction("shout", func(in []byte) ([]byte, error) { return bytes.ToUpper(in), nil }),
 		flowtest.WithFunction("broken", func([]byte) ([]byte, error) { return nil, errors.New("broken function") }),
@@ -497,7 +497,7 @@ func TestRetryStopsAtMaxAttemptsAndOnPermanentErrors(t *testing.T) {
 func TestTimeoutsFire(t *testing.T) {
 	tests := []struct {
 		name   string
-		define engine.DefineFunc
+		define faasflow.DefineFunc
 	}{
 		{"node timeout stops a slow modifier", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			d := flow.Dag()
@@ -538,7 +538,7 @@ func TestTimeoutsFire(t *testing.T) {
 func TestPanicsInUserCodeFailTheNodeNotTheProcess(t *testing.T) {
 	tests := []struct {
 		name   string
-		define engine.DefineFunc
+		define faasflow.DefineFunc
 		where  string
 	}{
 		{"modifier", func(flow *faasflow.Workflow, _ *faasflow.Context) error {

@@ -182,7 +182,7 @@ func (e *Engine) newRun(ctx context.Context, k keys, env *Envelope, trace map[st
 	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: trace}
 	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
 	var err error
-	r.wf, err = e.build(ctx, r.sctx)
+	r.wf, err = e.flow.build(r.sctx)
 	return r, err
 }
 
@@ -385,7 +385,7 @@ func (r *run) execute(ctx context.Context, env *Envelope, node *sdk.Node, inst s
 	out, attempts, err := r.runNode(ctx, node, env.Cursor, input)
 	rec.Attempts = attempts
 	if err != nil {
-		return r.nodeFailed(ctx, inst, rec, ver, &NodeError{Node: inst, Attempts: attempts, Err: err})
+		return r.nodeFailed(ctx, inst, rec, ver, &sdk.NodeError{Node: inst, Attempts: attempts, Err: err})
 	}
 	if node.IsDynamic() {
 		return r.fork(ctx, env.Cursor, node, inst, rec, ver, out)
@@ -652,10 +652,10 @@ func (r *run) emit(ctx context.Context, target []Frame, join string, data []byte
 	if err != nil {
 		return err
 	}
-	if err := r.e.o.Transport.Forward(ctx, r.reqID, sealed); err != nil {
+	if err := r.e.o.Transport.Send(ctx, r.reqID, sealed); err != nil {
 		// Give the child back so a retry of this hop sends it again.
 		_ = r.e.o.StateStore.Delete(ctx, r.k.node(inst))
-		return fmt.Errorf("forward hop to %s: %w", inst, err)
+		return fmt.Errorf("%w to %s: %w", ErrHopNotSent, inst, err)
 	}
 	return nil
 }
@@ -675,7 +675,7 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 	} else {
 		var err error
 		if keys, inputs, err = r.branchKeys(node, out); err != nil {
-			return r.nodeFailed(ctx, inst, rec, ver, &NodeError{Node: inst, Attempts: rec.Attempts, Err: err})
+			return r.nodeFailed(ctx, inst, rec, ver, &sdk.NodeError{Node: inst, Attempts: rec.Attempts, Err: err})
 		}
 	}
 	if len(keys) == 0 {
@@ -687,7 +687,7 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst str
 			if agg := node.SubAggregator(); agg != nil && node.BranchDataForwarded() {
 				var err error
 				if res, err = callAggregator(agg, map[string][]byte{}, "aggregator of "+inst); err != nil {
-					return r.nodeFailed(ctx, inst, rec, ver, &NodeError{Node: inst, Err: err})
+					return r.nodeFailed(ctx, inst, rec, ver, &sdk.NodeError{Node: inst, Err: err})
 				}
 			}
 		}
@@ -955,7 +955,7 @@ func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Nod
 	}
 	res, err := r.branchResults(ctx, node, inst, rec.Options)
 	if err != nil {
-		var ne *NodeError
+		var ne *sdk.NodeError
 		if !errors.As(err, &ne) {
 			return err // the lease runs out and a redelivery takes over
 		}
@@ -974,7 +974,7 @@ func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Nod
 
 // branchResults loads the results of the branches keys of dynamic node
 // inst and aggregates them (nil when the node does not forward branch
-// data). A failing aggregator gives a *NodeError.
+// data). A failing aggregator gives a *sdk.NodeError.
 func (r *run) branchResults(ctx context.Context, node *sdk.Node, inst string, keys []string) ([]byte, error) {
 	if !node.BranchDataForwarded() {
 		return nil, nil
@@ -1002,7 +1002,7 @@ func (r *run) branchResults(ctx context.Context, node *sdk.Node, inst string, ke
 	}
 	out, err := callAggregator(agg, results, "aggregator of "+inst)
 	if err != nil {
-		return nil, &NodeError{Node: inst, Err: err}
+		return nil, &sdk.NodeError{Node: inst, Err: err}
 	}
 	return out, nil
 }

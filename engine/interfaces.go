@@ -7,15 +7,13 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// DefineFunc is the user's Define function.
-type DefineFunc func(flow *sdk.Workflow, context *sdk.Context) error
-
-// Transport carries a sealed hop to an invocation of the same flow (through
-// the OpenFaaS gateway's async endpoint, a queue, or in process). It must
-// deliver at least once; the engine tolerates duplicates, reordering and
-// delay. Forward returning nil means the transport accepted the hop.
+// Transport carries a sealed hop to an invocation of the same flow, which
+// hands it to Engine.Receive (through the OpenFaaS gateway's async
+// endpoint, a queue, or in process: see the packages under transport/). The
+// engine tolerates duplicated, reordered and delayed hops. Send returning
+// nil means the transport accepted the hop.
 type Transport interface {
-	Forward(ctx context.Context, requestID string, hop []byte) error
+	Send(ctx context.Context, requestID string, hop []byte) error
 }
 
 // Call is one Apply, Request or Callback operation for an Invoker.

@@ -23,7 +23,7 @@ type capture struct {
 	hops [][]byte
 }
 
-func (c *capture) Forward(_ context.Context, _ string, hop []byte) error {
+func (c *capture) Send(_ context.Context, _ string, hop []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.hops = append(c.hops, hop)
@@ -53,7 +53,7 @@ func (c *capture) len() int {
 func deliverAll(t *testing.T, e *engine.Engine, c *capture) {
 	t.Helper()
 	for c.len() > 0 {
-		if err := e.Forward(context.Background(), c.take(t)); err != nil && !errors.Is(err, engine.ErrWrongState) {
+		if err := e.Receive(context.Background(), c.take(t)); err != nil && !errors.Is(err, engine.ErrWrongState) {
 			t.Fatalf("hop: %v", err)
 		}
 	}
@@ -156,7 +156,7 @@ func TestPauseParksHopsAndResumeReleasesThemOnce(t *testing.T) {
 	if err := f.e.Pause(ctx, id); err != nil {
 		t.Fatalf("pausing a paused request: %v", err)
 	}
-	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatalf("hop of paused request: %v", err)
 	}
 	if f.ran["b"].Load() != 0 || f.tr.len() != 0 {
@@ -175,7 +175,7 @@ func TestPauseParksHopsAndResumeReleasesThemOnce(t *testing.T) {
 		t.Fatalf("resume released %d hops, want 1", n)
 	}
 	for f.tr.len() > 0 {
-		if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+		if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,7 +202,7 @@ func TestStopEndsQuietlyAndCleansUpAfterInFlightHopsDrain(t *testing.T) {
 	if f.state_(t, id).Cleaned {
 		t.Fatal("cleaned up while a hop was still in flight")
 	}
-	if err := f.e.Forward(ctx, hop); !errors.Is(err, engine.ErrWrongState) {
+	if err := f.e.Receive(ctx, hop); !errors.Is(err, engine.ErrWrongState) {
 		t.Fatalf("hop of stopped request: %v, want ErrWrongState", err)
 	}
 	if f.ran["b"].Load() != 0 {
@@ -232,7 +232,7 @@ func TestStopOfPausedRequestDiscardsParkedHops(t *testing.T) {
 	if err := f.e.Pause(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.e.Stop(ctx, id); err != nil {
@@ -270,21 +270,21 @@ func TestRedeliveredHopOfFinishedNodeIsDropped(t *testing.T) {
 	ctx := context.Background()
 	id := f.start(t)
 	hopB := f.tr.take(t)
-	if err := f.e.Forward(ctx, hopB); err != nil {
+	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.e.Forward(ctx, hopB); err != nil {
+	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if f.ran["b"].Load() != 1 || f.tr.len() != 1 {
 		t.Fatalf("b ran %d times, %d hops forwarded", f.ran["b"].Load(), f.tr.len())
 	}
-	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
 	}
 	// A late duplicate of an ended request is rejected and changes nothing.
 	before := f.state.Keys()
-	if err := f.e.Forward(ctx, hopB); !errors.Is(err, engine.ErrWrongState) {
+	if err := f.e.Receive(ctx, hopB); !errors.Is(err, engine.ErrWrongState) {
 		t.Fatalf("late duplicate: %v", err)
 	}
 	if after := f.state.Keys(); len(after) != len(before) {
@@ -314,15 +314,15 @@ func TestCrashedDeliveryIsTakenOverAfterItsLease(t *testing.T) {
 	if _, ok, err := f.state.CompareAndSwap(ctx, key, ver, nb, 0); !ok || err != nil {
 		t.Fatal("cannot fake the crashed claim", err)
 	}
-	if err := f.e.Forward(ctx, hopB); !errors.Is(err, engine.ErrHopInProgress) {
+	if err := f.e.Receive(ctx, hopB); !errors.Is(err, engine.ErrHopInProgress) {
 		t.Fatalf("delivery during the lease: %v, want ErrHopInProgress", err)
 	}
 	later := time.Now().Add(2 * time.Minute)
 	f.now.Store(&later)
-	if err := f.e.Forward(ctx, hopB); err != nil {
+	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatalf("delivery after the lease: %v", err)
 	}
-	if err := f.e.Forward(ctx, f.tr.take(t)); err != nil {
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
 	}
 	if out, rec2, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
@@ -385,7 +385,7 @@ func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
 	before := f.state.Keys()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := f.e.Forward(ctx, tt.body)
+			err := f.e.Receive(ctx, tt.body)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -401,7 +401,7 @@ func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
 		t.Fatalf("state %s", st)
 	}
 	// The genuine hop still works.
-	if err := f.e.Forward(ctx, good); err != nil {
+	if err := f.e.Receive(ctx, good); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -424,7 +424,7 @@ func TestHopFromChangedDefinitionFailsTheRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Forward(ctx, hop); !errors.Is(err, engine.ErrDefinitionChanged) {
+	if err := other.Receive(ctx, hop); !errors.Is(err, engine.ErrDefinitionChanged) {
 		t.Fatalf("got %v", err)
 	}
 	if rec := f.state_(t, id); rec.State != engine.StateFailed || !rec.Cleaned {

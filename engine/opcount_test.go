@@ -86,7 +86,7 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 	tx := func(c *countingState) sdk.StateStore { return countingTxState{c} }
 	tests := []struct {
 		name          string
-		define        engine.DefineFunc
+		define        sdk.DefineFunc
 		nodes         int
 		store         func(*countingState) sdk.StateStore
 		reads, writes float64

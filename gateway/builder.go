@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/faas-flow/faas-flow/build"
 	"github.com/faas-flow/faas-flow/gateway/api"
+	"github.com/faas-flow/faas-flow/gateway/builder"
 	"github.com/faas-flow/faas-flow/gateway/remotebuild"
-	"github.com/faas-flow/faas-flow/stack"
+	"github.com/faas-flow/faas-flow/gateway/stackfile"
 )
 
 var imageUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
@@ -94,7 +94,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := ""
-	if t, err := stack.ReadTemplate(ctxDir); err == nil {
+	if t, err := stackfile.ReadTemplate(ctxDir); err == nil {
 		lang = t.Language
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -103,7 +103,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 	log.emit(api.BuildResult{Log: []string{"building " + cfg.Image + " with the local Go toolchain (no Docker)"}, Image: cfg.Image, Status: api.BuildInProgress})
 	bin, err := s.compile(r.Context(), cfg.Image, ctxDir, lang, log)
 	if err != nil {
-		var ce *build.CompileError
+		var ce *builder.CompileError
 		msg := err.Error()
 		if errors.As(err, &ce) {
 			msg = "go build failed:\n" + ce.Output
@@ -123,7 +123,7 @@ func (s *Server) compile(ctx context.Context, image, ctxDir, lang string, log io
 	defer s.binaries.RUnlock()
 	safe := imageUnsafe.ReplaceAllString(image, "_")
 	out := filepath.Join(s.opts.StateDir, "bin", fmt.Sprintf("%s-%d", safe, time.Now().UnixNano()))
-	bin, err := build.Compile(ctx, build.CompileSpec{
+	bin, err := builder.Compile(ctx, builder.CompileSpec{
 		Name: image, ContextDir: ctxDir, SDKDir: s.opts.SDKDir, Output: out,
 		CacheDir: s.opts.BuildCacheDir, Log: log,
 	})

@@ -12,12 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
-	"github.com/faas-flow/faas-flow/gateway/queue"
 	"github.com/faas-flow/faas-flow/gateway/remotebuild"
+	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
 
-// The tests in this file each prove one of the fifteen contract details of
-// research/openfaas.md §0, in order.
+// The tests in this file each prove one detail of the OpenFaaS contract the
+// gateway keeps; docs/gateway.md ("What we rely on from OpenFaaS") lists
+// them in the same order.
 
 func TestContract01PutOfUnknownFunctionIs404SoFaasCliFallsBackToPost(t *testing.T) {
 	l := sharedLocal(t)
@@ -151,11 +152,11 @@ func TestContract07QueuedMessageIsCEQueueRequestJSON(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, queue.StreamName)
+	s, err := js.Stream(ctx, queuemsg.StreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := s.GetLastMsgForSubject(ctx, queue.Subject("c07"))
+	msg, err := s.GetLastMsgForSubject(ctx, queuemsg.Subject("c07"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
-	"github.com/faas-flow/faas-flow/gateway/queue"
 	"github.com/faas-flow/faas-flow/gateway/store"
 	"github.com/faas-flow/faas-flow/gateway/supervisor"
+	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
 
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -223,20 +223,20 @@ func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
 		}
 		cb = u
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, queue.MaxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, queuemsg.MaxBodyBytes+1))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	if len(body) > queue.MaxBodyBytes {
-		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for the queue: maximum %d bytes", queue.MaxBodyBytes))
+	if len(body) > queuemsg.MaxBodyBytes {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for the queue: maximum %d bytes", queuemsg.MaxBodyBytes))
 		return
 	}
 	path := ""
 	if strings.Count(strings.TrimPrefix(r.URL.EscapedPath(), "/async-function/"), "/") > 0 {
 		path = functionPath(r)
 	}
-	req := api.QueueRequest{
+	req := queuemsg.Request{
 		Header: r.Header.Clone(), Host: r.Host, Body: body, Method: r.Method, Path: path,
 		QueryString: r.URL.RawQuery, Function: raw, CallbackURL: cb,
 	}

@@ -21,12 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/faas-flow/faas-flow/build"
+	"github.com/faas-flow/faas-flow/gateway/builder"
 	"github.com/faas-flow/faas-flow/gateway/client"
 	"github.com/faas-flow/faas-flow/gateway/embedded"
 	"github.com/faas-flow/faas-flow/gateway/queue"
 	"github.com/faas-flow/faas-flow/gateway/store"
 	"github.com/faas-flow/faas-flow/gateway/supervisor"
+	"github.com/faas-flow/faas-flow/transport/natsqueue"
 )
 
 // Errors StartLocal callers branch on.
@@ -145,7 +146,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 	}
 	if o.SDKDir == "" {
 		if wd, err := os.Getwd(); err == nil {
-			o.SDKDir, _ = build.FindSDKDir(wd)
+			o.SDKDir, _ = builder.FindSDKDir(wd)
 		}
 	}
 	l := &Local{opts: o, served: make(chan struct{})}
@@ -215,7 +216,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (_ *Local, err error) {
 		return nil, err
 	}
 	l.server, err = NewServer(Options{
-		Store: reg, Supervisor: l.sup, Publisher: queue.NewPublisher(js, o.TracerProvider),
+		Store: reg, Supervisor: l.sup, Publisher: natsqueue.NewPublisher(js, o.TracerProvider),
 		Auth: l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
 		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,

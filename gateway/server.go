@@ -25,9 +25,9 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
-	"github.com/faas-flow/faas-flow/gateway/queue"
 	"github.com/faas-flow/faas-flow/gateway/store"
 	"github.com/faas-flow/faas-flow/gateway/supervisor"
+	"github.com/faas-flow/faas-flow/transport/natsqueue"
 )
 
 // Version is reported by /system/info and X-Served-By.
@@ -43,7 +43,7 @@ type Options struct {
 	// Supervisor runs the functions (required).
 	Supervisor *supervisor.Supervisor
 	// Publisher queues async requests; nil disables /async-function (404).
-	Publisher *queue.Publisher
+	Publisher *natsqueue.Publisher
 	// Auth protects /system/* with basic auth; nil leaves them open.
 	Auth *Credentials
 	// PayloadSecret verifies POST /build; empty disables the builder (404).
@@ -447,7 +447,7 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.opts.Store.Delete(req.FunctionName); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrFunctionNotFound) {
 			httpError(w, http.StatusNotFound, "function "+req.FunctionName+" not found")
 			return
 		}

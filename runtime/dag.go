@@ -16,11 +16,7 @@ import (
 // handleDAG answers ?export-dag=true (format "faasflow") and
 // ?dag=json|dot|mermaid.
 func (s *Server) handleDAG(w http.ResponseWriter, r *http.Request, format string) {
-	wf, err := s.eng.Definition()
-	if err != nil {
-		s.writeError(w, r, err, "")
-		return
-	}
+	wf := s.eng.Definition()
 	switch strings.ToLower(format) {
 	case "faasflow", "json", "":
 		s.writeJSON(w, http.StatusOK, dagexport.Export(wf, nil))

@@ -189,7 +189,7 @@ func (l *limitedBody) Close() error { return l.c.Close() }
 func protectCall(f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &engine.PanicError{Where: "operation handler", Value: v}
+			err = &sdk.PanicError{Where: "operation handler", Value: v}
 		}
 	}()
 	return f()

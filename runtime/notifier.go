@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/faas-flow/faas-flow/engine"
 )
 
@@ -153,9 +155,15 @@ func (n *CallbackNotifier) deliver(c engine.Completion) {
 	// Total budget: every attempt's timeout plus the backoff between them.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n.attempts)*(n.timeout+30*time.Second))
 	defer cancel()
-	err := retry(ctx, 500*time.Millisecond, 30*time.Second, n.attempts, func() (bool, error) {
-		return n.post(ctx, c)
-	})
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 500*time.Millisecond, 30*time.Second
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		again, err := n.post(ctx, c)
+		if err != nil && !again {
+			err = backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxTries(uint(max(n.attempts, 1))), backoff.WithMaxElapsedTime(0))
 	if err != nil {
 		n.log.Warn("completion callback not delivered", "request", c.RequestID, "url", redactURL(c.URL), "err", err)
 		return

@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/faas-flow/faas-flow/engine"
-	"github.com/faas-flow/faas-flow/metrics"
-	"github.com/faas-flow/faas-flow/tracing"
+	"github.com/faas-flow/faas-flow/observe/metrics"
+	"github.com/faas-flow/faas-flow/observe/tracing"
 )
 
 // Observability is the Extension Run installs by default: OpenTelemetry

@@ -9,14 +9,14 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/sdk"
 )
 
 // Run is the flow function's main: it loads the configuration (environment
 // and secret files), builds the Server, listens on listen_addr and serves
 // until ctx ends or SIGTERM/SIGINT arrives, then drains gracefully. The
 // template's main.go calls it with the handler's Define.
-func Run(ctx context.Context, define engine.DefineFunc, opts ...Option) error {
+func Run(ctx context.Context, define sdk.DefineFunc, opts ...Option) error {
 	o := Options{}
 	for _, opt := range opts {
 		if opt != nil {

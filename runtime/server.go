@@ -16,10 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/faas-flow/faas-flow/datastore/memory"
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/sdk"
-	statememory "github.com/faas-flow/faas-flow/statestore/memory"
+	"github.com/faas-flow/faas-flow/transport/gatewayhttp"
+	"github.com/faas-flow/faas-flow/transport/natsqueue"
 )
 
 // Server is the flow function's HTTP server. It is an http.Handler; Serve
@@ -42,7 +42,7 @@ type Server struct {
 // callback notifier and the HMAC signer. It refuses to build a multi-node
 // flow without a flow name or without faasflow-hmac-secret (unless insecure
 // mode is on), naming the setting to fix.
-func NewServer(cfg Config, define engine.DefineFunc, opts ...Option) (*Server, error) {
+func NewServer(cfg Config, define sdk.DefineFunc, opts ...Option) (*Server, error) {
 	o := Options{}
 	for _, opt := range opts {
 		if opt != nil {
@@ -87,7 +87,7 @@ func NewServer(cfg Config, define engine.DefineFunc, opts ...Option) (*Server, e
 		}
 	}
 
-	sync, err := isSyncFlow(define, cfg.Flow)
+	flow, err := engine.Compile(cfg.Flow, define)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func NewServer(cfg Config, define engine.DefineFunc, opts ...Option) (*Server, e
 	if cfg.RequestRetention == 0 {
 		eo.Retention = -1
 	}
-	if !sync {
+	if !flow.IsSync() {
 		if cfg.Flow == "" {
 			return nil, fmt.Errorf("%w: the flow name is not set: set env flow_name to the function's name (OpenFaaS Pro and faas-cli local-run set OPENFAAS_NAME)", ErrInvalidConfig)
 		}
@@ -130,49 +130,22 @@ func NewServer(cfg Config, define engine.DefineFunc, opts ...Option) (*Server, e
 		eo.Signer, eo.StateStore, eo.DataStore = signer, st, ds
 		switch cfg.HopTransport {
 		case HopsViaNATS:
-			t, err := NewNATSTransport(cfg.NATSURL, cfg.Flow, cfg.ForwardTimeout)
+			t, err := natsqueue.NewTransport(cfg.NATSURL, cfg.Flow, cfg.ForwardTimeout)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w: nats_url: %w", ErrInvalidConfig, err)
 			}
 			s.owned = append(s.owned, t)
 			eo.Transport = t
 		default:
-			eo.Transport = &GatewayTransport{Gateway: cfg.Gateway, Flow: cfg.Flow, Client: o.HTTPClient, Timeout: cfg.ForwardTimeout}
+			eo.Transport = &gatewayhttp.Transport{Gateway: cfg.Gateway, Flow: cfg.Flow, Client: o.HTTPClient, Timeout: cfg.ForwardTimeout}
 		}
 	}
-	s.eng, err = engine.New(define, eo)
+	s.eng, err = engine.NewFor(flow, eo)
 	if err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
-}
-
-// isSyncFlow validates the definition and reports whether it is a flow of
-// one node (no stores, no hops). It builds a throw-away engine on memory
-// stores so that the engine's own rule decides.
-func isSyncFlow(define engine.DefineFunc, flow string) (bool, error) {
-	if flow == "" {
-		flow = "probe"
-	}
-	signer, err := engine.NewSigner(nil, true)
-	if err != nil {
-		return false, err
-	}
-	e, err := engine.New(define, engine.Options{
-		Flow: flow, StateStore: statememory.New(), DataStore: memory.New(), Signer: signer,
-		Transport: nopTransport{},
-	})
-	if err != nil {
-		return false, err
-	}
-	return e.IsSync(), nil
-}
-
-type nopTransport struct{}
-
-func (nopTransport) Forward(context.Context, string, []byte) error {
-	return errors.New("probe engine does not forward")
 }
 
 // Engine returns the server's engine.
@@ -313,12 +286,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/flow/"):
 		parts := strings.Split(strings.TrimPrefix(path, "/flow/"), "/")
 		if len(parts) != 2 || parts[0] == "" {
-			s.writeError(w, r, fmt.Errorf("%w: no route %s", ErrNotFound, path), "")
+			s.writeError(w, r, fmt.Errorf("%w: no route %s", ErrNoRoute, path), "")
 			return
 		}
 		s.handleFlow(w, r, parts[0], parts[1])
 	default:
-		s.writeError(w, r, fmt.Errorf("%w: no route %s", ErrNotFound, path), "")
+		s.writeError(w, r, fmt.Errorf("%w: no route %s", ErrNoRoute, path), "")
 	}
 }
 
@@ -352,7 +325,7 @@ func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, id, action s
 			s.handleControl(w, r, action, id)
 		}
 	default:
-		s.writeError(w, r, fmt.Errorf("%w: no route %s", ErrNotFound, r.URL.Path), id)
+		s.writeError(w, r, fmt.Errorf("%w: no route %s", ErrNoRoute, r.URL.Path), id)
 	}
 }
 
@@ -546,7 +519,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) error {
 
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request, id string) {
 	if s.eng.IsSync() {
-		s.writeError(w, r, fmt.Errorf("%w: this flow runs in one call and takes no hops", ErrNotFound), id)
+		s.writeError(w, r, fmt.Errorf("%w: this flow runs in one call and takes no hops", ErrNoRoute), id)
 		return
 	}
 	body, err := s.readBody(w, r)
@@ -560,7 +533,7 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request, id string
 	}
 	ctx, cancel := s.invocation(r)
 	defer cancel()
-	if err := s.eng.Forward(ctx, body); err != nil {
+	if err := s.eng.Receive(ctx, body); err != nil {
 		s.writeError(w, r, err, id)
 		return
 	}
@@ -728,7 +701,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, i
 		w.Header().Set("Retry-After", "5")
 	}
 	msg := err.Error()
-	if errors.Is(err, engine.ErrNodeFailed) {
+	if errors.Is(err, sdk.ErrNodeFailed) {
 		msg = "the flow failed: " + msg
 	}
 	s.writeJSON(w, status, errorBody{Error: msg, RequestID: id, Status: status})

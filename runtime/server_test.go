@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/datastore/local"
-	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/runtime"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	statememory "github.com/faas-flow/faas-flow/statestore/memory"
@@ -84,14 +83,14 @@ type flowEnv struct {
 
 // startFlow serves define in process behind a fakeGateway, on memory
 // stores, with env overriding the test defaults.
-func startFlow(t testing.TB, define engine.DefineFunc, env map[string]string, opts ...runtime.Option) *flowEnv {
+func startFlow(t testing.TB, define faasflow.DefineFunc, env map[string]string, opts ...runtime.Option) *flowEnv {
 	t.Helper()
 	return startFlowWithSecrets(t, define, env, map[string]string{"faasflow-hmac-secret": testKey}, opts...)
 }
 
 // startFlowWithSecrets is startFlow with the given secrets (nil: read the
 // files in env's secret_mount_path).
-func startFlowWithSecrets(t testing.TB, define engine.DefineFunc, env map[string]string, secrets map[string]string, opts ...runtime.Option) *flowEnv {
+func startFlowWithSecrets(t testing.TB, define faasflow.DefineFunc, env map[string]string, secrets map[string]string, opts ...runtime.Option) *flowEnv {
 	t.Helper()
 	gw := newFakeGateway(t, "testflow")
 	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {

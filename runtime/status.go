@@ -16,8 +16,8 @@ var (
 	// ErrUnauthorized reports a new request without a valid X-Hub-Signature
 	// (authenticate_request=true).
 	ErrUnauthorized = errors.New("request signature missing or wrong")
-	// ErrNotFound reports an unknown route.
-	ErrNotFound = errors.New("not found")
+	// ErrNoRoute reports a path the flow function does not serve.
+	ErrNoRoute = errors.New("no such route")
 	// ErrMethod reports a method the route does not accept.
 	ErrMethod = errors.New("method not allowed")
 	// ErrShuttingDown reports a request received while the server drains.
@@ -47,7 +47,7 @@ func StatusOf(err error) int {
 		return http.StatusOK
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, engine.ErrNodeFailed):
+	case errors.Is(err, sdk.ErrNodeFailed):
 		// Checked first: whatever the node's error wraps (a timeout, an
 		// unavailable store), the request has failed for good.
 		return http.StatusUnprocessableEntity
@@ -56,7 +56,7 @@ func StatusOf(err error) int {
 	case errors.Is(err, engine.ErrMalformedHop), errors.Is(err, engine.ErrUnsupportedHop),
 		errors.Is(err, engine.ErrBadRequestID), errors.Is(err, ErrBadInput):
 		return http.StatusBadRequest
-	case errors.Is(err, engine.ErrUnknownRequest), errors.Is(err, ErrNotFound):
+	case errors.Is(err, engine.ErrUnknownRequest), errors.Is(err, ErrNoRoute):
 		return http.StatusNotFound
 	case errors.Is(err, ErrMethod):
 		return http.StatusMethodNotAllowed
@@ -68,14 +68,14 @@ func StatusOf(err error) int {
 		errors.Is(err, engine.ErrRequestExists), errors.Is(err, engine.ErrStaleHop),
 		errors.Is(err, engine.ErrInvalidCursor):
 		return http.StatusConflict
-	case errors.Is(err, ErrForward):
+	case errors.Is(err, engine.ErrHopNotSent):
 		return http.StatusBadGateway
 	case errors.Is(err, engine.ErrConfig), errors.Is(err, sdk.ErrInvalidDefinition):
 		return http.StatusInternalServerError
-	case errors.Is(err, engine.ErrPanic):
+	case errors.Is(err, sdk.ErrPanic):
 		// A panic outside a node (in Define): the deployed flow is broken.
 		return http.StatusInternalServerError
-	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, sdk.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable

@@ -13,7 +13,7 @@ import (
 )
 
 func TestStatusOfMapsEveryErrorToItsStatus(t *testing.T) {
-	nodeErr := &engine.NodeError{Node: "a", Err: errors.New("boom")}
+	nodeErr := &sdk.NodeError{Node: "a", Err: errors.New("boom")}
 	cases := []struct {
 		name string
 		err  error
@@ -27,7 +27,7 @@ func TestStatusOfMapsEveryErrorToItsStatus(t *testing.T) {
 		{"bad request id", engine.ErrBadRequestID, 400},
 		{"bad input", runtime.ErrBadInput, 400},
 		{"unknown request", engine.ErrUnknownRequest, 404},
-		{"unknown route", runtime.ErrNotFound, 404},
+		{"unknown route", runtime.ErrNoRoute, 404},
 		{"method", runtime.ErrMethod, 405},
 		{"wrong state", engine.ErrWrongState, 409},
 		{"not finished", engine.ErrNotFinished, 409},
@@ -38,20 +38,20 @@ func TestStatusOfMapsEveryErrorToItsStatus(t *testing.T) {
 		{"invalid cursor", engine.ErrInvalidCursor, 409},
 		{"body too large", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 1}), 413},
 		{"node failed", nodeErr, 422},
-		{"node failed on a timeout", &engine.NodeError{Node: "a", Err: fmt.Errorf("%w: %w", engine.ErrTimeout, context.DeadlineExceeded)}, 422},
-		{"node failed on a store", &engine.NodeError{Node: "a", Err: sdk.ErrStoreUnavailable}, 422},
-		{"node panicked", &engine.NodeError{Node: "a", Err: &engine.PanicError{Where: "op", Value: 1}}, 422},
+		{"node failed on a timeout", &sdk.NodeError{Node: "a", Err: fmt.Errorf("%w: %w", sdk.ErrTimeout, context.DeadlineExceeded)}, 422},
+		{"node failed on a store", &sdk.NodeError{Node: "a", Err: sdk.ErrStoreUnavailable}, 422},
+		{"node panicked", &sdk.NodeError{Node: "a", Err: &sdk.PanicError{Where: "op", Value: 1}}, 422},
 		{"configuration", engine.ErrConfig, 500},
 		{"invalid definition", fmt.Errorf("%w", sdk.ErrInvalidDefinition), 500},
-		{"panic in Define", &engine.PanicError{Where: "Define", Value: "x"}, 500},
+		{"panic in Define", &sdk.PanicError{Where: "Define", Value: "x"}, 500},
 		{"unexpected", errors.New("disk on fire"), 500},
-		{"gateway refused hop", fmt.Errorf("emit: %w", runtime.ErrForward), 502},
-		{"gateway refused hop after a timeout", fmt.Errorf("%w: %w", runtime.ErrForward, context.DeadlineExceeded), 502},
+		{"gateway refused hop", fmt.Errorf("emit: %w", engine.ErrHopNotSent), 502},
+		{"gateway refused hop after a timeout", fmt.Errorf("%w: %w", engine.ErrHopNotSent, context.DeadlineExceeded), 502},
 		{"hop in progress", engine.ErrHopInProgress, 503},
 		{"store unavailable", fmt.Errorf("read: %w", sdk.ErrStoreUnavailable), 503},
 		{"shutting down", runtime.ErrShuttingDown, 503},
 		{"canceled", context.Canceled, 503},
-		{"timeout outside a node", engine.ErrTimeout, 504},
+		{"timeout outside a node", sdk.ErrTimeout, 504},
 		{"deadline", context.DeadlineExceeded, 504},
 	}
 	for _, tc := range cases {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faas-flow/faas-flow/build"
+	"github.com/faas-flow/faas-flow/gateway/builder"
 	"github.com/faas-flow/faas-flow/internal/testenv"
 	"github.com/faas-flow/faas-flow/runtime"
 )
@@ -28,7 +28,7 @@ import (
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := build.FindSDKDir(".")
+	root, err := builder.FindSDKDir(".")
 	if err != nil || root == "" {
 		t.Fatalf("cannot find the faas-flow module root: %q %v", root, err)
 	}
@@ -66,7 +66,7 @@ func runIn(t testing.TB, dir string, name string, args ...string) string {
 func buildLikeDockerfile(t testing.TB, handlerDir string) (string, string) {
 	t.Helper()
 	root := repoRoot(t)
-	ctxDir, err := build.Shrinkwrap(build.Spec{
+	ctxDir, err := builder.Shrinkwrap(builder.Spec{
 		Name: "flow", Lang: "faas-flow", TemplateDir: filepath.Join(root, "template", "faas-flow"),
 		HandlerDir: handlerDir, OutDir: t.TempDir(),
 	})
@@ -188,7 +188,7 @@ func TestTemplateSyncChainBuildsWithTheBuilderAndServes(t *testing.T) {
 	// The gateway's builder (package build), as `faasflow up` uses it: like
 	// the Dockerfile it runs go generate, so handler store functions are
 	// wired and the runtime does not warn.
-	bin, err := build.Function(context.Background(), build.Spec{
+	bin, err := builder.Function(context.Background(), builder.Spec{
 		Name: "hello", Lang: "faas-flow", TemplateDir: filepath.Join(root, "template"),
 		HandlerDir: filepath.Join("testdata", "syncflow"), SDKDir: root, OutDir: t.TempDir(),
 	})

@@ -70,3 +70,8 @@ type ContextOperation interface {
 	Operation
 	ExecuteContext(ctx context.Context, data []byte, options map[string]interface{}) ([]byte, error)
 }
+
+// DefineFunc is the type of a flow's Define function, the one function a
+// flow function exports. It is called on every invocation and must be
+// deterministic in the structure it defines.
+type DefineFunc func(flow *Workflow, context *Context) error

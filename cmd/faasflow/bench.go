@@ -8,7 +8,7 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/faas-flow/faas-flow/internal/bench"
+	"github.com/faas-flow/faas-flow/cmd/faasflow/internal/bench"
 )
 
 // runBench starts a local stack, deploys bench.yml and measures the async

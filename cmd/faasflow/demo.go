@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/faas-flow/faas-flow/internal/demo"
+	"github.com/faas-flow/faas-flow/examples/demo"
 )
 
 // runDemo is the main job: start the local stack, deploy stack.yml, invoke

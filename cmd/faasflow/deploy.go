@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/faas-flow/faas-flow/gateway/client"
-	"github.com/faas-flow/faas-flow/stack"
+	"github.com/faas-flow/faas-flow/gateway/stackfile"
 )
 
 func runDeploy(ctx context.Context, e env, args []string) error {
@@ -37,7 +37,7 @@ func runDeploy(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("no stack file: pass -f stack.yml")
 		}
 	}
-	f, err := stack.ParseFile(*file)
+	f, err := stackfile.ParseFile(*file)
 	if err != nil {
 		return err
 	}

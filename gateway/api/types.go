@@ -1,12 +1,17 @@
 package api
 
 import (
-	"net/http"
-	"net/url"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
+
+// ErrFunctionNotFound is wrapped by the errors of the gateway's parts for a
+// function they do not know.
+var ErrFunctionNotFound = errors.New("function not found")
 
 // DefaultNamespace is the only namespace the local gateway serves.
 const DefaultNamespace = "openfaas-fn"
@@ -113,24 +118,6 @@ type LogMessage struct {
 	Text      string    `json:"text"`
 }
 
-// QueueRequest is an async invocation as stored in the queue. It has the JSON
-// shape of OpenFaaS CE's queue request: Go field names, Body as base64 and
-// CallbackUrl as an encoded net/url.URL.
-type QueueRequest struct {
-	Header      http.Header       `json:",omitempty"`
-	Host        string            `json:",omitempty"`
-	Body        []byte            `json:",omitempty"`
-	Method      string            `json:"Method"`
-	Path        string            `json:",omitempty"`
-	QueryString string            `json:",omitempty"`
-	Function    string            `json:"Function"`
-	QueueName   string            `json:",omitempty"`
-	Annotations map[string]string `json:",omitempty"`
-	Labels      map[string]string `json:",omitempty"`
-	Environment map[string]string `json:",omitempty"`
-	CallbackURL *url.URL          `json:"CallbackUrl,omitempty"`
-}
-
 // BuildConfig is the com.openfaas.docker.config file of a remote-builder tar.
 type BuildConfig struct {
 	Image     string            `json:"image"`
@@ -156,9 +143,9 @@ const (
 
 // Header names used by the gateway and the queue.
 const (
-	HeaderCallID           = "X-Call-Id"
+	HeaderCallID           = queuemsg.HeaderCallID
 	HeaderCallbackURL      = "X-Callback-Url"
-	HeaderStartTime        = "X-Start-Time"
+	HeaderStartTime        = queuemsg.HeaderStartTime
 	HeaderDuration         = "X-Duration-Seconds"
 	HeaderFunctionStatus   = "X-Function-Status"
 	HeaderFunctionName     = "X-Function-Name"

@@ -16,11 +16,9 @@ import (
 	"github.com/faas-flow/faas-flow/gateway/remotebuild"
 )
 
-// Errors callers branch on.
-var (
-	ErrUnauthorized = errors.New("unauthorized: check the gateway credentials (faasflow up prints them)")
-	ErrNotFound     = errors.New("not found")
-)
+// ErrUnauthorized is matched by a StatusError of 401: the credentials are
+// wrong. A StatusError of 404 matches api.ErrFunctionNotFound.
+var ErrUnauthorized = errors.New("unauthorized: check the gateway credentials (faasflow up prints them)")
 
 // StatusError is a non-success answer from the gateway.
 type StatusError struct {
@@ -35,7 +33,7 @@ func (e *StatusError) Error() string {
 
 func (e *StatusError) Is(target error) bool {
 	return (target == ErrUnauthorized && e.Status == http.StatusUnauthorized) ||
-		(target == ErrNotFound && e.Status == http.StatusNotFound)
+		(target == api.ErrFunctionNotFound && e.Status == http.StatusNotFound)
 }
 
 // Client is a gateway client. The zero HTTP uses http.DefaultClient.

@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/faas-flow/faas-flow/build"
 	"github.com/faas-flow/faas-flow/gateway/api"
-	"github.com/faas-flow/faas-flow/stack"
+	"github.com/faas-flow/faas-flow/gateway/builder"
+	"github.com/faas-flow/faas-flow/gateway/stackfile"
 )
 
 // DeployOptions configure DeployStack.
@@ -35,7 +35,7 @@ type DeployOptions struct {
 // DeployStack builds each function of the stack file through the gateway's
 // remote builder and deploys it (PUT, then POST on 404).
 func DeployStack(ctx context.Context, c *Client, stackFile string, o DeployOptions) error {
-	f, err := stack.ParseFile(stackFile)
+	f, err := stackfile.ParseFile(stackFile)
 	if err != nil {
 		return err
 	}
@@ -43,13 +43,13 @@ func DeployStack(ctx context.Context, c *Client, stackFile string, o DeployOptio
 		o.Log = io.Discard
 	}
 	if o.SDKDir == "" {
-		if o.SDKDir, err = build.FindSDKDir(f.Dir()); err != nil {
+		if o.SDKDir, err = builder.FindSDKDir(f.Dir()); err != nil {
 			return err
 		}
 	}
 	if o.SDKDir == "" {
 		if wd, err := os.Getwd(); err == nil {
-			o.SDKDir, _ = build.FindSDKDir(wd)
+			o.SDKDir, _ = builder.FindSDKDir(wd)
 		}
 	}
 	if len(o.TemplateDirs) == 0 {
@@ -79,7 +79,7 @@ func DeployStack(ctx context.Context, c *Client, stackFile string, o DeployOptio
 	return nil
 }
 
-func deployOne(ctx context.Context, c *Client, f *stack.File, name string, o DeployOptions) error {
+func deployOne(ctx context.Context, c *Client, f *stackfile.File, name string, o DeployOptions) error {
 	fn := f.Functions[name]
 	fprocess := fn.FProcess
 	if fn.Lang != "" && !fn.SkipBuild {
@@ -87,7 +87,7 @@ func deployOne(ctx context.Context, c *Client, f *stack.File, name string, o Dep
 		if err != nil {
 			return fmt.Errorf("function %s: %w", name, err)
 		}
-		tmpl, err := stack.ReadTemplate(tdir)
+		tmpl, err := stackfile.ReadTemplate(tdir)
 		if err != nil {
 			return fmt.Errorf("function %s: %w", name, err)
 		}
@@ -97,7 +97,7 @@ func deployOne(ctx context.Context, c *Client, f *stack.File, name string, o Dep
 		fmt.Fprintf(o.Log, "==> %s: building %s (template %s)\n", name, fn.Image, fn.Lang)
 		var copies []string
 		copies = append(copies, f.Configuration.Copy...)
-		ctxDir, err := build.Shrinkwrap(build.Spec{
+		ctxDir, err := builder.Shrinkwrap(builder.Spec{
 			Name: name, Lang: fn.Lang, TemplateDir: tdir, HandlerDir: f.Resolve(fn.Handler),
 			Copy: copies, CopyBase: f.Dir(), OutDir: filepath.Join(o.BuildDir, name),
 		})
@@ -105,7 +105,7 @@ func deployOne(ctx context.Context, c *Client, f *stack.File, name string, o Dep
 			return fmt.Errorf("function %s: %w", name, err)
 		}
 		if o.SDKDir != "" {
-			if err := build.AddSDKReplace(ctxDir, o.SDKDir); err != nil {
+			if err := builder.AddSDKReplace(ctxDir, o.SDKDir); err != nil {
 				return fmt.Errorf("function %s: %w", name, err)
 			}
 		}
@@ -117,7 +117,7 @@ func deployOne(ctx context.Context, c *Client, f *stack.File, name string, o Dep
 		}
 	} else if fn.Lang != "" && fprocess == "" {
 		if tdir, err := findTemplate(o.TemplateDirs, fn.Lang); err == nil {
-			if tmpl, err := stack.ReadTemplate(tdir); err == nil {
+			if tmpl, err := stackfile.ReadTemplate(tdir); err == nil {
 				fprocess = tmpl.FProcess
 			}
 		}

@@ -19,7 +19,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/faas-flow/faas-flow/build"
+	"github.com/faas-flow/faas-flow/gateway/builder"
 )
 
 // Handler is the function's handler.go.
@@ -106,7 +106,7 @@ func WriteHandler(dir string) error {
 
 // Repo returns the root of the faas-flow module containing the working dir.
 func Repo() (string, error) {
-	root, err := build.FindSDKDir(".")
+	root, err := builder.FindSDKDir(".")
 	if err != nil {
 		return "", err
 	}
@@ -126,7 +126,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 	if err := WriteHandler(handler); err != nil {
 		return "", err
 	}
-	return build.Function(ctx, build.Spec{
+	return builder.Function(ctx, builder.Spec{
 		Name: "worker", Lang: "golang-http", TemplateDir: filepath.Join(root, "template", "golang-http"),
 		HandlerDir: handler, OutDir: filepath.Join(dir, "out"),
 	})

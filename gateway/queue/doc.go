@@ -2,7 +2,7 @@
 //
 // The gateway publishes each async request as one message on the stream
 // "faas-request" (subject "faas-request.<function>"); the body is the JSON of
-// api.QueueRequest (the OpenFaaS CE shape: Go field names, base64 Body,
+// queuemsg.Request (the OpenFaaS CE shape: Go field names, base64 Body,
 // CallbackUrl as an encoded net/url.URL) and the NATS headers carry
 // Nats-Msg-Id (the call id, so a re-published call inside the duplicate
 // window is stored once), Faasflow-Function and the W3C trace context

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/faas-flow/faas-flow/gateway/api"
 	"github.com/faas-flow/faas-flow/internal/testenv"
+	"github.com/faas-flow/faas-flow/transport/natsqueue"
+	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
 
 func startJS(t *testing.T) jetstream.JetStream {
@@ -83,7 +84,7 @@ func waitCallback(t *testing.T, ch chan callback) callback {
 	return callback{}
 }
 
-func publish(t *testing.T, js jetstream.JetStream, req api.QueueRequest, callID string) {
+func publish(t *testing.T, js jetstream.JetStream, req queuemsg.Request, callID string) {
 	t.Helper()
 	if req.Header == nil {
 		req.Header = http.Header{}
@@ -91,68 +92,9 @@ func publish(t *testing.T, js jetstream.JetStream, req api.QueueRequest, callID 
 	if callID != "" {
 		req.Header.Set(api.HeaderCallID, callID)
 	}
-	if err := NewPublisher(js, nil).Publish(context.Background(), req, callID); err != nil {
+	if err := natsqueue.NewPublisher(js, nil).Publish(context.Background(), req, callID); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// §0.7: the queued message is CE's QueueRequest JSON.
-func TestQueuedMessageIsCEQueueRequestJSON(t *testing.T) {
-	cb, _ := url.Parse("http://127.0.0.1:18081/callback/here")
-	req := api.QueueRequest{
-		Header: http.Header{"X-Custom": {"c1"}}, Host: "127.0.0.1:8080", Body: []byte("payload-1"),
-		Method: "POST", Path: "/sub/p", QueryString: "q=1", Function: "minimal", CallbackURL: cb,
-	}
-	b, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	if m["Body"] != "cGF5bG9hZC0x" {
-		t.Errorf("Body = %v, want base64", m["Body"])
-	}
-	for _, k := range []string{"Header", "Host", "Method", "Path", "QueryString", "Function", "CallbackUrl"} {
-		if _, ok := m[k]; !ok {
-			t.Errorf("field %s missing from %s", k, b)
-		}
-	}
-	for _, k := range []string{"QueueName", "Annotations", "Labels", "Environment"} {
-		if _, ok := m[k]; ok {
-			t.Errorf("empty field %s not omitted", k)
-		}
-	}
-	cbm, ok := m["CallbackUrl"].(map[string]any)
-	if !ok || cbm["Scheme"] != "http" || cbm["Host"] != "127.0.0.1:18081" || cbm["Path"] != "/callback/here" {
-		t.Errorf("CallbackUrl = %v, want an encoded url.URL", m["CallbackUrl"])
-	}
-	got, err := Decode(b)
-	if err != nil || got.CallbackURL.String() != cb.String() || string(got.Body) != "payload-1" {
-		t.Fatalf("round trip = %+v, %v", got, err)
-	}
-}
-
-func TestDecodeAcceptsPlainStringCallbackURL(t *testing.T) {
-	got, err := Decode([]byte(`{"Function":"f","CallbackUrl":"http://h/cb"}`))
-	if err != nil || got.CallbackURL == nil || got.CallbackURL.Host != "h" || got.Method != "POST" {
-		t.Fatalf("Decode = %+v, %v", got, err)
-	}
-	for _, bad := range []string{`{}`, `{"Function":"f","CallbackUrl":"ftp://x"}`, `nope`} {
-		if _, err := Decode([]byte(bad)); err == nil {
-			t.Errorf("Decode(%s) accepted", bad)
-		}
-	}
-}
-
-func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"Function":"f","Body":"aGk=","CallbackUrl":{"Scheme":"http","Host":"h"}}`))
-	f.Add([]byte(`{"Function":"f","CallbackUrl":"http://h/cb"}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := Decode(b)
-		if err == nil && req.Function == "" {
-			t.Fatal("decoded a request without a function")
-		}
-	})
 }
 
 // gatewayModes reach a gateway handler the two ways a worker can: over
@@ -171,7 +113,7 @@ var gatewayModes = []struct {
 	}},
 }
 
-// §0.8: the worker always POSTs and the callback carries the function's
+// the worker always POSTs and the callback carries the function's
 // headers plus X-Call-Id, X-Function-Status, X-Function-Name, X-Duration-Seconds.
 func TestWorkerAlwaysPostsAndCallbackCarriesFunctionHeaders(t *testing.T) {
 	for _, m := range gatewayModes {
@@ -188,7 +130,7 @@ func TestWorkerAlwaysPostsAndCallbackCarriesFunctionHeaders(t *testing.T) {
 			}))
 			cb, ch := callbackServer(t)
 			startWorker(t, js, o)
-			publish(t, js, api.QueueRequest{Function: "fn.openfaas-fn", Method: "PUT", Path: "/sub/p", QueryString: "q=1",
+			publish(t, js, queuemsg.Request{Function: "fn.openfaas-fn", Method: "PUT", Path: "/sub/p", QueryString: "q=1",
 				Body: []byte("data"), Header: http.Header{"X-Custom": {"c1"}}, CallbackURL: cb}, "call-1")
 			c := waitCallback(t, ch)
 			if g := got.Load(); g != "POST /function/fn.openfaas-fn/sub/p?q=1 c1 data" {
@@ -227,7 +169,7 @@ func TestWorkerRetries5xxWithNakUntilSuccess(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			o.Registerer = reg
 			startWorker(t, js, o)
-			publish(t, js, api.QueueRequest{Function: "f", Method: "POST", CallbackURL: cb}, "c")
+			publish(t, js, queuemsg.Request{Function: "f", Method: "POST", CallbackURL: cb}, "c")
 			c := waitCallback(t, ch)
 			if c.header.Get("X-Function-Status") != "200" || c.body != "finally" || calls.Load() != 3 {
 				t.Fatalf("callback %v %q after %d calls", c.header.Get("X-Function-Status"), c.body, calls.Load())
@@ -278,7 +220,7 @@ func TestWorkerHonoursRetryAfterOn503(t *testing.T) {
 	defer gw.Close()
 	cb, ch := callbackServer(t)
 	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL})
-	publish(t, js, api.QueueRequest{Function: "f", CallbackURL: cb}, "c")
+	publish(t, js, queuemsg.Request{Function: "f", CallbackURL: cb}, "c")
 	waitCallback(t, ch)
 	mu.Lock()
 	defer mu.Unlock()
@@ -298,7 +240,7 @@ func TestWorkerGivesUpAfterMaxDeliverAndReportsFailure(t *testing.T) {
 	defer gw.Close()
 	cb, ch := callbackServer(t)
 	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL, MaxDeliver: 3})
-	publish(t, js, api.QueueRequest{Function: "f", CallbackURL: cb}, "c")
+	publish(t, js, queuemsg.Request{Function: "f", CallbackURL: cb}, "c")
 	c := waitCallback(t, ch)
 	if c.header.Get("X-Function-Status") != "500" || c.body != "boom" {
 		t.Fatalf("final callback %v %q", c.header.Get("X-Function-Status"), c.body)
@@ -316,7 +258,7 @@ func TestUnreachableGatewayIsRetriedThenReported503(t *testing.T) {
 	gw.Close()
 	cb, ch := callbackServer(t)
 	startWorker(t, js, WorkerOptions{GatewayURL: dead, MaxDeliver: 2})
-	publish(t, js, api.QueueRequest{Function: "f", CallbackURL: cb}, "c")
+	publish(t, js, queuemsg.Request{Function: "f", CallbackURL: cb}, "c")
 	c := waitCallback(t, ch)
 	if c.header.Get("X-Function-Status") != "503" || c.body != "" {
 		t.Fatalf("callback %v %q", c.header.Get("X-Function-Status"), c.body)
@@ -329,15 +271,15 @@ func TestMessageOfDeadWorkerIsRedeliveredAfterAckWait(t *testing.T) {
 	defer cancel()
 	ackWait := time.Second
 	// A worker that takes a message and dies before acking.
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable: DurableName, FilterSubject: SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+	cons, err := js.CreateOrUpdateConsumer(ctx, queuemsg.StreamName, jetstream.ConsumerConfig{
+		Durable: DurableName, FilterSubject: queuemsg.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: ackWait, MaxDeliver: 10, MaxAckPending: 1000, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cb, ch := callbackServer(t)
-	publish(t, js, api.QueueRequest{Function: "f", CallbackURL: cb}, "c")
+	publish(t, js, queuemsg.Request{Function: "f", CallbackURL: cb}, "c")
 	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +319,7 @@ func TestWorkerBoundsCallsInFlight(t *testing.T) {
 	defer gw.Close()
 	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL, Concurrency: 2})
 	for i := range 6 {
-		publish(t, js, api.QueueRequest{Function: "f"}, fmt.Sprintf("c%d", i))
+		publish(t, js, queuemsg.Request{Function: "f"}, fmt.Sprintf("c%d", i))
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for done.Load() < 6 && time.Now().Before(deadline) {
@@ -385,25 +327,6 @@ func TestWorkerBoundsCallsInFlight(t *testing.T) {
 	}
 	if done.Load() != 6 || peak.Load() != 2 {
 		t.Fatalf("done %d, peak concurrency %d, want 6 and 2", done.Load(), peak.Load())
-	}
-}
-
-func TestPublishDeduplicatesByCallID(t *testing.T) {
-	js := startJS(t)
-	publish(t, js, api.QueueRequest{Function: "f"}, "same")
-	publish(t, js, api.QueueRequest{Function: "f"}, "same")
-	publish(t, js, api.QueueRequest{Function: "f"}, "other")
-	s, err := js.Stream(context.Background(), StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := s.Info(context.Background())
-	if info.State.Msgs != 2 {
-		t.Fatalf("stream holds %d messages, want 2", info.State.Msgs)
-	}
-	big := api.QueueRequest{Function: "f", Body: []byte(strings.Repeat("x", MaxBodyBytes+1))}
-	if err := NewPublisher(js, nil).Publish(context.Background(), big, ""); err == nil {
-		t.Fatal("oversized body accepted")
 	}
 }
 
@@ -417,7 +340,7 @@ func TestTraceContextTravelsThroughNATSHeaders(t *testing.T) {
 	defer gw.Close()
 	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL, TracerProvider: tp})
 	ctx, root := tp.Tracer("test").Start(context.Background(), "root")
-	if err := NewPublisher(js, tp).Publish(ctx, api.QueueRequest{Function: "f"}, "t1"); err != nil {
+	if err := natsqueue.NewPublisher(js, tp).Publish(ctx, queuemsg.Request{Function: "f"}, "t1"); err != nil {
 		t.Fatal(err)
 	}
 	root.End()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
+	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
 
 // WorkerOptions configure a Worker. Zero values mean the documented defaults.
@@ -120,10 +120,10 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(ctx, queuemsg.StreamName, jetstream.ConsumerConfig{
 		Durable:       DurableName,
 		Description:   "faas-flow local gateway queue worker",
-		FilterSubject: SubjectPrefix + ">",
+		FilterSubject: queuemsg.SubjectPrefix + ">",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       opts.AckWait,
 		MaxDeliver:    opts.MaxDeliver,
@@ -247,7 +247,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	if meta.NumDelivered > 1 {
 		w.redelivered.Inc()
 	}
-	req, err := Decode(msg.Data())
+	req, err := queuemsg.Decode(msg.Data())
 	if err != nil {
 		w.opts.Logger.Error("queue: dropping undecodable message", "err", err, "seq", meta.Sequence.Stream)
 		w.processed.WithLabelValues("", "dropped").Inc()
@@ -330,7 +330,7 @@ func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
 
-func (w *Worker) invoke(ctx context.Context, req api.QueueRequest) result {
+func (w *Worker) invoke(ctx context.Context, req queuemsg.Request) result {
 	path := req.Path
 	if path == "" {
 		path = "/"
@@ -404,7 +404,7 @@ func (b *responseBuffer) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-func (w *Worker) callback(ctx context.Context, req api.QueueRequest, callID string, status int, res result, received time.Time) {
+func (w *Worker) callback(ctx context.Context, req queuemsg.Request, callID string, status int, res result, received time.Time) {
 	wait := 200 * time.Millisecond
 	for attempt := 1; attempt <= w.opts.CallbackAttempts; attempt++ {
 		err := w.postCallback(ctx, req, callID, status, res, received)
@@ -421,7 +421,7 @@ func (w *Worker) callback(ctx context.Context, req api.QueueRequest, callID stri
 	w.callbacks.WithLabelValues("failed").Inc()
 }
 
-func (w *Worker) postCallback(ctx context.Context, req api.QueueRequest, callID string, status int, res result, received time.Time) error {
+func (w *Worker) postCallback(ctx context.Context, req queuemsg.Request, callID string, status int, res result, received time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.CallbackTimeout)
 	defer cancel()
 	var body []byte
@@ -485,15 +485,4 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	return 0, false
-}
-
-func parseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("callback url %q: scheme must be http or https", s)
-	}
-	return u, nil
 }

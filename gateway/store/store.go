@@ -13,9 +13,6 @@ import (
 	"github.com/faas-flow/faas-flow/gateway/api"
 )
 
-// ErrNotFound is returned for unknown functions.
-var ErrNotFound = errors.New("function not found")
-
 // Function is a deployed function.
 type Function struct {
 	Deployment api.FunctionDeployment `json:"deployment"`
@@ -114,7 +111,7 @@ func (s *Store) SetReplicas(name string, n uint64) error {
 	defer s.mu.Unlock()
 	f, ok := s.d.Functions[name]
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+		return fmt.Errorf("%w: %s", api.ErrFunctionNotFound, name)
 	}
 	f.Replicas = n
 	s.d.Functions[name] = f
@@ -127,7 +124,7 @@ func (s *Store) Delete(name string) error {
 	defer s.mu.Unlock()
 	f, ok := s.d.Functions[name]
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+		return fmt.Errorf("%w: %s", api.ErrFunctionNotFound, name)
 	}
 	delete(s.d.Functions, name)
 	if err := s.saveLocked(); err != nil {

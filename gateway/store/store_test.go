@@ -47,7 +47,7 @@ func TestRegistrySurvivesReopen(t *testing.T) {
 	if err := s2.Delete("a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Delete("a"); !errors.Is(err, ErrNotFound) {
+	if err := s2.Delete("a"); !errors.Is(err, api.ErrFunctionNotFound) {
 		t.Fatalf("second delete err = %v", err)
 	}
 }

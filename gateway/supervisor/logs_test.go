@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/faas-flow/faas-flow/gateway/api"
 )
 
 func texts(lines []LogLine) []string {
@@ -145,7 +147,7 @@ func TestFollowLogsStopsWhenTheReaderFails(t *testing.T) {
 func TestFollowLogsOfAnUnknownFunctionIsNotFound(t *testing.T) {
 	s := newSup(t)
 	err := s.FollowLogs(context.Background(), "nope", 0, func([]LogLine) error { return nil })
-	if !errors.Is(err, ErrNotFound) {
-		t.Fatalf("FollowLogs = %v, want ErrNotFound", err)
+	if !errors.Is(err, api.ErrFunctionNotFound) {
+		t.Fatalf("FollowLogs = %v, want api.ErrFunctionNotFound", err)
 	}
 }

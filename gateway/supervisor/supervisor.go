@@ -16,12 +16,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faas-flow/faas-flow/gateway/api"
 )
 
 // Errors callers branch on.
 var (
-	// ErrNotFound: no such function is running under the supervisor.
-	ErrNotFound = errors.New("function not found")
 	// ErrSecretNotFound: a listed secret is missing from the secrets dir.
 	ErrSecretNotFound = errors.New("secret not found")
 	// ErrNotReady: the function did not become healthy in time.
@@ -204,7 +204,7 @@ func (s *Supervisor) Stop(name string) error {
 	delete(s.fns, name)
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+		return fmt.Errorf("%w: %s", api.ErrFunctionNotFound, name)
 	}
 	inst.stop(true)
 	return nil
@@ -232,7 +232,7 @@ func (s *Supervisor) Logs(name string, n int) ([]LogLine, error) {
 	inst, ok := s.fns[name]
 	s.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+		return nil, fmt.Errorf("%w: %s", api.ErrFunctionNotFound, name)
 	}
 	return inst.logs.tail(n), nil
 }
@@ -249,7 +249,7 @@ func (s *Supervisor) FollowLogs(ctx context.Context, name string, n int, emit fu
 	inst, ok := s.fns[name]
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+		return fmt.Errorf("%w: %s", api.ErrFunctionNotFound, name)
 	}
 	lines, next, changed := inst.logs.snapshot(n)
 	for {

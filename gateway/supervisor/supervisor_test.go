@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faas-flow/faas-flow/gateway/api"
 	"github.com/faas-flow/faas-flow/gateway/gatewaytest"
 )
 
@@ -198,7 +199,7 @@ func TestStopKillsProcess(t *testing.T) {
 	if _, ok := s.Get("w"); ok {
 		t.Fatal("stopped function still listed")
 	}
-	if err := s.Stop("w"); !errors.Is(err, ErrNotFound) {
+	if err := s.Stop("w"); !errors.Is(err, api.ErrFunctionNotFound) {
 		t.Fatalf("second stop = %v", err)
 	}
 }

@@ -24,8 +24,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/faas-flow/faas-flow/examples/demo"
 	"github.com/faas-flow/faas-flow/gateway"
-	"github.com/faas-flow/faas-flow/internal/demo"
 	"github.com/faas-flow/faas-flow/internal/testenv"
 )
 

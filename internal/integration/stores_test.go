@@ -133,7 +133,7 @@ func splitComma(in []byte) map[string][]byte {
 // branchingFlow: start fans out to a foreach (two-node chain per branch,
 // aggregated) and to a counter; both meet in a parallel join, then end.
 // fired counts completed runs of the nodes that must run exactly once.
-func branchingFlow(fired *sync.Map) engine.DefineFunc {
+func branchingFlow(fired *sync.Map) faasflow.DefineFunc {
 	once := func(ctx *faasflow.Context, node string, m faasflow.Modifier) faasflow.Modifier {
 		return func(in []byte) ([]byte, error) {
 			out, err := m(in)

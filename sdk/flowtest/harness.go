@@ -12,7 +12,12 @@ import (
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/sdk"
 	statememory "github.com/faas-flow/faas-flow/statestore/memory"
+	"github.com/faas-flow/faas-flow/transport/loopback"
 )
+
+// Chaos configures the faults the in-process transport injects (see
+// loopback.Chaos).
+type Chaos = loopback.Chaos
 
 // Function is a fake OpenFaaS function for Apply operations.
 type Function func(input []byte) ([]byte, error)
@@ -65,7 +70,7 @@ func WithEngineOptions(f func(*engine.Options)) Option {
 // Harness runs one flow in process.
 type Harness struct {
 	Engine    *engine.Engine
-	Transport *Loopback
+	Transport *loopback.Loopback
 	State     sdk.StateStore
 	Data      sdk.DataStore
 	calls     *fakeInvoker
@@ -73,7 +78,7 @@ type Harness struct {
 
 // New builds an engine for define on in-memory stores and a loopback
 // transport. Close it when done.
-func New(define engine.DefineFunc, opts ...Option) (*Harness, error) {
+func New(define sdk.DefineFunc, opts ...Option) (*Harness, error) {
 	c := &config{flow: "flowtest", functions: map[string]Function{}, workers: 4}
 	for _, o := range opts {
 		o(c)
@@ -89,7 +94,7 @@ func New(define engine.DefineFunc, opts ...Option) (*Harness, error) {
 	if inv == nil {
 		inv = fi
 	}
-	lb := NewLoopback(c.workers, c.chaos)
+	lb := loopback.New(c.workers, c.chaos)
 	signer, err := engine.NewSigner([]byte("flowtest-hmac-key"), false)
 	if err != nil {
 		return nil, err
@@ -105,7 +110,7 @@ func New(define engine.DefineFunc, opts ...Option) (*Harness, error) {
 		lb.Close()
 		return nil, err
 	}
-	lb.SetTarget(e.Forward)
+	lb.SetTarget(e.Receive)
 	return &Harness{Engine: e, Transport: lb, State: c.state, Data: c.data, calls: fi}, nil
 }
 
