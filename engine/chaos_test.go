@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/sdk/flowtest"
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
@@ -45,10 +46,10 @@ func (f *fireCounter) get(req, node string) int {
 func branchingFlow(fc *fireCounter) faasflow.DefineFunc {
 	return func(flow *faasflow.Workflow, ctx *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("start").Modify(fc.mod(ctx, "start", appendMod("")))
-		each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(joinSorted), faasflow.MaxConcurrency(2))
+		d.Node("start").Modify(fc.mod(ctx, "start", testflow.AppendMod("")))
+		each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(testflow.JoinSorted), faasflow.MaxConcurrency(2))
 		each.Node("up").Modify(upper)
-		each.Node("bang").Modify(appendMod("!"))
+		each.Node("bang").Modify(testflow.AppendMod("!"))
 		each.Edge("up", "bang")
 		sub := faasflow.NewDag()
 		br := sub.ConditionalBranch("route", []string{"long", "short"}, func(in []byte) []string {
@@ -56,12 +57,12 @@ func branchingFlow(fc *fireCounter) faasflow.DefineFunc {
 				return []string{"long", "short"}
 			}
 			return []string{"short"}
-		}, faasflow.Aggregator(joinSorted))
-		br["long"].Node("l").Modify(appendMod("L"))
-		br["short"].Node("s").Modify(appendMod("S"))
+		}, faasflow.Aggregator(testflow.JoinSorted))
+		br["long"].Node("l").Modify(testflow.AppendMod("L"))
+		br["short"].Node("s").Modify(testflow.AppendMod("S"))
 		d.SubDag("sub", sub)
 		d.Node("count").Modify(func(in []byte) ([]byte, error) { return []byte(fmt.Sprint(len(in))), nil })
-		d.Node("join", faasflow.Aggregator(joinSorted)).Modify(fc.mod(ctx, "join", appendMod("")))
+		d.Node("join", faasflow.Aggregator(testflow.JoinSorted)).Modify(fc.mod(ctx, "join", testflow.AppendMod("")))
 		d.Node("end").Modify(fc.mod(ctx, "end", func(in []byte) ([]byte, error) { return append([]byte("["), append(in, ']')...), nil }))
 		d.Edge("start", "each")
 		d.Edge("start", "sub", faasflow.Forwarder(func(in []byte) []byte { return []byte(strings.ReplaceAll(string(in), ",", "")) }))
@@ -173,7 +174,7 @@ func TestChaosWideForEachJoinsEveryBranchOnce(t *testing.T) {
 			t.Parallel()
 			var aggregations atomic.Int32
 			define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
-				each := flow.Dag().ForEachBranch("each", splitComma, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) {
+				each := flow.Dag().ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) {
 					aggregations.Add(1)
 					return []byte(fmt.Sprint(len(m))), nil
 				}))

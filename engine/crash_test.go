@@ -12,6 +12,7 @@ import (
 
 	datamem "github.com/faas-flow/faas-flow/datastore/memory"
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	"github.com/faas-flow/faas-flow/sdk"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
@@ -154,7 +155,7 @@ func (c *crashFlow) define(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		return map[string][]byte{"k0": []byte("0"), "k1": []byte("1"), "k2": []byte("2"), "k3": []byte("3")}
 	}, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) {
 		c.count("aggregator")
-		return joinSorted(m)
+		return testflow.JoinSorted(m)
 	}))
 	each.Node("work").Modify(func(in []byte) ([]byte, error) {
 		c.count("work " + string(in))

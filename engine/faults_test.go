@@ -12,6 +12,7 @@ import (
 
 	datamem "github.com/faas-flow/faas-flow/datastore/memory"
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	"github.com/faas-flow/faas-flow/sdk"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/sdk/flowtest"
@@ -168,7 +169,7 @@ func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
 func TestWaiterNeverSeesAFailureWithoutItsOnFailureResult(t *testing.T) {
 	h := newHarness(t, func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("a").Modify(appendMod(""))
+		d.Node("a").Modify(testflow.AppendMod(""))
 		d.Node("b").Modify(func([]byte) ([]byte, error) { return nil, errors.New("boom") })
 		d.Edge("a", "b")
 		flow.OnFailure(func(error) ([]byte, error) {
@@ -224,14 +225,14 @@ func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
 	runs := map[string]int{}
 	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("first").Modify(appendMod(""))
+		d.Node("first").Modify(testflow.AppendMod(""))
 		each := d.ForEachBranch("each", func([]byte) map[string][]byte {
 			m := map[string][]byte{}
 			for _, k := range keys {
 				m[k] = []byte(k)
 			}
 			return m
-		}, faasflow.Aggregator(joinSorted))
+		}, faasflow.Aggregator(testflow.JoinSorted))
 		each.Node("work").Modify(func(in []byte) ([]byte, error) {
 			mu.Lock()
 			runs[string(in)]++

@@ -66,3 +66,14 @@ func (f *Flow) build(sctx *sdk.Context) (wf *sdk.Workflow, err error) {
 	}
 	return wf, nil
 }
+
+// leafCursor extends parent with node, descending into sub-DAG start nodes
+// until a node that runs operations (a plain or dynamic node).
+func leafCursor(parent []Frame, n *sdk.Node) []Frame {
+	c := append(append([]Frame(nil), parent...), Frame{Node: n.Name()})
+	for n.Kind() == sdk.KindSubDag {
+		n = n.SubDag().Start()
+		c = append(c, Frame{Node: n.Name()})
+	}
+	return c
+}

@@ -12,58 +12,31 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/sdk/flowtest"
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
 )
 
-func appendMod(s string) faasflow.Modifier {
-	return func(in []byte) ([]byte, error) { return append(append([]byte(nil), in...), s...), nil }
-}
-
 func upper(in []byte) ([]byte, error) { return bytes.ToUpper(in), nil }
-
-// joinSorted aggregates inputs as "k1=v1,k2=v2" in key order.
-func joinSorted(in map[string][]byte) ([]byte, error) {
-	keys := make([]string, 0, len(in))
-	for k := range in {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + string(in[k])
-	}
-	return []byte(strings.Join(parts, ",")), nil
-}
-
-func splitComma(in []byte) map[string][]byte {
-	out := map[string][]byte{}
-	for _, p := range strings.Split(string(in), ",") {
-		if p != "" {
-			out[p] = []byte(p)
-		}
-	}
-	return out
-}
 
 // nestedFlow: a sub-DAG holding a conditional whose branch holds a foreach.
 func nestedFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
 	dag := flow.Dag()
-	dag.Node("start").Modify(appendMod(""))
+	dag.Node("start").Modify(testflow.AppendMod(""))
 	sub := faasflow.NewDag()
-	sub.Node("prep").Modify(appendMod(""))
+	sub.Node("prep").Modify(testflow.AppendMod(""))
 	branches := sub.ConditionalBranch("route", []string{"list", "single"}, func(in []byte) []string {
 		if bytes.Contains(in, []byte(",")) {
 			return []string{"list"}
 		}
 		return []string{"single"}
-	}, faasflow.Aggregator(joinSorted))
-	each := branches["list"].ForEachBranch("each", splitComma, faasflow.Aggregator(joinSorted))
+	}, faasflow.Aggregator(testflow.JoinSorted))
+	each := branches["list"].ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(testflow.JoinSorted))
 	each.Node("up").Modify(upper)
-	each.Node("mark").Modify(appendMod("!"))
+	each.Node("mark").Modify(testflow.AppendMod("!"))
 	each.Edge("up", "mark")
-	branches["single"].Node("one").Modify(appendMod("?"))
+	branches["single"].Node("one").Modify(testflow.AppendMod("?"))
 	sub.Edge("prep", "route")
 	dag.SubDag("sub", sub)
 	dag.Node("end").Modify(func(in []byte) ([]byte, error) { return append([]byte("<"), append(in, '>')...), nil })
@@ -82,7 +55,7 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 		{
 			name: "sync node runs its operations in order",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
-				flow.SyncNode().Modify(appendMod("-a")).Modify(appendMod("-b")).Modify(upper)
+				flow.SyncNode().Modify(testflow.AppendMod("-a")).Modify(testflow.AppendMod("-b")).Modify(upper)
 				return nil
 			},
 			input: "in", want: "IN-A-B",
@@ -91,9 +64,9 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "async chain passes data along edges",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod("-a"))
-				d.Node("b").Modify(appendMod("-b"))
-				d.Node("c").Modify(appendMod("-c"))
+				d.Node("a").Modify(testflow.AppendMod("-a"))
+				d.Node("b").Modify(testflow.AppendMod("-b"))
+				d.Node("c").Modify(testflow.AppendMod("-c"))
 				d.Edge("a", "b")
 				d.Edge("b", "c")
 				return nil
@@ -105,13 +78,13 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "wide static fan-out of 40 children joins every one",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod(""))
+				d.Node("a").Modify(testflow.AppendMod(""))
 				d.Node("join", faasflow.Aggregator(func(in map[string][]byte) ([]byte, error) {
 					return []byte(fmt.Sprint(len(in))), nil
 				}))
 				for i := 0; i < 40; i++ {
 					c := fmt.Sprintf("c%02d", i)
-					d.Node(c).Modify(appendMod(""))
+					d.Node(c).Modify(testflow.AppendMod(""))
 					d.Edge("a", c)
 					d.Edge(c, "join")
 				}
@@ -123,10 +96,10 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "parallel branches join through the aggregator",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod(""))
-				d.Node("b").Modify(appendMod("-b"))
-				d.Node("c").Modify(appendMod("-c"))
-				d.Node("join", faasflow.Aggregator(joinSorted))
+				d.Node("a").Modify(testflow.AppendMod(""))
+				d.Node("b").Modify(testflow.AppendMod("-b"))
+				d.Node("c").Modify(testflow.AppendMod("-c"))
+				d.Node("join", faasflow.Aggregator(testflow.JoinSorted))
 				d.Edge("a", "b")
 				d.Edge("a", "c")
 				d.Edge("b", "join")
@@ -139,9 +112,9 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "join node sees each predecessor in NodeInput",
 			define: func(flow *faasflow.Workflow, ctx *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod(""))
-				d.Node("b").Modify(appendMod("1"))
-				d.Node("c").Modify(appendMod("2"))
+				d.Node("a").Modify(testflow.AppendMod(""))
+				d.Node("b").Modify(testflow.AppendMod("1"))
+				d.Node("c").Modify(testflow.AppendMod("2"))
 				d.Node("join", faasflow.Aggregator(func(map[string][]byte) ([]byte, error) { return nil, nil })).
 					Modify(func([]byte) ([]byte, error) {
 						return []byte(string(ctx.NodeInput["b"]) + "+" + string(ctx.NodeInput["c"])), nil
@@ -158,15 +131,15 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "conditional runs only the selected branch",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("in").Modify(appendMod(""))
+				d.Node("in").Modify(testflow.AppendMod(""))
 				b := d.ConditionalBranch("c", []string{"big", "small"}, func(in []byte) []string {
 					if len(in) > 3 {
 						return []string{"big"}
 					}
 					return []string{"small"}
-				}, faasflow.Aggregator(joinSorted))
+				}, faasflow.Aggregator(testflow.JoinSorted))
 				b["big"].Node("x").Modify(upper)
-				b["small"].Node("y").Modify(appendMod("..."))
+				b["small"].Node("y").Modify(testflow.AppendMod("..."))
 				d.Edge("in", "c")
 				return nil
 			},
@@ -177,10 +150,10 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
 				b := d.ConditionalBranch("c", []string{"p", "q", "r"}, func([]byte) []string { return []string{"r", "p", "r"} },
-					faasflow.Aggregator(joinSorted))
-				b["p"].Node("x").Modify(appendMod("p"))
-				b["q"].Node("x").Modify(appendMod("q"))
-				b["r"].Node("x").Modify(appendMod("r"))
+					faasflow.Aggregator(testflow.JoinSorted))
+				b["p"].Node("x").Modify(testflow.AppendMod("p"))
+				b["q"].Node("x").Modify(testflow.AppendMod("q"))
+				b["r"].Node("x").Modify(testflow.AppendMod("r"))
 				return nil
 			},
 			input: "-", want: "p=-p,r=-r",
@@ -189,10 +162,10 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "conditional selecting nothing passes the input through",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod("a"))
-				b := d.ConditionalBranch("c", []string{"p"}, func([]byte) []string { return nil }, faasflow.Aggregator(joinSorted))
-				b["p"].Node("x").Modify(appendMod("p"))
-				d.Node("z").Modify(appendMod("z"))
+				d.Node("a").Modify(testflow.AppendMod("a"))
+				b := d.ConditionalBranch("c", []string{"p"}, func([]byte) []string { return nil }, faasflow.Aggregator(testflow.JoinSorted))
+				b["p"].Node("x").Modify(testflow.AppendMod("p"))
+				d.Node("z").Modify(testflow.AppendMod("z"))
 				d.Edge("a", "c")
 				d.Edge("c", "z")
 				return nil
@@ -203,9 +176,9 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "foreach runs the branch per key and aggregates",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(joinSorted))
+				each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(testflow.JoinSorted))
 				each.Node("up").Modify(upper)
-				each.Node("ex").Modify(appendMod("!"))
+				each.Node("ex").Modify(testflow.AppendMod("!"))
 				each.Edge("up", "ex")
 				return nil
 			},
@@ -215,7 +188,7 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "foreach with a concurrency limit still runs every key",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(joinSorted), faasflow.MaxConcurrency(2))
+				each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(testflow.JoinSorted), faasflow.MaxConcurrency(2))
 				each.Node("up").Modify(upper)
 				return nil
 			},
@@ -225,7 +198,7 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "foreach over no keys gives the aggregator an empty map",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) {
+				each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(func(m map[string][]byte) ([]byte, error) {
 					return []byte(fmt.Sprintf("n=%d", len(m))), nil
 				}))
 				each.Node("up").Modify(upper)
@@ -238,12 +211,12 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
 				sub := faasflow.NewDag()
-				sub.Node("x").Modify(appendMod("-x"))
-				sub.Node("y").Modify(appendMod("-y"))
+				sub.Node("x").Modify(testflow.AppendMod("-x"))
+				sub.Node("y").Modify(testflow.AppendMod("-y"))
 				sub.Edge("x", "y")
-				d.Node("a").Modify(appendMod("-a"))
+				d.Node("a").Modify(testflow.AppendMod("-a"))
 				d.SubDag("s", sub)
-				d.Node("b").Modify(appendMod("-b"))
+				d.Node("b").Modify(testflow.AppendMod("-b"))
 				d.Edge("a", "s")
 				d.Edge("s", "b")
 				return nil
@@ -262,7 +235,7 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "execution-only edge sends no data",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod("-a"))
+				d.Node("a").Modify(testflow.AppendMod("-a"))
 				d.Node("b").Modify(func(in []byte) ([]byte, error) { return []byte(fmt.Sprintf("got %d bytes", len(in))), nil })
 				d.Edge("a", "b", faasflow.InvokeEdge())
 				return nil
@@ -273,8 +246,8 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "forwarder transforms data for one edge",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod("-a"))
-				d.Node("b").Modify(appendMod("-b"))
+				d.Node("a").Modify(testflow.AppendMod("-a"))
+				d.Node("b").Modify(testflow.AppendMod("-b"))
 				d.Edge("a", "b", faasflow.Forwarder(func(in []byte) []byte { return bytes.ToUpper(in) }))
 				return nil
 			},
@@ -285,7 +258,7 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
 				d.Node("a").Apply("shout")
-				d.Node("b").Modify(appendMod("."))
+				d.Node("b").Modify(testflow.AppendMod("."))
 				d.Edge("a", "b")
 				return nil
 			},
@@ -318,8 +291,8 @@ func TestFlowsProduceExactOutputs(t *testing.T) {
 			name: "operation failure handler can swallow the error",
 			define: func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Apply("broken", faasflow.OnFailure(func(error) error { return nil })).Modify(appendMod("|ok"))
-				d.Node("b").Modify(appendMod(""))
+				d.Node("a").Apply("broken", faasflow.OnFailure(func(error) error { return nil })).Modify(testflow.AppendMod("|ok"))
+				d.Node("b").Modify(testflow.AppendMod(""))
 				d.Edge("a", "b")
 				return nil
 			},
@@ -397,10 +370,10 @@ func TestFailureRunsOnFailureAndFinallyOnce(t *testing.T) {
 	var finalState atomic.Value
 	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("a").Modify(appendMod(""))
-		d.Node("ok").Modify(appendMod("fine"))
+		d.Node("a").Modify(testflow.AppendMod(""))
+		d.Node("ok").Modify(testflow.AppendMod("fine"))
 		d.Node("bad").Modify(func([]byte) ([]byte, error) { return nil, errors.New("boom") })
-		d.Node("join", faasflow.Aggregator(joinSorted))
+		d.Node("join", faasflow.Aggregator(testflow.JoinSorted))
 		d.Edge("a", "ok")
 		d.Edge("a", "bad")
 		d.Edge("ok", "join")
@@ -439,7 +412,7 @@ func TestRetrySucceedsOnThirdAttempt(t *testing.T) {
 	var calls atomic.Int32
 	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("a").Modify(appendMod("a"))
+		d.Node("a").Modify(testflow.AppendMod("a"))
 		d.Node("flaky", faasflow.Retry(faasflow.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond})).
 			Modify(func(in []byte) ([]byte, error) {
 				if calls.Add(1) < 3 {
@@ -477,7 +450,7 @@ func TestRetryStopsAtMaxAttemptsAndOnPermanentErrors(t *testing.T) {
 			var calls atomic.Int32
 			h := newHarness(t, func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 				d := flow.Dag()
-				d.Node("a").Modify(appendMod(""))
+				d.Node("a").Modify(testflow.AppendMod(""))
 				d.Node("b", faasflow.Retry(faasflow.RetryPolicy{MaxAttempts: 4, InitialInterval: time.Millisecond})).
 					Modify(func([]byte) ([]byte, error) { calls.Add(1); return nil, tt.err })
 				d.Edge("a", "b")
@@ -501,7 +474,7 @@ func TestTimeoutsFire(t *testing.T) {
 	}{
 		{"node timeout stops a slow modifier", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			d := flow.Dag()
-			d.Node("a").Modify(appendMod(""))
+			d.Node("a").Modify(testflow.AppendMod(""))
 			d.Node("slow", faasflow.NodeTimeout(30*time.Millisecond)).Modify(func(in []byte) ([]byte, error) {
 				time.Sleep(2 * time.Second)
 				return in, nil
@@ -511,7 +484,7 @@ func TestTimeoutsFire(t *testing.T) {
 		}},
 		{"operation timeout stops a slow function", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			d := flow.Dag()
-			d.Node("a").Modify(appendMod(""))
+			d.Node("a").Modify(testflow.AppendMod(""))
 			d.Node("slow").Apply("sleepy", faasflow.Timeout(30*time.Millisecond))
 			d.Edge("a", "slow")
 			return nil
@@ -543,33 +516,33 @@ func TestPanicsInUserCodeFailTheNodeNotTheProcess(t *testing.T) {
 	}{
 		{"modifier", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			d := flow.Dag()
-			d.Node("a").Modify(appendMod(""))
+			d.Node("a").Modify(testflow.AppendMod(""))
 			d.Node("b").Modify(func([]byte) ([]byte, error) { panic("modifier exploded") })
 			d.Edge("a", "b")
 			return nil
 		}, "modifier exploded"},
 		{"condition", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			b := flow.Dag().ConditionalBranch("c", []string{"x"}, func([]byte) []string { panic("condition exploded") },
-				faasflow.Aggregator(joinSorted))
-			b["x"].Node("n").Modify(appendMod(""))
+				faasflow.Aggregator(testflow.JoinSorted))
+			b["x"].Node("n").Modify(testflow.AppendMod(""))
 			return nil
 		}, "condition exploded"},
 		{"foreach", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			e := flow.Dag().ForEachBranch("f", func([]byte) map[string][]byte { panic("foreach exploded") },
-				faasflow.Aggregator(joinSorted))
-			e.Node("n").Modify(appendMod(""))
+				faasflow.Aggregator(testflow.JoinSorted))
+			e.Node("n").Modify(testflow.AppendMod(""))
 			return nil
 		}, "foreach exploded"},
 		{"aggregator", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
-			e := flow.Dag().ForEachBranch("f", splitComma,
+			e := flow.Dag().ForEachBranch("f", testflow.SplitComma,
 				faasflow.Aggregator(func(map[string][]byte) ([]byte, error) { panic("aggregator exploded") }))
-			e.Node("n").Modify(appendMod(""))
+			e.Node("n").Modify(testflow.AppendMod(""))
 			return nil
 		}, "aggregator exploded"},
 		{"undeclared condition key", func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 			b := flow.Dag().ConditionalBranch("c", []string{"x"}, func([]byte) []string { return []string{"nope"} },
-				faasflow.Aggregator(joinSorted))
-			b["x"].Node("n").Modify(appendMod(""))
+				faasflow.Aggregator(testflow.JoinSorted))
+			b["x"].Node("n").Modify(testflow.AppendMod(""))
 			return nil
 		}, "undeclared branch"},
 	}
@@ -624,8 +597,8 @@ func TestLargeBranchResultsAndJoinInputsGoThroughTheDataStore(t *testing.T) {
 	}
 	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("start").Modify(appendMod(""))
-		each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(sizes))
+		d.Node("start").Modify(testflow.AppendMod(""))
+		each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(sizes))
 		each.Node("grow").Modify(func(in []byte) ([]byte, error) {
 			if string(in) == "s" {
 				return in, nil // a small result next to large ones
@@ -658,9 +631,9 @@ func TestLargeBranchResultsAndJoinInputsGoThroughTheDataStore(t *testing.T) {
 func TestFailedNodeLeavesNoReservedChildBehind(t *testing.T) {
 	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("a").Modify(appendMod("a"))
+		d.Node("a").Modify(testflow.AppendMod("a"))
 		d.Node("b").Apply("broken")
-		d.Node("c").Modify(appendMod("c"))
+		d.Node("c").Modify(testflow.AppendMod("c"))
 		d.Edge("a", "b")
 		d.Edge("b", "c")
 		return nil

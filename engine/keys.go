@@ -2,7 +2,6 @@ package engine
 
 import (
 	"net/url"
-	"strings"
 )
 
 // Key layout. Request records live under "r/<flow>/<request>"; everything a
@@ -57,41 +56,3 @@ func (k keys) branchInput(inst, key string) string {
 func (k keys) hopData(hop string) string { return k.work + "h/" + hop }
 func (k keys) parked(hop string) string  { return k.work + "p/" + hop }
 func (k keys) parkedAll() string         { return k.work + "p/" }
-
-// InstanceID renders a cursor as an instance id: frames joined by "/", a
-// branch key (path-escaped) in brackets after the frame it belongs to
-// ("split[a]/fetch"). State records, NodeInfo.Node and traces use it.
-func InstanceID(c []Frame) string { return instanceID(c) }
-
-func instanceID(c []Frame) string {
-	var b strings.Builder
-	for i, f := range c {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		b.WriteString(f.Node)
-		if f.Key != "" {
-			b.WriteByte('[')
-			b.WriteString(url.PathEscape(f.Key))
-			b.WriteByte(']')
-		}
-	}
-	return b.String()
-}
-
-// validRequestID reports whether a caller-supplied request id is acceptable:
-// 1 to 128 characters from [A-Za-z0-9._-].
-func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return id != "." && id != ".."
-}

@@ -13,6 +13,7 @@ import (
 
 	datamem "github.com/faas-flow/faas-flow/datastore/memory"
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
 )
@@ -414,9 +415,9 @@ func TestHopFromChangedDefinitionFailsTheRequest(t *testing.T) {
 	signer, _ := engine.NewSigner([]byte("test-key"), false)
 	other, err := engine.New(func(flow *faasflow.Workflow, _ *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("a").Modify(appendMod(""))
-		d.Node("b").Modify(appendMod(""))
-		d.Node("x").Modify(appendMod(""))
+		d.Node("a").Modify(testflow.AppendMod(""))
+		d.Node("b").Modify(testflow.AppendMod(""))
+		d.Node("x").Modify(testflow.AppendMod(""))
 		d.Edge("a", "b")
 		d.Edge("b", "x")
 		return nil
@@ -448,7 +449,7 @@ func TestSignerRefusesAnEmptyKeyUnlessInsecure(t *testing.T) {
 
 func TestControlCallsOnAOneNodeFlowAreNotFound(t *testing.T) {
 	e, err := engine.New(func(flow *faasflow.Workflow, _ *faasflow.Context) error {
-		flow.SyncNode().Modify(appendMod("x"))
+		flow.SyncNode().Modify(testflow.AppendMod("x"))
 		return nil
 	}, engine.Options{Flow: "sync"})
 	if err != nil {

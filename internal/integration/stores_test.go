@@ -19,6 +19,7 @@ import (
 	"github.com/faas-flow/faas-flow/datastore/minio"
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/internal/testenv"
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/sdk/flowtest"
 	"github.com/faas-flow/faas-flow/statestore/etcd"
@@ -103,33 +104,6 @@ func (c *countingData) Put(ctx context.Context, key string, data []byte) error {
 
 func upper(in []byte) ([]byte, error) { return bytes.ToUpper(in), nil }
 
-func appendMod(s string) faasflow.Modifier {
-	return func(in []byte) ([]byte, error) { return append(append([]byte(nil), in...), s...), nil }
-}
-
-func joinSorted(in map[string][]byte) ([]byte, error) {
-	keys := make([]string, 0, len(in))
-	for k := range in {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + string(in[k])
-	}
-	return []byte(strings.Join(parts, ",")), nil
-}
-
-func splitComma(in []byte) map[string][]byte {
-	out := map[string][]byte{}
-	for _, p := range strings.Split(string(in), ",") {
-		if p != "" {
-			out[p] = []byte(p)
-		}
-	}
-	return out
-}
-
 // branchingFlow: start fans out to a foreach (two-node chain per branch,
 // aggregated) and to a counter; both meet in a parallel join, then end.
 // fired counts completed runs of the nodes that must run exactly once.
@@ -146,13 +120,13 @@ func branchingFlow(fired *sync.Map) faasflow.DefineFunc {
 	}
 	return func(flow *faasflow.Workflow, ctx *faasflow.Context) error {
 		d := flow.Dag()
-		d.Node("start").Modify(once(ctx, "start", appendMod("")))
-		each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(joinSorted))
+		d.Node("start").Modify(once(ctx, "start", testflow.AppendMod("")))
+		each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(testflow.JoinSorted))
 		each.Node("up").Modify(upper)
-		each.Node("bang").Modify(appendMod("!"))
+		each.Node("bang").Modify(testflow.AppendMod("!"))
 		each.Edge("up", "bang")
 		d.Node("count").Modify(func(in []byte) ([]byte, error) { return []byte(fmt.Sprint(len(in))), nil })
-		d.Node("join", faasflow.Aggregator(joinSorted)).Modify(once(ctx, "join", appendMod("")))
+		d.Node("join", faasflow.Aggregator(testflow.JoinSorted)).Modify(once(ctx, "join", testflow.AppendMod("")))
 		d.Node("end").Modify(once(ctx, "end", func(in []byte) ([]byte, error) { return append([]byte("["), append(in, ']')...), nil }))
 		d.Edge("start", "each")
 		d.Edge("start", "count")

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/faas-flow/faas-flow/internal/testflow"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 )
 
@@ -49,9 +49,9 @@ func branchingFlow(rightCalls *atomic.Int32) func(*faasflow.Workflow, *faasflow.
 				}
 				return append([]byte("r:"), in...), nil
 			})
-		each := d.ForEachBranch("each", splitComma, faasflow.Aggregator(joinSorted))
+		each := d.ForEachBranch("each", testflow.SplitComma, faasflow.Aggregator(testflow.JoinSorted))
 		each.Node("up").Modify(func(in []byte) ([]byte, error) { return bytes.ToUpper(in), nil })
-		d.Node("join", faasflow.Aggregator(joinSorted)).Modify(func(in []byte) ([]byte, error) { return in, nil })
+		d.Node("join", faasflow.Aggregator(testflow.JoinSorted)).Modify(func(in []byte) ([]byte, error) { return in, nil })
 		d.Node("bad").Modify(func([]byte) ([]byte, error) { return nil, errors.New("boom: bad input") })
 		d.Edge("start", "left")
 		d.Edge("start", "right")
@@ -63,29 +63,6 @@ func branchingFlow(rightCalls *atomic.Int32) func(*faasflow.Workflow, *faasflow.
 		flow.OnFailure(func(err error) ([]byte, error) { return []byte("handled: " + err.Error()), nil })
 		return nil
 	}
-}
-
-func splitComma(in []byte) map[string][]byte {
-	out := map[string][]byte{}
-	for _, p := range strings.Split(string(in), ",") {
-		if p != "" {
-			out[p] = []byte(p)
-		}
-	}
-	return out
-}
-
-func joinSorted(in map[string][]byte) ([]byte, error) {
-	keys := make([]string, 0, len(in))
-	for k := range in {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + string(in[k])
-	}
-	return []byte(strings.Join(parts, ",")), nil
 }
 
 func worker(in []byte) ([]byte, error) { return append([]byte("w:"), in...), nil }
