@@ -95,30 +95,37 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), inst.Timeout())
 	defer cancel()
+	out, code := s.outgoing(ctx, w, r)
+	if out == nil {
+		return code
+	}
+	resp, err := inst.RoundTrip(out)
+	if err != nil {
+		return callFailed(w, r, f, inst, err)
+	}
+	defer resp.Body.Close()
+	s.relay(w, r, resp, started)
+	return resp.StatusCode
+}
+
+// outgoing is the request forward sends to the function for r, with ctx:
+// the same method, path remainder, query, body and headers (less the
+// hop-by-hop ones), X-Forwarded-Host and -For when the caller set none, and
+// the trace context. When it cannot be made, the error has been answered
+// and outgoing returns nil and its status.
+func (s *Server) outgoing(ctx context.Context, w http.ResponseWriter, r *http.Request) (*http.Request, int) {
 	target := "http://function" + functionPath(r)
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	var body io.Reader = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	if n := r.ContentLength; n > 0 && n <= smallBody {
-		// A small body is read first and sent from memory: the transport
-		// then writes it with the headers, where a streamed body makes it
-		// flush the headers and copy through a fresh 32 KiB buffer.
-		b := make([]byte, n)
-		if _, err := io.ReadFull(body, b); err != nil {
-			code := http.StatusBadRequest
-			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-				code = http.StatusRequestEntityTooLarge
-			}
-			httpError(w, code, "read request body: "+err.Error())
-			return code
-		}
-		body = bytes.NewReader(b)
+	body, code := s.requestBody(w, r)
+	if body == nil {
+		return nil, code
 	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
-		return http.StatusBadRequest
+		return nil, http.StatusBadRequest
 	}
 	out.ContentLength = r.ContentLength
 	out.Header = r.Header.Clone()
@@ -134,22 +141,55 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 		}
 	}
 	s.prop.Inject(ctx, propagation.HeaderCarrier(out.Header))
-	resp, err := inst.RoundTrip(out)
-	if err != nil {
-		code := http.StatusBadGateway
-		msg := "function " + f.Deployment.Service + " failed: " + err.Error()
-		switch {
-		case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
-			code = http.StatusGatewayTimeout
-			msg = fmt.Sprintf("function %s timed out after %s (exec_timeout)", f.Deployment.Service, inst.Timeout())
-		case errors.Is(err, supervisor.ErrNotReady):
-			code = http.StatusServiceUnavailable
+	return out, 0
+}
+
+// requestBody is r's body bounded by MaxBodyBytes, read into memory first
+// when it is small. When reading fails, the error has been answered and
+// requestBody returns nil and its status.
+func (s *Server) requestBody(w http.ResponseWriter, r *http.Request) (io.Reader, int) {
+	var body io.Reader = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	if n := r.ContentLength; n > 0 && n <= smallBody {
+		// A small body is read first and sent from memory: the transport
+		// then writes it with the headers, where a streamed body makes it
+		// flush the headers and copy through a fresh 32 KiB buffer.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(body, b); err != nil {
+			code := http.StatusBadRequest
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			httpError(w, code, "read request body: "+err.Error())
+			return nil, code
 		}
-		w.Header().Set(api.HeaderOpenFaaSInternal, "gateway")
-		httpError(w, code, msg)
-		return code
+		body = bytes.NewReader(b)
 	}
-	defer resp.Body.Close()
+	return body, 0
+}
+
+// callFailed answers a call the function gave no response to, marked as
+// the gateway's answer: 504 when its exec timeout ran out, 503 when it was
+// not ready, 502 otherwise. It returns the status sent.
+func callFailed(w http.ResponseWriter, r *http.Request, f store.Function, inst *supervisor.Instance, err error) int {
+	code := http.StatusBadGateway
+	msg := "function " + f.Deployment.Service + " failed: " + err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		code = http.StatusGatewayTimeout
+		msg = fmt.Sprintf("function %s timed out after %s (exec_timeout)", f.Deployment.Service, inst.Timeout())
+	case errors.Is(err, supervisor.ErrNotReady):
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set(api.HeaderOpenFaaSInternal, "gateway")
+	httpError(w, code, msg)
+	return code
+}
+
+// relay sends the function's response to the caller: its headers (less the
+// hop-by-hop ones; the request's Content-Type, or text/plain, when it set
+// none), the duration so far, the status and the body, streamed with a
+// flush per read for event streams and NDJSON.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, started time.Time) {
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
@@ -174,12 +214,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 		_, _ = io.CopyBuffer(writerOnly{w}, readerOnly{resp.Body}, *buf)
 		s.copyBufs.Put(buf)
 	}
-	return resp.StatusCode
 }
 
-// smallBody is the largest request body forward reads into memory before
-// sending it on; it fits the function transport's write buffer with the
-// headers (see supervisor.Options).
+// smallBody is the largest request body requestBody reads into memory
+// before forward sends it on; it fits the function transport's write buffer
+// with the headers (see supervisor.Options).
 const smallBody = 16 << 10
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo, so that
@@ -188,6 +227,7 @@ const smallBody = 16 << 10
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
 
+// streamCopy copies r to w, flushing after every read, until either fails.
 func streamCopy(w http.ResponseWriter, r io.Reader) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)

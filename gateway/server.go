@@ -83,7 +83,7 @@ type Server struct {
 	prop    propagation.TextMapPropagator
 	mux     *http.ServeMux
 	handler http.Handler
-	// copyBufs holds the buffers forward copies response bodies with.
+	// copyBufs holds the buffers forward (relay) copies response bodies with.
 	copyBufs sync.Pool
 	// streams is cancelled by CloseStreams: open-ended answers (followed
 	// logs) end with it, so that a graceful shutdown need not wait for them.
