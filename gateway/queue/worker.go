@@ -86,6 +86,38 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) 
 	if opts.GatewayURL == "" && opts.Handler == nil {
 		return nil, errors.New("queue: WorkerOptions.GatewayURL or Handler is required")
 	}
+	opts = opts.withDefaults()
+	cons, err := js.CreateOrUpdateConsumer(ctx, queuemsg.StreamName, jetstream.ConsumerConfig{
+		Durable:       DurableName,
+		Description:   "faas-flow local gateway queue worker",
+		FilterSubject: queuemsg.SubjectPrefix + ">",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       opts.AckWait,
+		MaxDeliver:    opts.MaxDeliver,
+		MaxAckPending: opts.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: create consumer %s: %w", DurableName, err)
+	}
+	w := newWorker(opts, cons)
+	if opts.Registerer != nil {
+		if err := w.register(opts.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Concurrency))
+	if err != nil {
+		return nil, fmt.Errorf("queue: consume: %w", err)
+	}
+	w.it = it
+	go w.loop()
+	return w, nil
+}
+
+// withDefaults fills in the documented defaults (GatewayURL loses its
+// trailing slashes).
+func (opts WorkerOptions) withDefaults() WorkerOptions {
 	opts.GatewayURL = strings.TrimRight(opts.GatewayURL, "/")
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
@@ -120,20 +152,13 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, queuemsg.StreamName, jetstream.ConsumerConfig{
-		Durable:       DurableName,
-		Description:   "faas-flow local gateway queue worker",
-		FilterSubject: queuemsg.SubjectPrefix + ">",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       opts.AckWait,
-		MaxDeliver:    opts.MaxDeliver,
-		MaxAckPending: opts.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("queue: create consumer %s: %w", DurableName, err)
-	}
-	w := &Worker{
+	return opts
+}
+
+// newWorker is a Worker on cons with its collectors created (not yet
+// registered) and no messages flowing yet.
+func newWorker(opts WorkerOptions, cons jetstream.Consumer) *Worker {
+	return &Worker{
 		opts: opts, cons: cons,
 		tracer: opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway/queue"),
 		prop:   propagation.TraceContext{},
@@ -152,44 +177,42 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) 
 			Name: "faasflow_queue_callbacks_total", Help: "Callback posts, by outcome (ok, failed).",
 		}, []string{"outcome"}),
 	}
-	if opts.Registerer != nil {
-		pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "faasflow_queue_pending", Help: "Async requests waiting in the stream for the queue worker (not yet delivered).",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			info, err := cons.Info(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(info.NumPending)
-		})
-		ackPending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "faasflow_queue_ack_pending", Help: "Async requests delivered but not yet acked (in flight or waiting to retry).",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			info, err := cons.Info(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(info.NumAckPending)
-		})
-		for _, c := range []prometheus.Collector{w.inflight, w.redelivered, w.processed, w.callbacks, pending, ackPending} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("queue: register metrics: %w", err)
-			}
-		}
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Concurrency))
-	if err != nil {
-		return nil, fmt.Errorf("queue: consume: %w", err)
-	}
-	w.it = it
-	go w.loop()
-	return w, nil
 }
 
+// register registers the worker's collectors on reg, with two gauges read
+// from the consumer's info at scrape time: the messages not yet delivered
+// and those delivered but not acked.
+func (w *Worker) register(reg prometheus.Registerer) error {
+	pending := w.consumerGauge("faasflow_queue_pending",
+		"Async requests waiting in the stream for the queue worker (not yet delivered).",
+		func(info *jetstream.ConsumerInfo) float64 { return float64(info.NumPending) })
+	ackPending := w.consumerGauge("faasflow_queue_ack_pending",
+		"Async requests delivered but not yet acked (in flight or waiting to retry).",
+		func(info *jetstream.ConsumerInfo) float64 { return float64(info.NumAckPending) })
+	for _, c := range []prometheus.Collector{w.inflight, w.redelivered, w.processed, w.callbacks, pending, ackPending} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("queue: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// consumerGauge is a gauge of one figure of the consumer's info, asked for
+// at scrape time within a second; -1 when it cannot be had.
+func (w *Worker) consumerGauge(name, help string, figure func(*jetstream.ConsumerInfo) float64) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		info, err := w.cons.Info(ctx)
+		if err != nil {
+			return -1
+		}
+		return figure(info)
+	})
+}
+
+// loop hands each message to handle in a goroutine of its own, at most
+// Concurrency at a time, until the message iterator is stopped.
 func (w *Worker) loop() {
 	defer close(w.done)
 	for {
@@ -229,6 +252,7 @@ func (w *Worker) Close(ctx context.Context) error {
 	}
 }
 
+// result is a function's answer to a queued call (err: no answer).
 type result struct {
 	status int
 	header http.Header
@@ -236,6 +260,9 @@ type result struct {
 	err    error
 }
 
+// handle makes the call msg carries and settles it: a NAK with backoff
+// when the answer is retryable and attempts remain; otherwise the callback
+// (if any), then an ack, or a term when the last attempt failed too.
 func (w *Worker) handle(msg jetstream.Msg) {
 	received := time.Now()
 	meta, err := msg.Metadata()
@@ -330,6 +357,8 @@ func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
 
+// invoke calls the queued request's function through the gateway, with the
+// queued headers (less the hop-by-hop ones) and the trace context.
 func (w *Worker) invoke(ctx context.Context, req queuemsg.Request) result {
 	path := req.Path
 	if path == "" {
@@ -404,6 +433,8 @@ func (b *responseBuffer) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
+// callback posts the result to the request's callback URL, up to
+// CallbackAttempts times with a doubling wait between attempts.
 func (w *Worker) callback(ctx context.Context, req queuemsg.Request, callID string, status int, res result, received time.Time) {
 	wait := 200 * time.Millisecond
 	for attempt := 1; attempt <= w.opts.CallbackAttempts; attempt++ {
@@ -421,6 +452,9 @@ func (w *Worker) callback(ctx context.Context, req queuemsg.Request, callID stri
 	w.callbacks.WithLabelValues("failed").Inc()
 }
 
+// postCallback makes one callback attempt: the function's body and headers
+// plus X-Call-Id, X-Function-Status, X-Function-Name and X-Duration-Seconds.
+// A 5xx answer is an error.
 func (w *Worker) postCallback(ctx context.Context, req queuemsg.Request, callID string, status int, res result, received time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.CallbackTimeout)
 	defer cancel()
