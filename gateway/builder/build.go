@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/faas-flow/faas-flow/gateway/stackfile"
 )
@@ -187,31 +186,29 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	}
 	var key string
 	if s.CacheDir != "" {
-		sdk := ""
-		if usesSDK {
-			sdk = s.SDKDir
+		var hit bool
+		if key, hit, err = s.fromCache(usesSDK); err != nil {
+			return "", err
 		}
-		k, err := inputHash(s.ContextDir, sdk)
-		if err != nil {
-			return "", fmt.Errorf("build %s: hash inputs: %w", s.Name, err)
-		}
-		key = k
-		cached := filepath.Join(s.CacheDir, key)
-		if _, err := os.Stat(cached); err == nil {
-			logf(s.Log, "[%s] unchanged since last build (cache %s)\n", s.Name, key[:12])
-			touchCacheEntry(cached)
-			if err := linkOrCopy(cached, s.Output); err != nil {
-				return "", fmt.Errorf("build %s: %w", s.Name, err)
-			}
+		if hit {
 			return s.Output, nil
 		}
 	}
-	env := append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
-	if _, err := os.Stat(filepath.Join(s.ContextDir, "go.work")); err == nil {
-		env = append(env, "GOWORK="+filepath.Join(s.ContextDir, "go.work"), "GOFLAGS=")
-	} else {
-		env = append(env, "GOWORK=off", "GOFLAGS=-mod=mod")
+	if err := s.goBuild(ctx); err != nil {
+		return "", err
 	}
+	if key != "" {
+		s.addToCache(key)
+	}
+	logf(s.Log, "[%s] built %s\n", s.Name, s.Output)
+	return s.Output, nil
+}
+
+// goBuild runs the context's //go:generate directives, if it has any, then
+// go build into Output (through Output.tmp, so Output is never half
+// written). A failing go command is a CompileError with its output.
+func (s CompileSpec) goBuild(ctx context.Context) error {
+	env := goEnv(s.ContextDir)
 	var out bytes.Buffer
 	var w io.Writer = &out
 	if s.Log != nil {
@@ -228,33 +225,30 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	if hasGenerate(s.ContextDir) {
 		logf(s.Log, "[%s] go generate\n", s.Name)
 		if err := run("generate", "."); err != nil {
-			return "", &CompileError{Name: s.Name, Output: out.String(), Err: err}
+			return &CompileError{Name: s.Name, Output: out.String(), Err: err}
 		}
 	}
 	logf(s.Log, "[%s] go build\n", s.Name)
 	tmpOut := s.Output + ".tmp"
 	if err := run("build", "-trimpath", "-ldflags=-s -w", "-o", tmpOut, "."); err != nil {
 		_ = os.Remove(tmpOut)
-		return "", &CompileError{Name: s.Name, Output: out.String(), Err: err}
+		return &CompileError{Name: s.Name, Output: out.String(), Err: err}
 	}
 	if err := os.Rename(tmpOut, s.Output); err != nil {
-		return "", fmt.Errorf("build %s: %w", s.Name, err)
+		return fmt.Errorf("build %s: %w", s.Name, err)
 	}
-	if key != "" {
-		if err := os.MkdirAll(s.CacheDir, 0o755); err == nil {
-			_ = linkOrCopy(s.Output, filepath.Join(s.CacheDir, key))
-			touchCacheEntry(filepath.Join(s.CacheDir, key))
-			limit := s.CacheMaxBytes
-			if limit <= 0 {
-				limit = DefaultCacheMaxBytes
-			}
-			if err := trimCache(s.CacheDir, limit, time.Now(), cacheKeepRecent); err != nil {
-				logf(s.Log, "[%s] %v\n", s.Name, err)
-			}
-		}
+	return nil
+}
+
+// goEnv is the go command's environment for the context at dir: CGO off,
+// the local toolchain, and the context's go.work when it has one (else no
+// workspace, and go.mod may be updated).
+func goEnv(dir string) []string {
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+		return append(env, "GOWORK="+filepath.Join(dir, "go.work"), "GOFLAGS=")
 	}
-	logf(s.Log, "[%s] built %s\n", s.Name, s.Output)
-	return s.Output, nil
+	return append(env, "GOWORK=off", "GOFLAGS=-mod=mod")
 }
 
 // prepareModules adds the SDK replace directive and merges go.sum files. It

@@ -64,3 +64,44 @@ func trimCache(dir string, maxBytes int64, now time.Time, keepRecent time.Durati
 	}
 	return nil
 }
+
+// fromCache returns the cache key of the build's inputs (the context, and
+// the SDK when the context uses it) and, when the cache has that entry,
+// links or copies it to Output and reports a hit.
+func (s CompileSpec) fromCache(usesSDK bool) (key string, hit bool, err error) {
+	sdk := ""
+	if usesSDK {
+		sdk = s.SDKDir
+	}
+	if key, err = inputHash(s.ContextDir, sdk); err != nil {
+		return "", false, fmt.Errorf("build %s: hash inputs: %w", s.Name, err)
+	}
+	cached := filepath.Join(s.CacheDir, key)
+	if _, err := os.Stat(cached); err != nil {
+		return key, false, nil
+	}
+	logf(s.Log, "[%s] unchanged since last build (cache %s)\n", s.Name, key[:12])
+	touchCacheEntry(cached)
+	if err := linkOrCopy(cached, s.Output); err != nil {
+		return "", false, fmt.Errorf("build %s: %w", s.Name, err)
+	}
+	return key, true, nil
+}
+
+// addToCache keeps Output in the cache under key, then trims the cache to
+// CacheMaxBytes (DefaultCacheMaxBytes when 0). Failures only cost a later
+// rebuild: they are logged at most.
+func (s CompileSpec) addToCache(key string) {
+	if err := os.MkdirAll(s.CacheDir, 0o755); err != nil {
+		return
+	}
+	_ = linkOrCopy(s.Output, filepath.Join(s.CacheDir, key))
+	touchCacheEntry(filepath.Join(s.CacheDir, key))
+	limit := s.CacheMaxBytes
+	if limit <= 0 {
+		limit = DefaultCacheMaxBytes
+	}
+	if err := trimCache(s.CacheDir, limit, time.Now(), cacheKeepRecent); err != nil {
+		logf(s.Log, "[%s] %v\n", s.Name, err)
+	}
+}
