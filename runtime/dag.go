@@ -1,12 +1,7 @@
 package runtime
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"net/http"
 	"strings"
 
@@ -29,32 +24,4 @@ func (s *Server) handleDAG(w http.ResponseWriter, r *http.Request, format string
 	default:
 		s.writeError(w, r, fmt.Errorf("%w: dag=%q: want json, dot or mermaid", ErrBadInput, format), "")
 	}
-}
-
-// verifyHubSignature checks sig ("sha1=<hex>" or "sha256=<hex>") against
-// the HMAC of body under key, in constant time.
-func verifyHubSignature(key, body []byte, sig string) bool {
-	if len(key) == 0 {
-		return false
-	}
-	algo, hexSig, ok := strings.Cut(sig, "=")
-	if !ok {
-		return false
-	}
-	var h func() hash.Hash
-	switch algo {
-	case "sha1":
-		h = sha1.New
-	case "sha256":
-		h = sha256.New
-	default:
-		return false
-	}
-	want, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(h, key)
-	m.Write(body)
-	return hmac.Equal(want, m.Sum(nil))
 }

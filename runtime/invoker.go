@@ -58,42 +58,38 @@ func (inv *HTTPInvoker) Invoke(ctx context.Context, call *engine.Call) ([]byte, 
 	if opts == nil {
 		opts = &sdk.Options{}
 	}
-	var target string
-	method := inv.DefaultMethod
-	if method == "" {
-		method = http.MethodPost
+	req, err := inv.newRequest(ctx, call, opts)
+	if err != nil {
+		return nil, err
 	}
-	switch call.Kind {
-	case sdk.OpFunction:
-		target = inv.Gateway + "/function/" + url.PathEscape(call.Target)
-	case sdk.OpRequest, sdk.OpCallback:
-		u, err := url.Parse(call.Target)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, sdk.Permanent(fmt.Errorf("%w: %q is not an http(s) URL", ErrBadInput, call.Target))
-		}
-		target = call.Target
-		if call.Kind == sdk.OpCallback {
-			method = http.MethodPost
-		}
-	default:
-		return nil, fmt.Errorf("%w: invoker cannot run operation kind %d", engine.ErrConfig, call.Kind)
+	client := inv.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", displayTarget(call), err)
+	}
+	defer resp.Body.Close()
+	return inv.readResponse(call, opts, resp)
+}
+
+// newRequest builds the HTTP request of call: its target and method (see
+// target), opts' query parameters, the call's data as body, opts' headers
+// (but "method"), the request id header, and the changes of opts'
+// RequestHandler. Errors of the call's own making are sdk.Permanent.
+func (inv *HTTPInvoker) newRequest(ctx context.Context, call *engine.Call, opts *sdk.Options) (*http.Request, error) {
+	target, method, err := inv.target(call)
+	if err != nil {
+		return nil, err
 	}
 	if m := opts.Header["method"]; m != "" {
 		method = strings.ToUpper(m)
 	}
 	if len(opts.Query) > 0 {
-		u, err := url.Parse(target)
-		if err != nil {
-			return nil, sdk.Permanent(fmt.Errorf("%w: %v", ErrBadInput, err))
+		if target, err = withQuery(target, opts.Query); err != nil {
+			return nil, err
 		}
-		q := u.Query()
-		for k, vs := range opts.Query {
-			for _, v := range vs {
-				q.Add(k, v)
-			}
-		}
-		u.RawQuery = q.Encode()
-		target = u.String()
 	}
 	var body io.Reader
 	if len(call.Data) > 0 {
@@ -116,15 +112,57 @@ func (inv *HTTPInvoker) Invoke(ctx context.Context, call *engine.Call) ([]byte, 
 			return nil, fmt.Errorf("request handler: %w", err)
 		}
 	}
-	client := inv.Client
-	if client == nil {
-		client = http.DefaultClient
+	return req, nil
+}
+
+// target returns the URL and default method of call: a function goes to
+// <gateway>/function/<name> with DefaultMethod (POST if unset), a request
+// to its http(s) URL with DefaultMethod, and a callback is a POST to its
+// URL. An operation header "method" may still change the method.
+func (inv *HTTPInvoker) target(call *engine.Call) (target, method string, err error) {
+	method = inv.DefaultMethod
+	if method == "" {
+		method = http.MethodPost
 	}
-	resp, err := client.Do(req)
+	switch call.Kind {
+	case sdk.OpFunction:
+		return inv.Gateway + "/function/" + url.PathEscape(call.Target), method, nil
+	case sdk.OpRequest, sdk.OpCallback:
+		u, err := url.Parse(call.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", "", sdk.Permanent(fmt.Errorf("%w: %q is not an http(s) URL", ErrBadInput, call.Target))
+		}
+		if call.Kind == sdk.OpCallback {
+			method = http.MethodPost
+		}
+		return call.Target, method, nil
+	default:
+		return "", "", fmt.Errorf("%w: invoker cannot run operation kind %d", engine.ErrConfig, call.Kind)
+	}
+}
+
+// withQuery returns target with the parameters of query added to its own.
+func withQuery(target string, query map[string][]string) (string, error) {
+	u, err := url.Parse(target)
 	if err != nil {
-		return nil, fmt.Errorf("call %s: %w", displayTarget(call), err)
+		return "", sdk.Permanent(fmt.Errorf("%w: %v", ErrBadInput, err))
 	}
-	defer resp.Body.Close()
+	q := u.Query()
+	for k, vs := range query {
+		for _, v := range vs {
+			q.Add(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// readResponse reads the response of call, bounded by MaxResponse (64 MiB
+// if unset). opts' ResponseHandler, when set, makes the result (the rest of
+// the body is drained). Otherwise the body is the result of a 2xx answer,
+// and any other status is a *CallError, sdk.Permanent for a client error
+// that retrying cannot fix.
+func (inv *HTTPInvoker) readResponse(call *engine.Call, opts *sdk.Options, resp *http.Response) ([]byte, error) {
 	limit := inv.MaxResponse
 	if limit <= 0 {
 		limit = 64 << 20
@@ -166,6 +204,8 @@ func displayTarget(call *engine.Call) string {
 // errResponseTooLarge is returned while reading a response above the limit.
 var errResponseTooLarge = errors.New("response larger than max_response_size")
 
+// limitedBody is a response body that fails with errResponseTooLarge once
+// more than limit bytes were read; Close closes the original body c.
 type limitedBody struct {
 	r     io.Reader
 	c     io.Closer

@@ -65,6 +65,10 @@ func (v *validator) add(path, problem, fix string) {
 	v.errs = append(v.errs, &DefinitionError{Path: path, Problem: problem, Fix: fix})
 }
 
+// dag validates d, whose id (path) is id, and the DAGs inside its nodes: it
+// assigns the ids of d and its nodes, finds d's start and end nodes, and
+// records every problem of d, of its nodes and of d's shape (exactly one
+// start node, no cycle).
 func (v *validator) dag(d *Dag, id string) {
 	if v.seen[d] {
 		v.add(id, "the same DAG is attached twice (or inside itself)", "build a separate DAG with NewDag for each place")
@@ -82,12 +86,6 @@ func (v *validator) dag(d *Dag, id string) {
 	for _, n := range d.order {
 		n.dag = d
 		n.id = d.path(n.name)
-		if err := checkName(n.name); err != "" {
-			v.add(n.id, err, "use a name made of letters, digits, '-', '_' or '.'")
-		}
-		if !n.declared {
-			v.add(n.id, "an edge refers to a node that is never defined", fmt.Sprintf("define it with dag.Node(%q) or correct the edge", n.name))
-		}
 		if len(n.parents) == 0 {
 			starts = append(starts, n.name)
 			if d.start == nil {
@@ -97,51 +95,8 @@ func (v *validator) dag(d *Dag, id string) {
 		if len(n.children) == 0 {
 			d.ends = append(d.ends, n)
 		}
-		if n.DataInDegree() > 1 && n.aggregator == nil {
-			v.add(n.id, fmt.Sprintf("join of %d data edges without an aggregator", n.DataInDegree()),
-				"add faasflow.Aggregator(...) to the node, or make the extra edges faasflow.InvokeEdge()")
-		}
-		if n.maxConcurrency < 0 {
-			v.add(n.id, "negative MaxConcurrency", "use 0 (no limit) or a positive number")
-		}
-		if n.timeout < 0 {
-			v.add(n.id, "negative NodeTimeout", "use 0 (no limit) or a positive duration")
-		}
-		for _, op := range n.ops {
-			if op.Kind == OpModify && op.Modify == nil && op.ModifyContext == nil {
-				v.add(n.id, fmt.Sprintf("operation %d: nil Modifier", op.index), "pass a function to Modify")
-			}
-			if (op.Kind == OpFunction || op.Kind == OpRequest || op.Kind == OpCallback) && op.Target == "" {
-				v.add(n.id, fmt.Sprintf("operation %d: empty function name or URL", op.index), "name the function or URL")
-			}
-			if op.Kind == OpCustom && op.Custom == nil {
-				v.add(n.id, fmt.Sprintf("operation %d: nil Operation", op.index), "pass an Operation to AddOperation")
-			}
-		}
-		switch n.kind {
-		case KindSubDag:
-			n.sub.parent = n
-			v.dag(n.sub, n.id)
-		case KindForEach:
-			if n.subAggregator == nil && !n.dynamicExecOnly {
-				v.add(n.id, "foreach node forwards data without an aggregator", "add faasflow.Aggregator(...) to ForEachBranch, or faasflow.InvokeEdge()")
-			}
-			n.sub.parent = n
-			v.dag(n.sub, n.id)
-		case KindConditional:
-			if n.subAggregator == nil && !n.dynamicExecOnly {
-				v.add(n.id, "conditional node forwards data without an aggregator", "add faasflow.Aggregator(...) to ConditionalBranch, or faasflow.InvokeEdge()")
-			}
-			for _, c := range n.conditions {
-				if err := checkName(c); err != "" {
-					v.add(n.id, fmt.Sprintf("condition %q: %s", c, err), "use a key made of letters, digits, '-', '_' or '.'")
-					continue
-				}
-				b := n.branches[c]
-				b.parent = n
-				v.dag(b, n.id+"/"+c)
-			}
-		}
+		v.node(n)
+		v.inner(n)
 	}
 	if len(starts) > 1 {
 		v.add(id, fmt.Sprintf("the DAG has %d start nodes (%s)", len(starts), strings.Join(starts, ", ")),
@@ -149,6 +104,70 @@ func (v *validator) dag(d *Dag, id string) {
 	}
 	if len(starts) == 0 || hasCycle(d) {
 		v.add(id, "the DAG has a cycle", "remove an edge of the cycle; loops are not allowed")
+	}
+}
+
+// node records the problems of node n itself: its name, an edge to it that
+// was never defined, a data join without an aggregator, negative limits and
+// incomplete operations. n.id must be set.
+func (v *validator) node(n *Node) {
+	if err := checkName(n.name); err != "" {
+		v.add(n.id, err, "use a name made of letters, digits, '-', '_' or '.'")
+	}
+	if !n.declared {
+		v.add(n.id, "an edge refers to a node that is never defined", fmt.Sprintf("define it with dag.Node(%q) or correct the edge", n.name))
+	}
+	if n.DataInDegree() > 1 && n.aggregator == nil {
+		v.add(n.id, fmt.Sprintf("join of %d data edges without an aggregator", n.DataInDegree()),
+			"add faasflow.Aggregator(...) to the node, or make the extra edges faasflow.InvokeEdge()")
+	}
+	if n.maxConcurrency < 0 {
+		v.add(n.id, "negative MaxConcurrency", "use 0 (no limit) or a positive number")
+	}
+	if n.timeout < 0 {
+		v.add(n.id, "negative NodeTimeout", "use 0 (no limit) or a positive duration")
+	}
+	for _, op := range n.ops {
+		if op.Kind == OpModify && op.Modify == nil && op.ModifyContext == nil {
+			v.add(n.id, fmt.Sprintf("operation %d: nil Modifier", op.index), "pass a function to Modify")
+		}
+		if (op.Kind == OpFunction || op.Kind == OpRequest || op.Kind == OpCallback) && op.Target == "" {
+			v.add(n.id, fmt.Sprintf("operation %d: empty function name or URL", op.index), "name the function or URL")
+		}
+		if op.Kind == OpCustom && op.Custom == nil {
+			v.add(n.id, fmt.Sprintf("operation %d: nil Operation", op.index), "pass an Operation to AddOperation")
+		}
+	}
+}
+
+// inner validates the DAGs inside node n (a sub-DAG, a foreach branch or
+// the branches of a conditional), linking each to n as its parent, and
+// records a foreach or conditional node that forwards data without an
+// aggregator.
+func (v *validator) inner(n *Node) {
+	switch n.kind {
+	case KindSubDag:
+		n.sub.parent = n
+		v.dag(n.sub, n.id)
+	case KindForEach:
+		if n.subAggregator == nil && !n.dynamicExecOnly {
+			v.add(n.id, "foreach node forwards data without an aggregator", "add faasflow.Aggregator(...) to ForEachBranch, or faasflow.InvokeEdge()")
+		}
+		n.sub.parent = n
+		v.dag(n.sub, n.id)
+	case KindConditional:
+		if n.subAggregator == nil && !n.dynamicExecOnly {
+			v.add(n.id, "conditional node forwards data without an aggregator", "add faasflow.Aggregator(...) to ConditionalBranch, or faasflow.InvokeEdge()")
+		}
+		for _, c := range n.conditions {
+			if err := checkName(c); err != "" {
+				v.add(n.id, fmt.Sprintf("condition %q: %s", c, err), "use a key made of letters, digits, '-', '_' or '.'")
+				continue
+			}
+			b := n.branches[c]
+			b.parent = n
+			v.dag(b, n.id+"/"+c)
+		}
 	}
 }
 
