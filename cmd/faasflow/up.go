@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,34 +24,13 @@ import (
 
 const pidFile = "faasflow.pid"
 
+// runUp starts the local stack in the foreground and serves until an
+// interrupt or SIGTERM (`faasflow down`), with tracing over OTLP when an
+// endpoint is given.
 func runUp(ctx context.Context, e env, args []string) error {
+	var f upFlags
 	fs := newFlagSet("up", e, "up [flags]")
-	var o gateway.LocalOptions
-	var etcd, otlp string
-	var verbose bool
-	var procs procsFlag
-	procs.register(fs)
-	fs.IntVar(&o.Port, "port", 8080, "gateway port")
-	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
-	fs.StringVar(&o.StateDir, "state-dir", ".faasflow", "directory holding all state (functions, queue, etcd, data, logs)")
-	fs.StringVar(&o.NATSURL, "nats-url", "", "external NATS JetStream server (default: embedded)")
-	fs.StringVar(&etcd, "etcd-endpoints", "", "external etcd endpoints, comma-separated (default: embedded)")
-	fs.BoolVar(&o.EtcdSync, "etcd-sync", false, "keep fsync in the embedded etcd (slower, survives machine crashes)")
-	fs.StringVar(&o.S3URL, "s3-url", "", "MinIO/S3 endpoint for flow data (default: local data dir)")
-	fs.StringVar(&o.S3Bucket, "s3-bucket", "faasflow", "bucket for flow data (with --s3-url)")
-	fs.StringVar(&o.S3AccessKey, "s3-access-key", "", "S3 access key (default $S3_ACCESS_KEY)")
-	fs.StringVar(&o.S3SecretKey, "s3-secret-key", "", "S3 secret key (default $S3_SECRET_KEY)")
-	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "secret store for functions' secrets (default STATE_DIR/secret-store)")
-	fs.StringVar(&o.SDKDir, "sdk-dir", "", "faas-flow checkout used to build flows offline (default: found from the working dir)")
-	fs.StringVar(&o.User, "username", "", "basic-auth user for /system/* (default: generated once, kept in the state dir)")
-	fs.StringVar(&o.Password, "password", "", "basic-auth password (default: generated once, kept in the state dir)")
-	fs.BoolVar(&o.NoAuth, "no-auth", false, "leave /system/* without authentication")
-	fs.IntVar(&o.QueueWorkers, "queue-workers", 32, "async calls processed concurrently")
-	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
-	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
-	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")
-	fs.StringVar(&otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
-	fs.BoolVar(&verbose, "verbose", false, "log debug events")
+	f.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -58,21 +38,8 @@ func runUp(ctx context.Context, e env, args []string) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
-	if etcd != "" {
-		o.EtcdEndpoints = strings.Split(etcd, ",")
-	}
-	o.FunctionProcs = procs.apply(e)
-	if o.S3AccessKey == "" {
-		o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
-	}
-	if o.S3SecretKey == "" {
-		o.S3SecretKey = e.getenv("S3_SECRET_KEY")
-	}
-	level := slog.LevelInfo
-	if verbose {
-		level = slog.LevelDebug
-	}
-	o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	o := f.options(e)
+	otlp := f.otlp
 	if otlp == "" {
 		otlp = e.getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	}
@@ -88,7 +55,72 @@ func runUp(ctx context.Context, e env, args []string) error {
 		}()
 		o.TracerProvider = tp
 	}
+	return serveUp(ctx, e, o)
+}
 
+// upFlags are the flags of `faasflow up`: most set o directly, the others
+// are resolved by options.
+type upFlags struct {
+	o          gateway.LocalOptions
+	etcd, otlp string
+	verbose    bool
+	procs      procsFlag
+}
+
+// register defines the flags on fs.
+func (f *upFlags) register(fs *flag.FlagSet) {
+	o := &f.o
+	f.procs.register(fs)
+	fs.IntVar(&o.Port, "port", 8080, "gateway port")
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
+	fs.StringVar(&o.StateDir, "state-dir", ".faasflow", "directory holding all state (functions, queue, etcd, data, logs)")
+	fs.StringVar(&o.NATSURL, "nats-url", "", "external NATS JetStream server (default: embedded)")
+	fs.StringVar(&f.etcd, "etcd-endpoints", "", "external etcd endpoints, comma-separated (default: embedded)")
+	fs.BoolVar(&o.EtcdSync, "etcd-sync", false, "keep fsync in the embedded etcd (slower, survives machine crashes)")
+	fs.StringVar(&o.S3URL, "s3-url", "", "MinIO/S3 endpoint for flow data (default: local data dir)")
+	fs.StringVar(&o.S3Bucket, "s3-bucket", "faasflow", "bucket for flow data (with --s3-url)")
+	fs.StringVar(&o.S3AccessKey, "s3-access-key", "", "S3 access key (default $S3_ACCESS_KEY)")
+	fs.StringVar(&o.S3SecretKey, "s3-secret-key", "", "S3 secret key (default $S3_SECRET_KEY)")
+	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "secret store for functions' secrets (default STATE_DIR/secret-store)")
+	fs.StringVar(&o.SDKDir, "sdk-dir", "", "faas-flow checkout used to build flows offline (default: found from the working dir)")
+	fs.StringVar(&o.User, "username", "", "basic-auth user for /system/* (default: generated once, kept in the state dir)")
+	fs.StringVar(&o.Password, "password", "", "basic-auth password (default: generated once, kept in the state dir)")
+	fs.BoolVar(&o.NoAuth, "no-auth", false, "leave /system/* without authentication")
+	fs.IntVar(&o.QueueWorkers, "queue-workers", 32, "async calls processed concurrently")
+	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
+	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
+	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")
+	fs.StringVar(&f.otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
+	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")
+}
+
+// options are the parsed flags as gateway options: the etcd endpoints
+// split, --procs applied (this process's GOMAXPROCS, see procsFlag), the
+// S3 keys from the environment when not given, and a logger on stderr.
+func (f *upFlags) options(e env) gateway.LocalOptions {
+	o := f.o
+	if f.etcd != "" {
+		o.EtcdEndpoints = strings.Split(f.etcd, ",")
+	}
+	o.FunctionProcs = f.procs.apply(e)
+	if o.S3AccessKey == "" {
+		o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
+	}
+	if o.S3SecretKey == "" {
+		o.S3SecretKey = e.getenv("S3_SECRET_KEY")
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	return o
+}
+
+// serveUp starts the local stack, writes its pid file (for `faasflow
+// down`) and prints how to use it, then runs until an interrupt, SIGTERM
+// or the end of ctx, and stops it.
+func serveUp(ctx context.Context, e env, o gateway.LocalOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintln(e.stderr, "starting NATS JetStream, etcd and the gateway…")
@@ -111,6 +143,7 @@ func runUp(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// printUp tells how to reach and use the running stack l.
 func printUp(e env, l *gateway.Local, o gateway.LocalOptions) {
 	w := e.stdout
 	u, p := l.Credentials()
@@ -139,6 +172,8 @@ func printUp(e env, l *gateway.Local, o gateway.LocalOptions) {
 	fmt.Fprintf(w, "Deploy with `faasflow deploy -f stack.yml`. Stop with Ctrl-C or `faasflow down`.\n")
 }
 
+// tracerProvider exports spans in batches over OTLP/HTTP to endpoint (a
+// host:port, over plain HTTP, or a URL), as the service faasflow-gateway.
 func tracerProvider(ctx context.Context, endpoint string) (*sdktrace.TracerProvider, error) {
 	opts := []otlptracehttp.Option{}
 	if strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://") {
