@@ -66,6 +66,7 @@ type Dist struct {
 	N                  int
 }
 
+// dist is the distribution of the durations d (the zero Dist when none).
 func dist(d []time.Duration) Dist {
 	if len(d) == 0 {
 		return Dist{}
@@ -79,11 +80,15 @@ func dist(d []time.Duration) Dist {
 	return Dist{P50: pick(0.5), P99: pick(0.99), Min: s[0], Max: s[len(s)-1], N: len(s)}
 }
 
+// client calls the stack's functions.
 type client struct {
 	hc  *http.Client
 	url string
 }
 
+// call invokes fn with body and returns how long it took; with wait, the
+// call waits for the flow's result (demo.Invoke). Any answer but 200 is an
+// error.
 func (c client) call(ctx context.Context, fn, body string, wait bool) (time.Duration, error) {
 	start := time.Now()
 	var status int
@@ -114,7 +119,40 @@ func (c client) call(ctx context.Context, fn, body string, wait bool) (time.Dura
 }
 
 // Run measures the functions of bench.yml on the stack at o.GatewayURL.
+//
+// The phases, in order: warm up, the chain against paired direct calls
+// (measureChain), the fan-out against sequences of direct calls
+// (measureFanOut), then the throughput with Concurrency fan-outs in flight
+// (measureThroughput), between two host calibrations.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	o = o.withDefaults()
+	b := &runner{o: o, c: client{
+		hc:  &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		url: strings.TrimRight(o.GatewayURL, "/"),
+	}}
+	if err := b.warmUp(ctx); err != nil {
+		return nil, err
+	}
+	r := &Report{Runs: o.Runs, Concurrency: o.Concurrency, Requests: o.Requests}
+	if err := b.measureChain(ctx, r); err != nil {
+		return nil, err
+	}
+	if err := b.measureFanOut(ctx, r); err != nil {
+		return nil, err
+	}
+	r.Calibration[0] = Calibrate()
+	if err := b.measureThroughput(ctx, r); err != nil {
+		return nil, err
+	}
+	r.Calibration[1] = Calibrate()
+	if o.Progress != nil {
+		fmt.Fprintln(o.Progress)
+	}
+	return r, nil
+}
+
+// withDefaults fills in the documented defaults.
+func (o Options) withDefaults() Options {
 	if o.Runs <= 0 {
 		o.Runs = 30
 	}
@@ -124,126 +162,157 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Requests <= 0 {
 		o.Requests = 4 * o.Concurrency
 	}
-	c := client{hc: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, url: strings.TrimRight(o.GatewayURL, "/")}
-	tick := func() {
-		if o.Progress != nil {
-			fmt.Fprint(o.Progress, ".")
-		}
-	}
-	// Warm up: first calls start connections and page in the binaries.
-	for i := 0; i < 3; i++ {
-		if _, err := c.call(ctx, "echo", "warm", false); err != nil {
-			return nil, fmt.Errorf("warm-up echo: %w", err)
-		}
-		if _, err := c.call(ctx, "bench-chain", "warm", true); err != nil {
-			return nil, fmt.Errorf("warm-up chain: %w", err)
-		}
-	}
-	if _, err := c.call(ctx, "bench-fanout", "warm", true); err != nil {
-		return nil, fmt.Errorf("warm-up fan-out: %w", err)
-	}
+	return o
+}
 
-	r := &Report{Runs: o.Runs, Concurrency: o.Concurrency, Requests: o.Requests}
+// runner runs the phases of one benchmark.
+type runner struct {
+	o Options
+	c client
+}
+
+// tick shows progress: a dot per run.
+func (b *runner) tick() {
+	if b.o.Progress != nil {
+		fmt.Fprint(b.o.Progress, ".")
+	}
+}
+
+// warmUp makes the first calls, which start connections and page in the
+// binaries, so that no measurement pays for them.
+func (b *runner) warmUp(ctx context.Context) error {
+	for i := 0; i < 3; i++ {
+		if _, err := b.c.call(ctx, "echo", "warm", false); err != nil {
+			return fmt.Errorf("warm-up echo: %w", err)
+		}
+		if _, err := b.c.call(ctx, "bench-chain", "warm", true); err != nil {
+			return fmt.Errorf("warm-up chain: %w", err)
+		}
+	}
+	if _, err := b.c.call(ctx, "bench-fanout", "warm", true); err != nil {
+		return fmt.Errorf("warm-up fan-out: %w", err)
+	}
+	return nil
+}
+
+// measureChain runs Runs times chainNodes direct echo calls then the chain,
+// and fills in Direct, Chain, HopOverhead (each chain against its own
+// direct calls), ChainNodesPerSec and ChainVsDirect.
+func (b *runner) measureChain(ctx context.Context, r *Report) error {
 	var direct, chain, overhead []time.Duration
-	for i := 0; i < o.Runs; i++ {
+	for i := 0; i < b.o.Runs; i++ {
 		var seq time.Duration
 		for j := 0; j < chainNodes; j++ {
-			d, err := c.call(ctx, "echo", "payload", false)
+			d, err := b.c.call(ctx, "echo", "payload", false)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			direct = append(direct, d)
 			seq += d
 		}
-		d, err := c.call(ctx, "bench-chain", "payload", true)
+		d, err := b.c.call(ctx, "bench-chain", "payload", true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		chain = append(chain, d)
 		overhead = append(overhead, (d-seq)/chainNodes)
-		tick()
+		b.tick()
 	}
 	r.Direct, r.Chain, r.HopOverhead = dist(direct), dist(chain), dist(overhead)
 	r.ChainNodesPerSec = chainNodes / r.Chain.P50.Seconds()
 	r.ChainVsDirect = float64(r.Chain.P50) / float64(chainNodes*r.Direct.P50)
+	return nil
+}
 
-	fanRuns := max(3, o.Runs/3)
+// measureFanOut runs Runs/3 times (at least 3) fanBranches direct echo
+// calls in sequence then the fan-out, and fills in FanOut, Direct100,
+// FanOutNodesPerSec and FanVsSeq.
+func (b *runner) measureFanOut(ctx context.Context, r *Report) error {
+	fanRuns := max(3, b.o.Runs/3)
 	var fan, seq100 []time.Duration
 	for i := 0; i < fanRuns; i++ {
 		start := time.Now()
 		for j := 0; j < fanBranches; j++ {
-			if _, err := c.call(ctx, "echo", "payload", false); err != nil {
-				return nil, err
+			if _, err := b.c.call(ctx, "echo", "payload", false); err != nil {
+				return err
 			}
 		}
 		seq100 = append(seq100, time.Since(start))
-		d, err := c.call(ctx, "bench-fanout", "payload", true)
+		d, err := b.c.call(ctx, "bench-fanout", "payload", true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		fan = append(fan, d)
-		tick()
+		b.tick()
 	}
 	r.FanOut, r.Direct100 = dist(fan), dist(seq100)
 	r.FanOutNodesPerSec = fanNodes / r.FanOut.P50.Seconds()
 	r.FanVsSeq = float64(r.FanOut.P50) / float64(r.Direct100.P50)
+	return nil
+}
 
-	// Throughput: Concurrency fan-outs in flight until Requests are done.
-	r.Calibration[0] = Calibrate()
+// measureThroughput keeps Concurrency fan-outs in flight until Requests are
+// done, and fills in ThroughputNodesPerSec and, with o.CPU, CPUPerNode and
+// CPUCores.
+func (b *runner) measureThroughput(ctx context.Context, r *Report) error {
+	o := b.o
 	var cpuStart time.Duration
 	if o.CPU != nil {
 		var err error
 		if cpuStart, err = o.CPU(); err != nil {
-			return nil, fmt.Errorf("read the stack's CPU time: %w", err)
+			return fmt.Errorf("read the stack's CPU time: %w", err)
 		}
 	}
 	start := time.Now()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	jobs := make(chan struct{})
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs {
-				if _, err := c.call(ctx, "bench-fanout", "payload", true); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-				tick()
-			}
-		}()
-	}
-	for i := 0; i < o.Requests; i++ {
-		jobs <- struct{}{}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := b.fanOutsInFlight(ctx); err != nil {
+		return err
 	}
 	elapsed := time.Since(start)
 	r.ThroughputNodesPerSec = float64(o.Requests*fanNodes) / elapsed.Seconds()
 	if o.CPU != nil {
 		cpuEnd, err := o.CPU()
 		if err != nil {
-			return nil, fmt.Errorf("read the stack's CPU time: %w", err)
+			return fmt.Errorf("read the stack's CPU time: %w", err)
 		}
 		used := cpuEnd - cpuStart
 		r.CPUPerNode = used / time.Duration(o.Requests*fanNodes)
 		r.CPUCores = used.Seconds() / elapsed.Seconds()
 	}
-	r.Calibration[1] = Calibrate()
-	if o.Progress != nil {
-		fmt.Fprintln(o.Progress)
-	}
-	return r, nil
+	return nil
 }
 
+// fanOutsInFlight makes Requests fan-out calls from Concurrency workers
+// and returns the first error, once all are done.
+func (b *runner) fanOutsInFlight(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	jobs := make(chan struct{})
+	for w := 0; w < b.o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				if _, err := b.c.call(ctx, "bench-fanout", "payload", true); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+				b.tick()
+			}
+		}()
+	}
+	for i := 0; i < b.o.Requests; i++ {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	wg.Wait()
+	return firstErr
+}
+
+// ms formats d in milliseconds.
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
 // Markdown renders the report as the table in docs/benchmarks.md.
