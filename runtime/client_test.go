@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/internal/fakegateway"
 	"github.com/faas-flow/faas-flow/runtime"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 )
 
 func TestHTTPInvoker(t *testing.T) {
 	type seen struct {
-		method, path, query, header, reqid string
-		body                               string
+		method, path, query, Header, reqid string
+		Body                               string
 	}
 	var mu sync.Mutex
 	var last seen
@@ -60,7 +61,7 @@ func TestHTTPInvoker(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if last.method != "POST" || last.path != "/function/fn" || last.query != "q=a+b%26c&q=2" || last.header != "k" || last.reqid != "rid" {
+		if last.method != "POST" || last.path != "/function/fn" || last.query != "q=a+b%26c&q=2" || last.Header != "k" || last.reqid != "rid" {
 			t.Fatalf("seen %+v", last)
 		}
 	})
@@ -116,7 +117,7 @@ func TestHTTPInvoker(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if last.header != "from-handler" {
+		if last.Header != "from-handler" {
 			t.Fatalf("request handler not applied: %+v", last)
 		}
 	})
@@ -149,17 +150,17 @@ func TestHTTPInvoker(t *testing.T) {
 }
 
 func TestCallbackNotifierRetriesAndSigns(t *testing.T) {
-	cb := newCallbackReceiver(t, 2)
+	cb := fakegateway.NewCallbackReceiver(t, 2)
 	n := runtime.NewCallbackNotifier(runtime.NotifierOptions{Key: []byte("k"), Attempts: 4, Timeout: time.Second})
 	defer n.Close(context.Background())
-	err := n.Notify(context.Background(), engine.Completion{URL: cb.srv.URL, Flow: "f", RequestID: "r1", State: "failed", Result: []byte("partial"), Error: "node b failed:\nboom"})
+	err := n.Notify(context.Background(), engine.Completion{URL: cb.URL(), Flow: "f", RequestID: "r1", State: "failed", Result: []byte("partial"), Error: "node b failed:\nboom"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := cb.wait(t)
-	if string(got.body) != "partial" || got.header.Get(runtime.HeaderState) != "failed" || got.header.Get(runtime.HeaderError) != "node b failed: boom" ||
-		got.header.Get(runtime.HeaderFlow) != "f" || !runtime.VerifySignature([]byte("k"), got.body, got.header.Get(runtime.HeaderSignature)) {
-		t.Fatalf("callback %q %v", got.body, got.header)
+	got := cb.Wait(t)
+	if string(got.Body) != "partial" || got.Header.Get(runtime.HeaderState) != "failed" || got.Header.Get(runtime.HeaderError) != "node b failed: boom" ||
+		got.Header.Get(runtime.HeaderFlow) != "f" || !runtime.VerifySignature([]byte("k"), got.Body, got.Header.Get(runtime.HeaderSignature)) {
+		t.Fatalf("callback %q %v", got.Body, got.Header)
 	}
 }
 

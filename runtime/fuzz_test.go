@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/faas-flow/faas-flow/internal/fakegateway"
 )
 
 // FuzzForwardRoute posts arbitrary bodies to /flow/<id>/forward of a flow
@@ -13,16 +15,16 @@ import (
 // panic, a 5xx or a 200, and the request's state must not change.
 func FuzzForwardRoute(f *testing.F) {
 	fe := startFlow(f, parallelFlow, nil)
-	fe.gw.setHold(true)
-	r := do(f, http.MethodPost, fe.base+"/", []byte("fuzz"))
-	id := r.json(f)["request_id"].(string)
-	held := fe.gw.takeHeld()
-	before := do(f, http.MethodGet, fe.base+"/flow/"+id+"/state", nil).body
+	fe.gw.SetHold(true)
+	r := fakegateway.Do(f, http.MethodPost, fe.base+"/", []byte("fuzz"))
+	id := r.JSON(f)["request_id"].(string)
+	held := fe.gw.TakeHeld()
+	before := fakegateway.Do(f, http.MethodGet, fe.base+"/flow/"+id+"/state", nil).Body
 
 	for _, h := range held {
-		f.Add(bytes.Replace(h.body, []byte(`"sig":"sha256=`), []byte(`"sig":"sha256=0`), 1))
-		f.Add(bytes.Replace(h.body, []byte(`"data":"`), []byte(`"data":"AA`), 1))
-		f.Add(h.body[:len(h.body)/2])
+		f.Add(bytes.Replace(h.Body, []byte(`"sig":"sha256=`), []byte(`"sig":"sha256=0`), 1))
+		f.Add(bytes.Replace(h.Body, []byte(`"data":"`), []byte(`"data":"AA`), 1))
+		f.Add(h.Body[:len(h.Body)/2])
 	}
 	f.Add([]byte(`{"v":1,"sig":"","hop":{"v":1,"flow":"testflow","request_id":"` + id + `","hop_id":"x","cursor":[{"node":"a"}]}}`))
 	f.Add([]byte(`{"v":1,"sig":"sha256=00","hop":null}`))

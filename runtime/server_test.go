@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/datastore/local"
+	"github.com/faas-flow/faas-flow/internal/fakegateway"
 	"github.com/faas-flow/faas-flow/runtime"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
 	statememory "github.com/faas-flow/faas-flow/statestore/memory"
@@ -77,7 +78,7 @@ func panickingFlow(flow *faasflow.Workflow, _ *faasflow.Context) error {
 
 type flowEnv struct {
 	base string
-	gw   *fakeGateway
+	gw   *fakegateway.Gateway
 	srv  *runtime.Server
 }
 
@@ -92,8 +93,8 @@ func startFlow(t testing.TB, define faasflow.DefineFunc, env map[string]string, 
 // files in env's secret_mount_path).
 func startFlowWithSecrets(t testing.TB, define faasflow.DefineFunc, env map[string]string, secrets map[string]string, opts ...runtime.Option) *flowEnv {
 	t.Helper()
-	gw := newFakeGateway(t, "testflow")
-	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
+	gw := fakegateway.New(t, "testflow")
+	gw.Function("upper", func(r *http.Request, body []byte) (int, []byte) {
 		if r.URL.Query().Get("mode") != "shout & more" || r.Header.Get("X-Extra") != "1" || r.Method != http.MethodPost {
 			return http.StatusBadRequest, []byte("bad call " + r.URL.String())
 		}
@@ -126,34 +127,34 @@ func startFlowWithSecrets(t testing.TB, define faasflow.DefineFunc, env map[stri
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
-		gw.wg.Wait()
+		gw.Drain()
 		hs.Close()
 		_ = srv.Close(t.Context())
 	})
-	gw.setFlowURL(hs.URL)
+	gw.SetFlowURL(hs.URL)
 	return &flowEnv{base: hs.URL, gw: gw, srv: srv}
 }
 
 func TestSyncFlowAnswersWithItsResult(t *testing.T) {
 	f := startFlow(t, syncFlow, nil)
-	r := do(t, http.MethodPost, f.base+"/", []byte("world"))
-	if r.status != 200 || string(r.body) != "Hello world" {
-		t.Fatalf("got %d %q", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("world"))
+	if r.Status != 200 || string(r.Body) != "Hello world" {
+		t.Fatalf("got %d %q", r.Status, r.Body)
 	}
-	if r.header.Get(runtime.HeaderRequestID) == "" {
+	if r.Header.Get(runtime.HeaderRequestID) == "" {
 		t.Fatal("no request id header")
 	}
-	r = do(t, http.MethodGet, f.base+"/", nil, runtime.HeaderRequestID, "my-id-1")
-	if r.status != 200 || r.header.Get(runtime.HeaderRequestID) != "my-id-1" {
-		t.Fatalf("caller id: %d %v", r.status, r.header)
+	r = fakegateway.Do(t, http.MethodGet, f.base+"/", nil, runtime.HeaderRequestID, "my-id-1")
+	if r.Status != 200 || r.Header.Get(runtime.HeaderRequestID) != "my-id-1" {
+		t.Fatalf("caller id: %d %v", r.Status, r.Header)
 	}
 	for _, path := range []string{"/flow/x/state", "/flow/x/result"} {
-		if r := do(t, http.MethodGet, f.base+path, nil); r.status != 404 {
-			t.Errorf("%s: %d %s", path, r.status, r.body)
+		if r := fakegateway.Do(t, http.MethodGet, f.base+path, nil); r.Status != 404 {
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
 		}
 	}
-	if r := do(t, http.MethodPost, f.base+"/flow/x/forward", []byte("{}")); r.status != 404 {
-		t.Errorf("forward on a sync flow: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/flow/x/forward", []byte("{}")); r.Status != 404 {
+		t.Errorf("forward on a sync flow: %d", r.Status)
 	}
 }
 
@@ -217,51 +218,51 @@ func TestNewServerRefusesMultiNodeFlowsWithoutSecretOrName(t *testing.T) {
 
 func TestMultiNodeFlowAcceptsThenRunsToCompletion(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	r := do(t, http.MethodPost, f.base+"/", []byte("abc"))
-	if r.status != http.StatusAccepted {
-		t.Fatalf("status %d: %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("abc"))
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	id, _ := m["request_id"].(string)
-	if id == "" || r.header.Get(runtime.HeaderRequestID) != id {
-		t.Fatalf("no request id: %v %v", m, r.header)
+	if id == "" || r.Header.Get(runtime.HeaderRequestID) != id {
+		t.Fatalf("no request id: %v %v", m, r.Header)
 	}
 	if m["state_url"] != f.gw.URL()+"/function/testflow/flow/"+id+"/state" || m["state_path"] != "/flow/"+id+"/state" {
 		t.Fatalf("links: %v", m)
 	}
-	st := waitState(t, f.base, id, "succeeded")
+	st := fakegateway.WaitState(t, f.base, id, "succeeded")
 	nodes, _ := st["nodes"].(map[string]any)
 	if len(nodes) != 5 {
 		t.Fatalf("node statuses: %v", st)
 	}
-	res := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil)
-	if res.status != 200 || string(res.body) != "ABC+cba!" {
-		t.Fatalf("result %d %q", res.status, res.body)
+	res := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil)
+	if res.Status != 200 || string(res.Body) != "ABC+cba!" {
+		t.Fatalf("result %d %q", res.Status, res.Body)
 	}
-	for _, s := range f.gw.statuses() {
+	for _, s := range f.gw.Statuses() {
 		if s != 200 {
-			t.Fatalf("a hop was answered %d; statuses %v", s, f.gw.statuses())
+			t.Fatalf("a hop was answered %d; statuses %v", s, f.gw.Statuses())
 		}
 	}
 }
 
 func TestWaitReturnsTheResultOfAMultiNodeFlow(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	for _, how := range []struct{ url, header string }{
+	for _, how := range []struct{ url, Header string }{
 		{f.base + "/?wait=10s", ""},
 		{f.base + "/", "10"},
 	} {
-		var r httpResult
-		if how.header != "" {
-			r = do(t, http.MethodPost, how.url, []byte("xy"), runtime.HeaderWait, how.header)
+		var r fakegateway.Result
+		if how.Header != "" {
+			r = fakegateway.Do(t, http.MethodPost, how.url, []byte("xy"), runtime.HeaderWait, how.Header)
 		} else {
-			r = do(t, http.MethodPost, how.url, []byte("xy"))
+			r = fakegateway.Do(t, http.MethodPost, how.url, []byte("xy"))
 		}
-		if r.status != 200 || string(r.body) != "XY+yx!" {
-			t.Fatalf("%v: %d %q", how, r.status, r.body)
+		if r.Status != 200 || string(r.Body) != "XY+yx!" {
+			t.Fatalf("%v: %d %q", how, r.Status, r.Body)
 		}
-		if r.header.Get(runtime.HeaderState) != "succeeded" {
-			t.Fatalf("state header %v", r.header)
+		if r.Header.Get(runtime.HeaderState) != "succeeded" {
+			t.Fatalf("state header %v", r.Header)
 		}
 	}
 }
@@ -273,9 +274,9 @@ func TestWaitAnswersWithWhatTheEndingHopWrote(t *testing.T) {
 	st := &endedState{Store: statememory.New()}
 	f := startFlow(t, parallelFlow, nil,
 		runtime.WithStateStore(func() (faasflow.StateStore, error) { return st, nil }))
-	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("xy"))
-	if r.status != 200 || string(r.body) != "XY+yx!" || r.header.Get(runtime.HeaderState) != "succeeded" {
-		t.Fatalf("%d %q %v", r.status, r.body, r.header)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("xy"))
+	if r.Status != 200 || string(r.Body) != "XY+yx!" || r.Header.Get(runtime.HeaderState) != "succeeded" {
+		t.Fatalf("%d %q %v", r.Status, r.Body, r.Header)
 	}
 	if !st.ended.Load() {
 		t.Fatal("the request's end was never written")
@@ -284,32 +285,32 @@ func TestWaitAnswersWithWhatTheEndingHopWrote(t *testing.T) {
 
 func TestWaitTimesOutWith202(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	f.gw.setHold(true)
-	r := do(t, http.MethodPost, f.base+"/?wait=100ms", []byte("x"))
-	if r.status != http.StatusAccepted || r.json(t)["state"] != "running" {
-		t.Fatalf("%d %s", r.status, r.body)
+	f.gw.SetHold(true)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=100ms", []byte("x"))
+	if r.Status != http.StatusAccepted || r.JSON(t)["state"] != "running" {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodPost, f.base+"/?wait=soon", []byte("x")); r.status != 400 {
-		t.Fatalf("bad wait: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=soon", []byte("x")); r.Status != 400 {
+		t.Fatalf("bad wait: %d", r.Status)
 	}
 }
 
 func TestFailedFlowIs422WithTheNodeError(t *testing.T) {
 	f := startFlow(t, failingFlow, nil)
-	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
-	if r.status != http.StatusUnprocessableEntity {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if !strings.Contains(m["error"].(string), "input rejected") || m["request_id"] == "" || m["state"] != "failed" {
 		t.Fatalf("error body %v", m)
 	}
 	id := m["request_id"].(string)
-	res := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil)
-	if res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "input rejected") {
-		t.Fatalf("result of failed request: %d %s", res.status, res.body)
+	res := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil)
+	if res.Status != http.StatusUnprocessableEntity || !strings.Contains(string(res.Body), "input rejected") {
+		t.Fatalf("result of failed request: %d %s", res.Status, res.Body)
 	}
-	st := waitState(t, f.base, id, "failed")
+	st := fakegateway.WaitState(t, f.base, id, "failed")
 	if !strings.Contains(st["error"].(string), "input rejected") {
 		t.Fatalf("state %v", st)
 	}
@@ -324,148 +325,148 @@ func TestFailedFlowAnswerCarriesTheOnFailureResult(t *testing.T) {
 		return nil
 	}
 	f := startFlow(t, define, nil)
-	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
-	if r.status != http.StatusUnprocessableEntity {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	if m := r.json(t); m["result"] != "compensated" || !strings.Contains(m["error"].(string), "input rejected") {
+	if m := r.JSON(t); m["result"] != "compensated" || !strings.Contains(m["error"].(string), "input rejected") {
 		t.Fatalf("error body %v", m)
 	}
 }
 
 func TestPanicInUserCodeFailsOnlyThatRequest(t *testing.T) {
 	f := startFlow(t, panickingFlow, nil)
-	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
-	if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "user bug") {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("x"))
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "user bug") {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodGet, f.base+"/_/health", nil); r.status != 200 {
-		t.Fatalf("server unhealthy after a user panic: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/_/health", nil); r.Status != 200 {
+		t.Fatalf("server unhealthy after a user panic: %d", r.Status)
 	}
 }
 
 func TestCallerSuppliedRequestID(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("q"), runtime.HeaderRequestID, "order-42")
-	if r.status != 200 || r.header.Get(runtime.HeaderRequestID) != "order-42" {
-		t.Fatalf("%d %v %s", r.status, r.header, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("q"), runtime.HeaderRequestID, "order-42")
+	if r.Status != 200 || r.Header.Get(runtime.HeaderRequestID) != "order-42" {
+		t.Fatalf("%d %v %s", r.Status, r.Header, r.Body)
 	}
-	if r := do(t, http.MethodPost, f.base+"/", []byte("q"), runtime.HeaderRequestID, "order-42"); r.status != http.StatusConflict {
-		t.Fatalf("reused id: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("q"), runtime.HeaderRequestID, "order-42"); r.Status != http.StatusConflict {
+		t.Fatalf("reused id: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodPost, f.base+"/", []byte("q"), runtime.HeaderRequestID, "a/b c"); r.status != http.StatusBadRequest {
-		t.Fatalf("bad id: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("q"), runtime.HeaderRequestID, "a/b c"); r.Status != http.StatusBadRequest {
+		t.Fatalf("bad id: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestCompletionCallbackIsSigned(t *testing.T) {
-	cb := newCallbackReceiver(t, 1)
+	cb := fakegateway.NewCallbackReceiver(t, 1)
 	f := startFlow(t, parallelFlow, nil)
-	r := do(t, http.MethodPost, f.base+"/", []byte("cb"), runtime.HeaderCallbackURL, cb.srv.URL+"/done?token=1")
-	if r.status != http.StatusAccepted {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("cb"), runtime.HeaderCallbackURL, cb.URL()+"/done?token=1")
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	id := r.json(t)["request_id"].(string)
-	got := cb.wait(t)
-	if string(got.body) != "CB+bc!" || got.header.Get(runtime.HeaderRequestID) != id || got.header.Get(runtime.HeaderState) != "succeeded" {
-		t.Fatalf("callback %q %v", got.body, got.header)
+	id := r.JSON(t)["request_id"].(string)
+	got := cb.Wait(t)
+	if string(got.Body) != "CB+bc!" || got.Header.Get(runtime.HeaderRequestID) != id || got.Header.Get(runtime.HeaderState) != "succeeded" {
+		t.Fatalf("callback %q %v", got.Body, got.Header)
 	}
 	m := hmac.New(sha256.New, []byte(testKey))
-	m.Write(got.body)
+	m.Write(got.Body)
 	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
-	if sig := got.header.Get(runtime.HeaderSignature); sig != want || !runtime.VerifySignature([]byte(testKey), got.body, sig) {
+	if sig := got.Header.Get(runtime.HeaderSignature); sig != want || !runtime.VerifySignature([]byte(testKey), got.Body, sig) {
 		t.Fatalf("signature %q, want %q", sig, want)
 	}
-	if r := do(t, http.MethodPost, f.base+"/", nil, runtime.HeaderCallbackURL, "not a url"); r.status != 400 {
-		t.Fatalf("bad callback url: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", nil, runtime.HeaderCallbackURL, "not a url"); r.Status != 400 {
+		t.Fatalf("bad callback url: %d", r.Status)
 	}
 }
 
 func TestPauseResumeStopAndLegacyQueryControls(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	f.gw.setHold(true)
-	r := do(t, http.MethodPost, f.base+"/", []byte("p"))
-	id := r.json(t)["request_id"].(string)
-	held := f.gw.takeHeld()
+	f.gw.SetHold(true)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("p"))
+	id := r.JSON(t)["request_id"].(string)
+	held := f.gw.TakeHeld()
 	if len(held) != 2 {
 		t.Fatalf("held %d hops, want 2 (a and b)", len(held))
 	}
 
-	if r := do(t, http.MethodPost, f.base+"/flow/"+id+"/pause", nil); r.status != 200 || r.json(t)["state"] != "paused" {
-		t.Fatalf("pause: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/flow/"+id+"/pause", nil); r.Status != 200 || r.JSON(t)["state"] != "paused" {
+		t.Fatalf("pause: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodGet, f.base+"/?state="+id, nil); r.status != 200 || r.json(t)["state"] != "paused" {
-		t.Fatalf("?state: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/?state="+id, nil); r.Status != 200 || r.JSON(t)["state"] != "paused" {
+		t.Fatalf("?state: %d %s", r.Status, r.Body)
 	}
 	// Hops arriving while paused are parked, not run.
 	for _, h := range held {
-		if s := f.gw.deliver(h.id, h.body); s != 200 {
+		if s := f.gw.Deliver(h.ID, h.Body); s != 200 {
 			t.Fatalf("parked hop answered %d", s)
 		}
 	}
-	st := do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).json(t)
+	st := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).JSON(t)
 	for name, n := range st["nodes"].(map[string]any) {
 		if s := n.(map[string]any)["status"]; name != "start" && s != "pending" {
 			t.Fatalf("node %s ran while paused: %v", name, st)
 		}
 	}
-	if r := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); r.status != http.StatusConflict {
-		t.Fatalf("result while paused: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); r.Status != http.StatusConflict {
+		t.Fatalf("result while paused: %d", r.Status)
 	}
 
-	f.gw.setHold(false)
-	if r := do(t, http.MethodGet, f.base+"/?resume-flow="+id, nil); r.status != 200 || r.json(t)["state"] != "running" {
-		t.Fatalf("resume: %d %s", r.status, r.body)
+	f.gw.SetHold(false)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/?resume-flow="+id, nil); r.Status != 200 || r.JSON(t)["state"] != "running" {
+		t.Fatalf("resume: %d %s", r.Status, r.Body)
 	}
-	waitState(t, f.base, id, "succeeded")
-	if r := do(t, http.MethodPost, f.base+"/flow/"+id+"/pause", nil); r.status != http.StatusConflict {
-		t.Fatalf("pause of a finished request: %d %s", r.status, r.body)
+	fakegateway.WaitState(t, f.base, id, "succeeded")
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/flow/"+id+"/pause", nil); r.Status != http.StatusConflict {
+		t.Fatalf("pause of a finished request: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodPost, f.base+"/?stop-flow="+id, nil); r.status != http.StatusConflict {
-		t.Fatalf("stop of a finished request: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/?stop-flow="+id, nil); r.Status != http.StatusConflict {
+		t.Fatalf("stop of a finished request: %d %s", r.Status, r.Body)
 	}
 
 	// Stop a running request.
-	f.gw.setHold(true)
-	id2 := do(t, http.MethodPost, f.base+"/", []byte("s")).json(t)["request_id"].(string)
-	if r := do(t, http.MethodPost, f.base+"/?pause-flow="+id2, nil); r.status != 200 {
-		t.Fatalf("?pause-flow: %d %s", r.status, r.body)
+	f.gw.SetHold(true)
+	id2 := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("s")).JSON(t)["request_id"].(string)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/?pause-flow="+id2, nil); r.Status != 200 {
+		t.Fatalf("?pause-flow: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodPost, f.base+"/flow/"+id2+"/stop", nil); r.status != 200 || r.json(t)["state"] != "stopped" {
-		t.Fatalf("stop: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/flow/"+id2+"/stop", nil); r.Status != 200 || r.JSON(t)["state"] != "stopped" {
+		t.Fatalf("stop: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodGet, f.base+"/flow/"+id2+"/result", nil); r.status != http.StatusConflict {
-		t.Fatalf("result of a stopped request: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id2+"/result", nil); r.Status != http.StatusConflict {
+		t.Fatalf("result of a stopped request: %d %s", r.Status, r.Body)
 	}
 	// Its held hops now hit a stopped request.
-	for _, h := range f.gw.takeHeld() {
-		if s := f.gw.deliver(h.id, h.body); s != http.StatusConflict {
+	for _, h := range f.gw.TakeHeld() {
+		if s := f.gw.Deliver(h.ID, h.Body); s != http.StatusConflict {
 			t.Fatalf("hop of a stopped request answered %d", s)
 		}
 	}
 
 	for _, path := range []string{"/flow/nope/state", "/flow/nope/result", "/?state=nope"} {
-		if r := do(t, http.MethodGet, f.base+path, nil); r.status != 404 || r.json(t)["request_id"] != "nope" {
-			t.Errorf("%s: %d %s", path, r.status, r.body)
+		if r := fakegateway.Do(t, http.MethodGet, f.base+path, nil); r.Status != 404 || r.JSON(t)["request_id"] != "nope" {
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
 		}
 	}
 	for _, path := range []string{"/flow/nope/pause", "/flow/nope/resume", "/flow/nope/stop", "/?stop-flow=nope"} {
-		if r := do(t, http.MethodPost, f.base+path, nil); r.status != 404 {
-			t.Errorf("%s: %d %s", path, r.status, r.body)
+		if r := fakegateway.Do(t, http.MethodPost, f.base+path, nil); r.Status != 404 {
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
 		}
 	}
 }
 
 func TestForwardRejectsForgedMalformedAndReplayedHops(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	f.gw.setHold(true)
-	id := do(t, http.MethodPost, f.base+"/", []byte("t")).json(t)["request_id"].(string)
-	held := f.gw.takeHeld()
+	f.gw.SetHold(true)
+	id := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("t")).JSON(t)["request_id"].(string)
+	held := f.gw.TakeHeld()
 	if len(held) != 2 {
 		t.Fatalf("held %d hops", len(held))
 	}
-	hop := held[0].body
-	before := do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).body
+	hop := held[0].Body
+	before := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).Body
 
 	var sealed map[string]json.RawMessage
 	if err := json.Unmarshal(hop, &sealed); err != nil {
@@ -480,8 +481,8 @@ func TestForwardRejectsForgedMalformedAndReplayedHops(t *testing.T) {
 	cases := []struct {
 		name   string
 		path   string
-		body   []byte
-		status int
+		Body   []byte
+		Status int
 	}{
 		{"tampered data", id, tampered, 401},
 		{"unsigned", id, unsigned, 401},
@@ -493,50 +494,50 @@ func TestForwardRejectsForgedMalformedAndReplayedHops(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := do(t, http.MethodPost, f.base+"/flow/"+tc.path+"/forward", tc.body)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			r := fakegateway.Do(t, http.MethodPost, f.base+"/flow/"+tc.path+"/forward", tc.Body)
+			if r.Status != tc.Status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.Status, r.Body)
 			}
-			if r.json(t)["error"] == "" {
+			if r.JSON(t)["error"] == "" {
 				t.Fatal("no error message")
 			}
 		})
 	}
-	if after := do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).body; !bytes.Equal(before, after) {
+	if after := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/state", nil).Body; !bytes.Equal(before, after) {
 		t.Fatalf("rejected hops changed the request:\nbefore %s\nafter  %s", before, after)
 	}
-	if r := do(t, http.MethodGet, f.base+"/flow/"+id+"/forward", nil); r.status != 405 {
-		t.Fatalf("GET forward: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/forward", nil); r.Status != 405 {
+		t.Fatalf("GET forward: %d", r.Status)
 	}
 
 	// The genuine hops still work, and the request finishes.
-	f.gw.setHold(false)
+	f.gw.SetHold(false)
 	for _, h := range held {
-		if s := f.gw.deliver(h.id, h.body); s != 200 {
+		if s := f.gw.Deliver(h.ID, h.Body); s != 200 {
 			t.Fatalf("genuine hop answered %d", s)
 		}
 	}
-	waitState(t, f.base, id, "succeeded")
+	fakegateway.WaitState(t, f.base, id, "succeeded")
 	// Replaying a hop of the finished request is refused without effect.
-	r := do(t, http.MethodPost, f.base+"/flow/"+id+"/forward", hop)
-	if r.status != http.StatusConflict {
-		t.Fatalf("replayed hop: %d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/flow/"+id+"/forward", hop)
+	if r.Status != http.StatusConflict {
+		t.Fatalf("replayed hop: %d %s", r.Status, r.Body)
 	}
-	if res := do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); string(res.body) != "T+t!" {
-		t.Fatalf("result after replay %q", res.body)
+	if res := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); string(res.Body) != "T+t!" {
+		t.Fatalf("result after replay %q", res.Body)
 	}
 }
 
 func TestDAGExports(t *testing.T) {
 	f := startFlow(t, parallelFlow, nil)
-	r := do(t, http.MethodGet, f.base+"/?export-dag=true", nil)
-	if r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodGet, f.base+"/?export-dag=true", nil)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	for _, k := range []string{"id", "start-node", "end-node", "has-branch", "has-edge", "exec-only-dag", "nodes", "is-valid"} {
 		if _, ok := m[k]; !ok {
-			t.Errorf("export-dag lacks %q: %s", k, r.body)
+			t.Errorf("export-dag lacks %q: %s", k, r.Body)
 		}
 	}
 	if m["start-node"] != "start" || m["end-node"] != "end" || m["is-valid"] != true {
@@ -546,33 +547,33 @@ func TestDAGExports(t *testing.T) {
 	if join["has-aggregator"] != true || join["in-degree"].(float64) != 2 {
 		t.Fatalf("join %v", join)
 	}
-	if r := do(t, http.MethodGet, f.base+"/?dag=json", nil); r.status != 200 || r.json(t)["start-node"] != "start" {
-		t.Fatalf("dag=json %d", r.status)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/?dag=json", nil); r.Status != 200 || r.JSON(t)["start-node"] != "start" {
+		t.Fatalf("dag=json %d", r.Status)
 	}
-	dot := do(t, http.MethodGet, f.base+"/?dag=dot", nil)
-	if dot.status != 200 || !strings.HasPrefix(string(dot.body), `digraph "testflow" {`) || !strings.Contains(string(dot.body), `"a" -> "join";`) {
-		t.Fatalf("dot: %s", dot.body)
+	dot := fakegateway.Do(t, http.MethodGet, f.base+"/?dag=dot", nil)
+	if dot.Status != 200 || !strings.HasPrefix(string(dot.Body), `digraph "testflow" {`) || !strings.Contains(string(dot.Body), `"a" -> "join";`) {
+		t.Fatalf("dot: %s", dot.Body)
 	}
-	mm := do(t, http.MethodGet, f.base+"/?dag=mermaid", nil)
-	if mm.status != 200 || !strings.HasPrefix(string(mm.body), "flowchart TD") {
-		t.Fatalf("mermaid: %s", mm.body)
+	mm := fakegateway.Do(t, http.MethodGet, f.base+"/?dag=mermaid", nil)
+	if mm.Status != 200 || !strings.HasPrefix(string(mm.Body), "flowchart TD") {
+		t.Fatalf("mermaid: %s", mm.Body)
 	}
-	if r := do(t, http.MethodGet, f.base+"/?dag=svg", nil); r.status != 400 {
-		t.Fatalf("unknown format: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/?dag=svg", nil); r.Status != 400 {
+		t.Fatalf("unknown format: %d", r.Status)
 	}
 }
 
 func TestRoutesHealthAndErrorsAreJSON(t *testing.T) {
 	f := startFlow(t, parallelFlow, map[string]string{"max_body_size": "1KiB"})
 	for _, p := range []string{"/_/health", "/healthz"} {
-		if r := do(t, http.MethodGet, f.base+p, nil); r.status != 200 || string(r.body) != "OK" {
-			t.Errorf("%s: %d %q", p, r.status, r.body)
+		if r := fakegateway.Do(t, http.MethodGet, f.base+p, nil); r.Status != 200 || string(r.Body) != "OK" {
+			t.Errorf("%s: %d %q", p, r.Status, r.Body)
 		}
 	}
 	cases := []struct {
 		method, path string
-		body         []byte
-		status       int
+		Body         []byte
+		Status       int
 	}{
 		{http.MethodGet, "/nowhere", nil, 404},
 		{http.MethodGet, "/flow/x", nil, 404},
@@ -583,13 +584,13 @@ func TestRoutesHealthAndErrorsAreJSON(t *testing.T) {
 		{http.MethodPost, "/flow/x/forward", bytes.Repeat([]byte("x"), 2048), 413},
 	}
 	for _, tc := range cases {
-		r := do(t, tc.method, f.base+tc.path, tc.body)
-		if r.status != tc.status {
-			t.Errorf("%s %s: %d, want %d (%s)", tc.method, tc.path, r.status, tc.status, r.body)
+		r := fakegateway.Do(t, tc.method, f.base+tc.path, tc.Body)
+		if r.Status != tc.Status {
+			t.Errorf("%s %s: %d, want %d (%s)", tc.method, tc.path, r.Status, tc.Status, r.Body)
 			continue
 		}
-		if m := r.json(t); m["error"] == "" || m["status"].(float64) != float64(tc.status) {
-			t.Errorf("%s %s: body %s", tc.method, tc.path, r.body)
+		if m := r.JSON(t); m["error"] == "" || m["status"].(float64) != float64(tc.Status) {
+			t.Errorf("%s %s: body %s", tc.method, tc.path, r.Body)
 		}
 	}
 }
@@ -605,13 +606,13 @@ func TestDrainingServerFailsHealthChecks(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	base := "http://" + ln.Addr().String()
-	if r := do(t, http.MethodGet, base+"/_/health", nil); r.status != 200 {
-		t.Fatalf("health %d", r.status)
+	if r := fakegateway.Do(t, http.MethodGet, base+"/_/health", nil); r.Status != 200 {
+		t.Fatalf("health %d", r.Status)
 	}
 	cancel()
-	waitFor(t, func() bool { return do(t, http.MethodGet, base+"/_/health", nil).status == 503 })
-	if r := do(t, http.MethodPost, base+"/", []byte("still")); r.status != 200 {
-		t.Fatalf("request during the grace period: %d", r.status)
+	waitFor(t, func() bool { return fakegateway.Do(t, http.MethodGet, base+"/_/health", nil).Status == 503 })
+	if r := fakegateway.Do(t, http.MethodPost, base+"/", []byte("still")); r.Status != 200 {
+		t.Fatalf("request during the grace period: %d", r.Status)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
@@ -678,14 +679,14 @@ func TestAuthenticateRequest(t *testing.T) {
 	m := hmac.New(sha256.New, []byte(testKey))
 	m.Write(body)
 	good := "sha256=" + hex.EncodeToString(m.Sum(nil))
-	if r := do(t, http.MethodPost, f.base+"/", body); r.status != 401 {
-		t.Fatalf("unsigned: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", body); r.Status != 401 {
+		t.Fatalf("unsigned: %d", r.Status)
 	}
-	if r := do(t, http.MethodPost, f.base+"/", body, "X-Hub-Signature", "sha256=00"); r.status != 401 {
-		t.Fatalf("wrong: %d", r.status)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", body, "X-Hub-Signature", "sha256=00"); r.Status != 401 {
+		t.Fatalf("wrong: %d", r.Status)
 	}
-	if r := do(t, http.MethodPost, f.base+"/", body, "X-Hub-Signature", good); r.status != 200 || string(r.body) != "Hello signed" {
-		t.Fatalf("signed: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", body, "X-Hub-Signature", good); r.Status != 200 || string(r.Body) != "Hello signed" {
+		t.Fatalf("signed: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -696,9 +697,9 @@ func TestStoreOverridesWin(t *testing.T) {
 		runtime.WithStateStore(func() (faasflow.StateStore, error) { calls.Add(1); return st, nil }),
 		runtime.WithDataStore(func() (faasflow.DataStore, error) { return nil, nil }), // keep configured (memory)
 	)
-	r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("o"))
-	if r.status != 200 || string(r.body) != "O+o!" {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("o"))
+	if r.Status != 200 || string(r.Body) != "O+o!" {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	if calls.Load() != 1 || st.creates.Load() == 0 {
 		t.Fatalf("override called %d times, used %d times", calls.Load(), st.creates.Load())
@@ -716,24 +717,24 @@ func TestObserverAndMetricsHooks(t *testing.T) {
 	obs := &countingObserver{}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "flows_total 1\n") })
 	f := startFlow(t, parallelFlow, nil, runtime.WithObserver(obs), runtime.WithMetrics(metrics))
-	if r := do(t, http.MethodPost, f.base+"/?wait=10s", []byte("m")); r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("m")); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	if obs.nodes.Load() != 5 || obs.ended.Load() != 1 {
 		t.Fatalf("observer saw %d nodes, %d request ends", obs.nodes.Load(), obs.ended.Load())
 	}
-	if r := do(t, http.MethodGet, f.base+"/metrics", nil); r.status != 200 || string(r.body) != "flows_total 1\n" {
-		t.Fatalf("metrics %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodGet, f.base+"/metrics", nil); r.Status != 200 || string(r.Body) != "flows_total 1\n" {
+		t.Fatalf("metrics %d %s", r.Status, r.Body)
 	}
 }
 
 func TestPanicInAHandlerIsA500ForThatRequestOnly(t *testing.T) {
 	f := startFlow(t, syncFlow, nil, runtime.WithMetrics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("metrics bug") })))
-	r := do(t, http.MethodGet, f.base+"/metrics", nil)
-	if r.status != 500 || !strings.Contains(r.json(t)["error"].(string), "metrics bug") {
-		t.Fatalf("%d %s", r.status, r.body)
+	r := fakegateway.Do(t, http.MethodGet, f.base+"/metrics", nil)
+	if r.Status != 500 || !strings.Contains(r.JSON(t)["error"].(string), "metrics bug") {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	if r := do(t, http.MethodPost, f.base+"/", []byte("after")); r.status != 200 || string(r.body) != "Hello after" {
-		t.Fatalf("server broken after a panic: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", []byte("after")); r.Status != 200 || string(r.Body) != "Hello after" {
+		t.Fatalf("server broken after a panic: %d %s", r.Status, r.Body)
 	}
 }

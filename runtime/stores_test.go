@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faas-flow/faas-flow/internal/fakegateway"
 	"github.com/faas-flow/faas-flow/internal/testenv"
 	"github.com/faas-flow/faas-flow/runtime"
 )
@@ -35,12 +36,12 @@ func TestConfiguredStoresRunAFlow(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			dir := secretDir(t, tc.secrets)
+			dir := fakegateway.SecretDir(t, tc.secrets)
 			env["secret_mount_path"] = dir
 			f := startFlowWithSecrets(t, parallelFlow, env, map[string]string{"faasflow-hmac-secret": testKey})
-			r := do(t, http.MethodPost, f.base+"/?wait=15s", []byte("st"))
-			if r.status != 200 || string(r.body) != "ST+ts!" {
-				t.Fatalf("%d %q", r.status, r.body)
+			r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=15s", []byte("st"))
+			if r.Status != 200 || string(r.Body) != "ST+ts!" {
+				t.Fatalf("%d %q", r.Status, r.Body)
 			}
 		})
 	}

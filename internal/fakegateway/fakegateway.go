@@ -1,4 +1,4 @@
-package runtime_test
+package fakegateway
 
 import (
 	"bytes"
@@ -6,18 +6,20 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// fakeGateway plays the OpenFaaS gateway for a flow function: it accepts
+// Gateway plays the OpenFaaS gateway for a flow function: it accepts
 // POST /async-function/<flow>/flow/<id>/forward with 202 and relays the body
 // to the flow's /flow/<id>/forward later (as the queue worker does,
 // retrying 503), and serves /function/<name> from registered worker
 // functions.
-type fakeGateway struct {
+type Gateway struct {
 	t    testing.TB
 	srv  *httptest.Server
 	flow string
@@ -26,19 +28,19 @@ type fakeGateway struct {
 	flowURL   string
 	functions map[string]func(r *http.Request, body []byte) (int, []byte)
 	hold      bool
-	held      []heldHop
+	held      []HeldHop
 	relayed   []int // final status of each relayed hop
 	asyncPath []string
 	wg        sync.WaitGroup
 }
 
-type heldHop struct {
-	id   string
-	body []byte
+type HeldHop struct {
+	ID   string
+	Body []byte
 }
 
-func newFakeGateway(t testing.TB, flow string) *fakeGateway {
-	g := &fakeGateway{t: t, flow: flow, functions: map[string]func(*http.Request, []byte) (int, []byte){}}
+func New(t testing.TB, flow string) *Gateway {
+	g := &Gateway{t: t, flow: flow, functions: map[string]func(*http.Request, []byte) (int, []byte){}}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(func() {
 		g.wg.Wait()
@@ -47,28 +49,32 @@ func newFakeGateway(t testing.TB, flow string) *fakeGateway {
 	return g
 }
 
-func (g *fakeGateway) URL() string { return g.srv.URL }
+// Drain waits until every hop the gateway is relaying has been delivered.
+func (g *Gateway) Drain() { g.wg.Wait() }
 
-func (g *fakeGateway) setFlowURL(u string) {
+// URL is the gateway's base URL.
+func (g *Gateway) URL() string { return g.srv.URL }
+
+func (g *Gateway) SetFlowURL(u string) {
 	g.mu.Lock()
 	g.flowURL = u
 	g.mu.Unlock()
 }
 
-func (g *fakeGateway) function(name string, f func(r *http.Request, body []byte) (int, []byte)) {
+func (g *Gateway) Function(name string, f func(r *http.Request, body []byte) (int, []byte)) {
 	g.mu.Lock()
 	g.functions[name] = f
 	g.mu.Unlock()
 }
 
 // setHold makes the gateway keep hops instead of relaying them.
-func (g *fakeGateway) setHold(on bool) {
+func (g *Gateway) SetHold(on bool) {
 	g.mu.Lock()
 	g.hold = on
 	g.mu.Unlock()
 }
 
-func (g *fakeGateway) takeHeld() []heldHop {
+func (g *Gateway) TakeHeld() []HeldHop {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h := g.held
@@ -76,14 +82,14 @@ func (g *fakeGateway) takeHeld() []heldHop {
 	return h
 }
 
-func (g *fakeGateway) statuses() []int {
+func (g *Gateway) Statuses() []int {
 	g.wg.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]int(nil), g.relayed...)
 }
 
-func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/async-function/"):
@@ -101,7 +107,7 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		g.asyncPath = append(g.asyncPath, r.URL.Path)
 		if g.hold {
-			g.held = append(g.held, heldHop{id: id, body: body})
+			g.held = append(g.held, HeldHop{ID: id, Body: body})
 			g.mu.Unlock()
 			w.WriteHeader(http.StatusAccepted)
 			return
@@ -129,11 +135,11 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 
 // relay delivers one hop like a queue worker, retrying 503 (hop in
 // progress) a few times.
-func (g *fakeGateway) relay(id string, body []byte) {
+func (g *Gateway) relay(id string, body []byte) {
 	defer g.wg.Done()
 	status := 0
 	for attempt := 0; attempt < 50; attempt++ {
-		status = g.deliver(id, body)
+		status = g.Deliver(id, body)
 		if status != http.StatusServiceUnavailable {
 			break
 		}
@@ -145,7 +151,7 @@ func (g *fakeGateway) relay(id string, body []byte) {
 }
 
 // deliver posts a hop to the flow and returns the status.
-func (g *fakeGateway) deliver(id string, body []byte) int {
+func (g *Gateway) Deliver(id string, body []byte) int {
 	g.mu.Lock()
 	u := g.flowURL
 	g.mu.Unlock()
@@ -159,23 +165,25 @@ func (g *fakeGateway) deliver(id string, body []byte) int {
 	return resp.StatusCode
 }
 
-// httpResult is a response read in full.
-type httpResult struct {
-	status int
-	header http.Header
-	body   []byte
+// Result is a response read in full.
+type Result struct {
+	Status int
+	Header http.Header
+	Body   []byte
 }
 
-func (r httpResult) json(t testing.TB) map[string]any {
+// JSON decodes the body as a JSON object, failing the test if it is not one.
+func (r Result) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("response is not JSON (%d): %s", r.status, r.body)
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not JSON (%d): %s", r.Status, r.Body)
 	}
 	return m
 }
 
-func do(t testing.TB, method, url string, body []byte, headers ...string) httpResult {
+// Do makes one HTTP call; headers are name, value pairs.
+func Do(t testing.TB, method, url string, body []byte, headers ...string) Result {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -193,18 +201,18 @@ func do(t testing.TB, method, url string, body []byte, headers ...string) httpRe
 	if err != nil {
 		t.Fatal(err)
 	}
-	return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
+	return Result{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // waitState polls /flow/<id>/state until the request reaches want.
-func waitState(t *testing.T, base, id, want string) map[string]any {
+func WaitState(t *testing.T, base, id, want string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var last map[string]any
 	for time.Now().Before(deadline) {
-		r := do(t, http.MethodGet, base+"/flow/"+id+"/state", nil)
-		if r.status == http.StatusOK {
-			last = r.json(t)
+		r := Do(t, http.MethodGet, base+"/flow/"+id+"/state", nil)
+		if r.Status == http.StatusOK {
+			last = r.JSON(t)
 			if last["state"] == want {
 				return last
 			}
@@ -215,21 +223,21 @@ func waitState(t *testing.T, base, id, want string) map[string]any {
 	return nil
 }
 
-// callbackReceiver records completion callbacks.
-type callbackReceiver struct {
+// CallbackReceiver records completion callbacks.
+type CallbackReceiver struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
-	got  []receivedCallback
+	got  []ReceivedCallback
 	cond chan struct{}
 }
 
-type receivedCallback struct {
-	header http.Header
-	body   []byte
+type ReceivedCallback struct {
+	Header http.Header
+	Body   []byte
 }
 
-func newCallbackReceiver(t *testing.T, failFirst int) *callbackReceiver {
-	c := &callbackReceiver{cond: make(chan struct{}, 100)}
+func NewCallbackReceiver(t *testing.T, failFirst int) *CallbackReceiver {
+	c := &CallbackReceiver{cond: make(chan struct{}, 100)}
 	calls := 0
 	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -240,7 +248,7 @@ func newCallbackReceiver(t *testing.T, failFirst int) *callbackReceiver {
 			http.Error(w, "try later", http.StatusServiceUnavailable)
 			return
 		}
-		c.got = append(c.got, receivedCallback{header: r.Header.Clone(), body: b})
+		c.got = append(c.got, ReceivedCallback{Header: r.Header.Clone(), Body: b})
 		c.mu.Unlock()
 		c.cond <- struct{}{}
 	}))
@@ -248,7 +256,11 @@ func newCallbackReceiver(t *testing.T, failFirst int) *callbackReceiver {
 	return c
 }
 
-func (c *callbackReceiver) wait(t *testing.T) receivedCallback {
+// URL is where callbacks are to be sent.
+func (c *CallbackReceiver) URL() string { return c.srv.URL }
+
+// Wait returns the latest callback once one more has arrived.
+func (c *CallbackReceiver) Wait(t *testing.T) ReceivedCallback {
 	t.Helper()
 	select {
 	case <-c.cond:
@@ -258,4 +270,16 @@ func (c *callbackReceiver) wait(t *testing.T) receivedCallback {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.got[len(c.got)-1]
+}
+
+// SecretDir writes secrets as files in a new directory, the way OpenFaaS
+// mounts a function's secrets, and returns the directory.
+func SecretDir(t testing.TB, secrets map[string]string) string {
+	dir := t.TempDir()
+	for k, v := range secrets {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -1,10 +1,11 @@
-package runtime_test
+package templatetest_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/gateway/builder"
+	"github.com/faas-flow/faas-flow/internal/fakegateway"
 	"github.com/faas-flow/faas-flow/internal/testenv"
 	"github.com/faas-flow/faas-flow/runtime"
 )
@@ -166,20 +168,10 @@ func startBinary(t testing.TB, bin string, env map[string]string) *flowProcess {
 	}
 }
 
-func secretDir(t testing.TB, secrets map[string]string) string {
-	dir := t.TempDir()
-	for k, v := range secrets {
-		if err := os.WriteFile(filepath.Join(dir, k), []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestTemplateSyncChainBuildsWithTheBuilderAndServes(t *testing.T) {
 	root := repoRoot(t)
-	gw := newFakeGateway(t, "hello")
-	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
+	gw := fakegateway.New(t, "hello")
+	gw.Function("upper", func(r *http.Request, body []byte) (int, []byte) {
 		if r.Method != http.MethodPut || r.URL.Query().Get("lang") != "en" {
 			return 400, []byte("want PUT ?lang=en, got " + r.Method + " " + r.URL.String())
 		}
@@ -196,15 +188,15 @@ func TestTemplateSyncChainBuildsWithTheBuilderAndServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startBinary(t, bin, map[string]string{"gateway": gw.URL(), "healthcheck_interval": "0"})
-	r := do(t, http.MethodPost, p.base+"/", []byte("flow"))
-	if r.status != 200 || string(r.body) != "HELLO FLOW!" || r.header.Get(runtime.HeaderRequestID) == "" {
-		t.Fatalf("%d %v %q", r.status, r.header, r.body)
+	r := fakegateway.Do(t, http.MethodPost, p.base+"/", []byte("flow"))
+	if r.Status != 200 || string(r.Body) != "HELLO FLOW!" || r.Header.Get(runtime.HeaderRequestID) == "" {
+		t.Fatalf("%d %v %q", r.Status, r.Header, r.Body)
 	}
 	if strings.Contains(p.logs(), "did not run `go generate`") {
 		t.Fatalf("the builder skipped the template's go generate step:\n%s", p.logs())
 	}
-	if r := do(t, http.MethodGet, p.base+"/?export-dag=true", nil); r.status != 200 || r.json(t)["start-node"] != "sync" {
-		t.Fatalf("export-dag: %d %s", r.status, r.body)
+	if r := fakegateway.Do(t, http.MethodGet, p.base+"/?export-dag=true", nil); r.Status != 200 || r.JSON(t)["start-node"] != "sync" {
+		t.Fatalf("export-dag: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -215,14 +207,14 @@ func TestTemplateDAGFlowEndToEnd(t *testing.T) {
 		t.Fatalf("go generate did not wire DefineDataStore: %v\n%s", err, gen)
 	}
 
-	gw := newFakeGateway(t, "words")
-	gw.function("upper", func(r *http.Request, body []byte) (int, []byte) {
+	gw := fakegateway.New(t, "words")
+	gw.Function("upper", func(r *http.Request, body []byte) (int, []byte) {
 		if r.URL.Query().Get("lang") != "en" || r.Header.Get("X-Mode") != "loud" {
 			return 400, []byte("missing query or header")
 		}
 		return 200, bytes.ToUpper(body)
 	})
-	gw.function("reverse", func(_ *http.Request, body []byte) (int, []byte) {
+	gw.Function("reverse", func(_ *http.Request, body []byte) (int, []byte) {
 		r := []rune(string(body))
 		for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
 			r[i], r[j] = r[j], r[i]
@@ -233,7 +225,7 @@ func TestTemplateDAGFlowEndToEnd(t *testing.T) {
 	p := startBinary(t, bin, map[string]string{
 		"flow_name":            "words",
 		"gateway":              gw.URL(),
-		"secret_mount_path":    secretDir(t, map[string]string{"faasflow-hmac-secret": key}),
+		"secret_mount_path":    fakegateway.SecretDir(t, map[string]string{"faasflow-hmac-secret": key}),
 		"state_store":          "etcd",
 		"etcd_endpoints":       strings.Join(testenv.Etcd(t), ","),
 		"etcd_key_prefix":      "e2e-" + fmt.Sprint(time.Now().UnixNano()) + "/",
@@ -241,58 +233,58 @@ func TestTemplateDAGFlowEndToEnd(t *testing.T) {
 		"healthcheck_interval": "0",
 		"write_timeout":        "20s",
 	})
-	gw.setFlowURL(p.base)
+	gw.SetFlowURL(p.base)
 	const want = "HELLO WORLD|2|short;olleh,dlrow;override=true"
 
 	t.Run("start, poll state, read result", func(t *testing.T) {
-		r := do(t, http.MethodPost, p.base+"/", []byte("hello world"))
-		if r.status != http.StatusAccepted {
-			t.Fatalf("%d %s", r.status, r.body)
+		r := fakegateway.Do(t, http.MethodPost, p.base+"/", []byte("hello world"))
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("%d %s", r.Status, r.Body)
 		}
-		id := r.json(t)["request_id"].(string)
-		st := waitState(t, p.base, id, "succeeded")
+		id := r.JSON(t)["request_id"].(string)
+		st := fakegateway.WaitState(t, p.base, id, "succeeded")
 		if n := len(st["nodes"].(map[string]any)); n < 10 {
 			t.Fatalf("only %d node statuses: %v", n, st)
 		}
-		res := do(t, http.MethodGet, p.base+"/flow/"+id+"/result", nil)
-		if res.status != 200 || string(res.body) != want {
-			t.Fatalf("result %d %q", res.status, res.body)
+		res := fakegateway.Do(t, http.MethodGet, p.base+"/flow/"+id+"/result", nil)
+		if res.Status != 200 || string(res.Body) != want {
+			t.Fatalf("result %d %q", res.Status, res.Body)
 		}
 	})
 
 	t.Run("wait returns the final result", func(t *testing.T) {
-		r := do(t, http.MethodPost, p.base+"/?wait=15s", []byte("hello world"), runtime.HeaderRequestID, "e2e-wait-1")
-		if r.status != 200 || string(r.body) != want || r.header.Get(runtime.HeaderRequestID) != "e2e-wait-1" {
-			t.Fatalf("%d %v %q", r.status, r.header, r.body)
+		r := fakegateway.Do(t, http.MethodPost, p.base+"/?wait=15s", []byte("hello world"), runtime.HeaderRequestID, "e2e-wait-1")
+		if r.Status != 200 || string(r.Body) != want || r.Header.Get(runtime.HeaderRequestID) != "e2e-wait-1" {
+			t.Fatalf("%d %v %q", r.Status, r.Header, r.Body)
 		}
-		long := do(t, http.MethodPost, p.base+"/?wait=15s", []byte("a much longer sentence"))
-		if long.status != 200 || !strings.HasPrefix(string(long.body), "A MUCH LONGER SENTENCE|4|long;a,hcum,regnol,ecnetnes;") {
-			t.Fatalf("long: %d %q", long.status, long.body)
+		long := fakegateway.Do(t, http.MethodPost, p.base+"/?wait=15s", []byte("a much longer sentence"))
+		if long.Status != 200 || !strings.HasPrefix(string(long.Body), "A MUCH LONGER SENTENCE|4|long;a,hcum,regnol,ecnetnes;") {
+			t.Fatalf("long: %d %q", long.Status, long.Body)
 		}
 	})
 
 	t.Run("signed completion callback", func(t *testing.T) {
-		cb := newCallbackReceiver(t, 0)
-		r := do(t, http.MethodPost, p.base+"/", []byte("hello world"), runtime.HeaderCallbackURL, cb.srv.URL)
-		id := r.json(t)["request_id"].(string)
-		got := cb.wait(t)
-		if string(got.body) != want || got.header.Get(runtime.HeaderRequestID) != id || got.header.Get(runtime.HeaderState) != "succeeded" {
-			t.Fatalf("callback %q %v", got.body, got.header)
+		cb := fakegateway.NewCallbackReceiver(t, 0)
+		r := fakegateway.Do(t, http.MethodPost, p.base+"/", []byte("hello world"), runtime.HeaderCallbackURL, cb.URL())
+		id := r.JSON(t)["request_id"].(string)
+		got := cb.Wait(t)
+		if string(got.Body) != want || got.Header.Get(runtime.HeaderRequestID) != id || got.Header.Get(runtime.HeaderState) != "succeeded" {
+			t.Fatalf("callback %q %v", got.Body, got.Header)
 		}
-		if !runtime.VerifySignature([]byte(key), got.body, got.header.Get(runtime.HeaderSignature)) {
-			t.Fatalf("callback signature %q does not verify", got.header.Get(runtime.HeaderSignature))
+		if !runtime.VerifySignature([]byte(key), got.Body, got.Header.Get(runtime.HeaderSignature)) {
+			t.Fatalf("callback signature %q does not verify", got.Header.Get(runtime.HeaderSignature))
 		}
 	})
 
 	t.Run("tampered, unsigned and replayed hops", func(t *testing.T) {
-		gw.setHold(true)
-		id := do(t, http.MethodPost, p.base+"/", []byte("hello world")).json(t)["request_id"].(string)
-		held := gw.takeHeld()
+		gw.SetHold(true)
+		id := fakegateway.Do(t, http.MethodPost, p.base+"/", []byte("hello world")).JSON(t)["request_id"].(string)
+		held := gw.TakeHeld()
 		if len(held) != 2 {
 			t.Fatalf("held %d hops, want 2", len(held))
 		}
-		before := do(t, http.MethodGet, p.base+"/flow/"+id+"/state", nil).body
-		hop := held[0].body
+		before := fakegateway.Do(t, http.MethodGet, p.base+"/flow/"+id+"/state", nil).Body
+		hop := held[0].Body
 		var sealed map[string]json.RawMessage
 		if err := json.Unmarshal(hop, &sealed); err != nil {
 			t.Fatal(err)
@@ -300,85 +292,85 @@ func TestTemplateDAGFlowEndToEnd(t *testing.T) {
 		tampered := bytes.Replace(hop, []byte(`"data":"`), []byte(`"data":"SGFjaw`), 1)
 		unsigned := bytes.Replace(hop, sealed["sig"], []byte(`""`), 1)
 		for name, body := range map[string][]byte{"tampered": tampered, "unsigned": unsigned} {
-			r := do(t, http.MethodPost, p.base+"/flow/"+id+"/forward", body)
-			if r.status != 401 {
-				t.Fatalf("%s hop: %d %s", name, r.status, r.body)
+			r := fakegateway.Do(t, http.MethodPost, p.base+"/flow/"+id+"/forward", body)
+			if r.Status != 401 {
+				t.Fatalf("%s hop: %d %s", name, r.Status, r.Body)
 			}
 		}
-		if after := do(t, http.MethodGet, p.base+"/flow/"+id+"/state", nil).body; !bytes.Equal(before, after) {
+		if after := fakegateway.Do(t, http.MethodGet, p.base+"/flow/"+id+"/state", nil).Body; !bytes.Equal(before, after) {
 			t.Fatalf("rejected hops changed the state:\n%s\n%s", before, after)
 		}
-		gw.setHold(false)
+		gw.SetHold(false)
 		for _, h := range held {
-			if s := gw.deliver(h.id, h.body); s != 200 {
+			if s := gw.Deliver(h.ID, h.Body); s != 200 {
 				t.Fatalf("genuine hop: %d", s)
 			}
 		}
-		waitState(t, p.base, id, "succeeded")
-		if r := do(t, http.MethodPost, p.base+"/flow/"+id+"/forward", hop); r.status != http.StatusConflict {
-			t.Fatalf("replayed hop of a finished request: %d %s", r.status, r.body)
+		fakegateway.WaitState(t, p.base, id, "succeeded")
+		if r := fakegateway.Do(t, http.MethodPost, p.base+"/flow/"+id+"/forward", hop); r.Status != http.StatusConflict {
+			t.Fatalf("replayed hop of a finished request: %d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("pause, resume, stop", func(t *testing.T) {
-		gw.setHold(true)
-		id := do(t, http.MethodPost, p.base+"/", []byte("hello world")).json(t)["request_id"].(string)
-		if r := do(t, http.MethodGet, p.base+"/?pause-flow="+id, nil); r.status != 200 {
-			t.Fatalf("pause: %d %s", r.status, r.body)
+		gw.SetHold(true)
+		id := fakegateway.Do(t, http.MethodPost, p.base+"/", []byte("hello world")).JSON(t)["request_id"].(string)
+		if r := fakegateway.Do(t, http.MethodGet, p.base+"/?pause-flow="+id, nil); r.Status != 200 {
+			t.Fatalf("pause: %d %s", r.Status, r.Body)
 		}
-		for _, h := range gw.takeHeld() {
-			if s := gw.deliver(h.id, h.body); s != 200 {
+		for _, h := range gw.TakeHeld() {
+			if s := gw.Deliver(h.ID, h.Body); s != 200 {
 				t.Fatalf("parked hop: %d", s)
 			}
 		}
-		if r := do(t, http.MethodGet, p.base+"/?state="+id, nil); r.json(t)["state"] != "paused" {
-			t.Fatalf("state: %s", r.body)
+		if r := fakegateway.Do(t, http.MethodGet, p.base+"/?state="+id, nil); r.JSON(t)["state"] != "paused" {
+			t.Fatalf("state: %s", r.Body)
 		}
-		gw.setHold(false)
-		if r := do(t, http.MethodPost, p.base+"/flow/"+id+"/resume", nil); r.status != 200 {
-			t.Fatalf("resume: %d %s", r.status, r.body)
+		gw.SetHold(false)
+		if r := fakegateway.Do(t, http.MethodPost, p.base+"/flow/"+id+"/resume", nil); r.Status != 200 {
+			t.Fatalf("resume: %d %s", r.Status, r.Body)
 		}
-		waitState(t, p.base, id, "succeeded")
-		if r := do(t, http.MethodPost, p.base+"/flow/"+id+"/stop", nil); r.status != http.StatusConflict {
-			t.Fatalf("stop of a finished request: %d", r.status)
+		fakegateway.WaitState(t, p.base, id, "succeeded")
+		if r := fakegateway.Do(t, http.MethodPost, p.base+"/flow/"+id+"/stop", nil); r.Status != http.StatusConflict {
+			t.Fatalf("stop of a finished request: %d", r.Status)
 		}
-		gw.setHold(true)
-		id2 := do(t, http.MethodPost, p.base+"/", []byte("x y")).json(t)["request_id"].(string)
-		if r := do(t, http.MethodPost, p.base+"/?stop-flow="+id2, nil); r.status != 200 {
-			t.Fatalf("stop: %d %s", r.status, r.body)
+		gw.SetHold(true)
+		id2 := fakegateway.Do(t, http.MethodPost, p.base+"/", []byte("x y")).JSON(t)["request_id"].(string)
+		if r := fakegateway.Do(t, http.MethodPost, p.base+"/?stop-flow="+id2, nil); r.Status != 200 {
+			t.Fatalf("stop: %d %s", r.Status, r.Body)
 		}
-		for _, h := range gw.takeHeld() {
-			if s := gw.deliver(h.id, h.body); s != http.StatusConflict {
+		for _, h := range gw.TakeHeld() {
+			if s := gw.Deliver(h.ID, h.Body); s != http.StatusConflict {
 				t.Fatalf("hop of a stopped request: %d", s)
 			}
 		}
-		gw.setHold(false)
-		if r := do(t, http.MethodGet, p.base+"/flow/"+id2+"/result", nil); r.status != http.StatusConflict {
-			t.Fatalf("result of a stopped request: %d", r.status)
+		gw.SetHold(false)
+		if r := fakegateway.Do(t, http.MethodGet, p.base+"/flow/"+id2+"/result", nil); r.Status != http.StatusConflict {
+			t.Fatalf("result of a stopped request: %d", r.Status)
 		}
 	})
 
 	t.Run("exports, health and errors", func(t *testing.T) {
-		ex := do(t, http.MethodGet, p.base+"/?export-dag=true", nil)
-		if ex.status != 200 || ex.json(t)["start-node"] != "split" {
-			t.Fatalf("export-dag %d %s", ex.status, ex.body)
+		ex := fakegateway.Do(t, http.MethodGet, p.base+"/?export-dag=true", nil)
+		if ex.Status != 200 || ex.JSON(t)["start-node"] != "split" {
+			t.Fatalf("export-dag %d %s", ex.Status, ex.Body)
 		}
-		if r := do(t, http.MethodGet, p.base+"/?dag=dot", nil); !strings.Contains(string(r.body), `"split" -> "upper";`) {
-			t.Fatalf("dot: %s", r.body)
+		if r := fakegateway.Do(t, http.MethodGet, p.base+"/?dag=dot", nil); !strings.Contains(string(r.Body), `"split" -> "upper";`) {
+			t.Fatalf("dot: %s", r.Body)
 		}
-		if r := do(t, http.MethodGet, p.base+"/?dag=mermaid", nil); !strings.HasPrefix(string(r.body), "flowchart TD") {
-			t.Fatalf("mermaid: %s", r.body)
+		if r := fakegateway.Do(t, http.MethodGet, p.base+"/?dag=mermaid", nil); !strings.HasPrefix(string(r.Body), "flowchart TD") {
+			t.Fatalf("mermaid: %s", r.Body)
 		}
 		for path, status := range map[string]int{"/healthz": 200, "/flow/unknown/state": 404, "/flow/unknown/result": 404, "/nope": 404} {
-			if r := do(t, http.MethodGet, p.base+path, nil); r.status != status {
-				t.Errorf("%s: %d, want %d", path, r.status, status)
+			if r := fakegateway.Do(t, http.MethodGet, p.base+path, nil); r.Status != status {
+				t.Errorf("%s: %d, want %d", path, r.Status, status)
 			}
 		}
 	})
 
-	for _, s := range gw.statuses() {
+	for _, s := range gw.Statuses() {
 		if s != 200 && s != http.StatusConflict {
-			t.Fatalf("a relayed hop was answered %d (all: %v)", s, gw.statuses())
+			t.Fatalf("a relayed hop was answered %d (all: %v)", s, gw.Statuses())
 		}
 	}
 }
@@ -444,4 +436,13 @@ func TestTemplateFilesFollowTheConventions(t *testing.T) {
 	if main := read("main.go"); !strings.Contains(main, "runtime.Run(context.Background(), function.Define, storeOptions()...)") {
 		t.Errorf("main.go does not wire runtime.Run to function.Define:\n%s", main)
 	}
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
