@@ -189,6 +189,17 @@ type Expirer interface {
 	ExpireAfter(ctx context.Context, prefix string, age time.Duration) error
 }
 
+// Elector is implemented by StateStores that can elect one leader among
+// the processes that share them (statestore/etcd does, with an etcd
+// election). The engine uses it so that one replica of a flow at a time
+// runs the reconciler; without it, every process that runs one acts alone.
+type Elector interface {
+	// Lead blocks until this process leads the group name, or ctx ends.
+	// The returned context ends when the leadership is lost or ctx ends;
+	// release gives the leadership up.
+	Lead(ctx context.Context, name string) (lead context.Context, release func(), err error)
+}
+
 // Closer is implemented by stores that hold connections. The runtime closes
 // stores it created when it shuts down.
 type Closer interface {
