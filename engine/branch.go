@@ -10,97 +10,91 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// fork starts the branches of a conditional or foreach node.
-func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, inst string, rec *nodeRecord, ver int64, out []byte) error {
-	var keys []string
-	inputs := map[string][]byte{}
-	if rec.Options != nil {
-		// A recovering delivery reuses the recorded choice. The inputs of
-		// the branches launched at once were never stored: split the
-		// node's output again (the inputs of later branches are stored).
-		keys = rec.Options
-		if _, m, err := r.branchKeys(node, out); err == nil {
-			inputs = m
-		}
-	} else {
-		var err error
-		if keys, inputs, err = r.branchKeys(node, out); err != nil {
-			return r.nodeFailed(ctx, inst, rec, ver, &sdk.NodeError{Node: inst, Attempts: rec.Attempts, Err: err})
-		}
+// fork starts the branches of the conditional or foreach node the run
+// holds: it records the chosen branch keys, stages the hops of the
+// branches it launches now, and its last write marks the node waiting.
+func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, out []byte) error {
+	rec := r.hold.record()
+	keys, inputs, err := r.choose(node, rec.Options, out)
+	if err != nil {
+		return r.nodeFailed(ctx, &sdk.NodeError{Node: r.inst, Attempts: r.attempts, Err: err})
 	}
 	if len(keys) == 0 {
-		return r.forkNone(ctx, cursor, node, inst, rec, ver, out)
+		return r.forkNone(ctx, cursor, node, out)
 	}
 	limit := len(keys)
-	if m := node.MaxConcurrency(); node.Kind() == sdk.KindForEach && m > 0 && m < limit {
-		limit = m
+	if heldBack(node, len(keys)) {
+		limit = node.MaxConcurrency()
 	}
 	forward := node.BranchDataForwarded()
 	if rec.Options == nil {
-		// Record the choice (and park inputs of branches launched later)
-		// before launching anything.
-		if forward && limit < len(keys) {
+		// Record the choice (and keep the inputs of branches launched
+		// later) before launching anything.
+		if forward {
 			for _, key := range keys[limit:] {
-				if err := r.e.o.DataStore.Put(ctx, r.k.branchInput(inst, key), inputs[key]); err != nil {
-					return r.release(ctx, inst, rec, ver, fmt.Errorf("store branch input: %w", err))
+				if err := r.e.o.DataStore.Put(ctx, r.k.branchInput(r.inst, key), inputs[key]); err != nil {
+					return r.release(ctx, fmt.Errorf("store branch input: %w", err))
 				}
 			}
 		}
-		rec.Options = keys
-		var err error
-		if ver, err = r.setNode(ctx, inst, rec, ver); err != nil {
+		if err := r.hold.update(ctx, func(n *nodeRecord) { n.Options = keys }); err != nil {
 			return err
 		}
 	}
-	if r.e.tx != nil {
-		// Create the branches' start records in a few transactions rather
-		// than one round trip per branch.
-		starts := make([]string, limit)
-		for i := range starts {
-			starts[i] = instanceID(branchStart(cursor, node, keys[i], len(keys)))
-		}
-		if err := r.reserve(ctx, starts); err != nil {
-			return r.release(ctx, inst, rec, ver, fmt.Errorf("create branch records: %w", err))
+	for _, key := range keys[:limit] {
+		if err := r.stageBranch(ctx, cursor, node, key, len(keys), inputs[key]); err != nil {
+			return r.release(ctx, err)
 		}
 	}
-	if err := concurrently(ctx, limit, func(i int) error {
-		return r.launch(ctx, cursor, node, inst, keys[i], len(keys), inputs, forward)
-	}); err != nil {
-		return r.release(ctx, inst, rec, ver, err)
-	}
-	rec.Status, rec.Hop, rec.LeaseUntil, rec.Launched = NodeWaiting, "", time.Time{}, limit
-	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {
-		return err
-	}
-	// Every branch may have finished before the node was marked waiting;
-	// their completers then left the completion to us.
-	return r.tryCompleteDynamic(ctx, cursor, node, inst)
+	return r.commit(ctx, func(n *nodeRecord) {
+		n.Status, n.Hop, n.LeaseUntil, n.Send, n.Launched, n.Attempts = NodeWaiting, "", time.Time{}, nil, limit, r.attempts
+	})
 }
 
-// forkNone completes dynamic node inst when it selected no branch: the
-// input passes through a conditional node, and a foreach node's aggregator
-// sees no results.
-func (r *run) forkNone(ctx context.Context, cursor []Frame, node *sdk.Node, inst string, rec *nodeRecord, ver int64, out []byte) error {
+// choose returns the branch keys of node and their inputs: the keys
+// recorded by an earlier delivery (chosen, with the inputs of a split run
+// again), or a fresh choice.
+func (r *run) choose(node *sdk.Node, chosen []string, out []byte) ([]string, map[string][]byte, error) {
+	if chosen == nil {
+		return r.branchKeys(node, out)
+	}
+	inputs := map[string][]byte{}
+	if _, m, err := r.branchKeys(node, out); err == nil {
+		inputs = m
+	}
+	return chosen, inputs, nil
+}
+
+// stageBranch stages the hop that starts branch key (of total) of dynamic
+// node at cursor, with its input (data forwarded) or without.
+func (r *run) stageBranch(ctx context.Context, cursor []Frame, node *sdk.Node, key string, total int, data []byte) error {
+	target := branchStart(cursor, node, key, total)
+	if !node.BranchDataForwarded() {
+		return r.stageHop(ctx, target, "", nil, true)
+	}
+	return r.stageHop(ctx, target, "", data, false)
+}
+
+// forkNone completes the dynamic node when it selected no branch: the input
+// passes through a conditional node, and a foreach node's aggregator sees
+// no results.
+func (r *run) forkNone(ctx context.Context, cursor []Frame, node *sdk.Node, out []byte) error {
 	res := out
 	if node.Kind() == sdk.KindForEach {
 		res = nil
 		if agg := node.SubAggregator(); agg != nil && node.BranchDataForwarded() {
 			var err error
-			if res, err = callAggregator(agg, map[string][]byte{}, "aggregator of "+inst); err != nil {
-				return r.nodeFailed(ctx, inst, rec, ver, &sdk.NodeError{Node: inst, Err: err})
+			if res, err = callAggregator(agg, map[string][]byte{}, "aggregator of "+r.inst); err != nil {
+				return r.nodeFailed(ctx, &sdk.NodeError{Node: r.inst, Err: err})
 			}
 		}
 	}
 	if err := r.complete(ctx, cursor, node, res); err != nil {
-		return r.release(ctx, inst, rec, ver, err)
+		return r.release(ctx, err)
 	}
-	now := r.e.o.Now()
-	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
-	_, err := r.setNode(ctx, inst, rec, ver)
-	return err
+	return r.commit(ctx, r.succeeded)
 }
 
-// branchKeys evaluates the condition or foreach split of node.
 func (r *run) branchKeys(node *sdk.Node, data []byte) ([]string, map[string][]byte, error) {
 	if node.Kind() == sdk.KindForEach {
 		m, err := callForEach(node.ForEachFunc(), data, node.ID())
@@ -134,24 +128,6 @@ func (r *run) branchKeys(node *sdk.Node, data []byte) ([]string, map[string][]by
 	return keys, inputs, nil
 }
 
-// launch emits the hop that starts branch key (of total) of dynamic node
-// (at cursor).
-func (r *run) launch(ctx context.Context, cursor []Frame, node *sdk.Node, inst, key string, total int, inputs map[string][]byte, forward bool) error {
-	target := branchStart(cursor, node, key, total)
-	if !forward {
-		return r.emit(ctx, target, "", nil, true)
-	}
-	data, ok := inputs[key]
-	if !ok {
-		b, err := r.e.o.DataStore.Get(ctx, r.k.branchInput(inst, key))
-		if err != nil {
-			return fmt.Errorf("load branch input %s[%s]: %w", inst, key, err)
-		}
-		data = b
-	}
-	return r.emit(ctx, target, "", data, false)
-}
-
 // branchStart is the cursor of the first node of branch key (one of total)
 // of the dynamic node at cursor.
 func branchStart(cursor []Frame, node *sdk.Node, key string, total int) []Frame {
@@ -163,16 +139,18 @@ func branchStart(cursor []Frame, node *sdk.Node, key string, total int) []Frame 
 	return leafCursor(base, branchDag.Start())
 }
 
-// branchDone records the result of branch key of the dynamic node at cursor
-// and, when it is the last branch to finish, aggregates and continues.
-// branches is the number of branches the node started, from the branch's
-// cursor (0 if unknown).
+// branchDone records the result of branch key of the dynamic node at
+// cursor. branches is the number of branches the node started, from the
+// branch's cursor (0 if unknown). The result is written by the delivery's
+// last write, with a count of the results after it: the branch that
+// completes the count completes the node, once its own node is done.
+// Without the number of branches, or behind a concurrency limit (a finished
+// branch launches the next), the result is recorded at once and the node's
+// record read with it.
 func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, key string, branches int, out []byte) error {
 	inst := instanceID(cursor)
-	st := r.e.o.StateStore
-	forward := node.BranchDataForwarded()
 	var marker []byte
-	if forward {
+	if node.BranchDataForwarded() {
 		var err error
 		if marker, err = r.mark(ctx, r.k.branch(inst, key), out); err != nil {
 			return fmt.Errorf("store branch result: %w", err)
@@ -180,37 +158,10 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	}
 	create := sdk.TxnCreate(r.k.branch(inst, key), marker, r.e.o.RequestTTL)
 	if branches > 0 && !heldBack(node, branches) {
-		// Knowing how many branches there are, only a branch that may be
-		// the last reads the node's record (it lists every branch key).
-		ops := []sdk.TxnOp{create, sdk.TxnCount(r.k.branches(inst))}
-		f := r.final
-		if f != nil {
-			// The node ending the branch is done with it: its final
-			// status rides in the same step, guarding it, with a read of
-			// the request record for finishHop.
-			done := *f.rec
-			now := r.e.o.Now()
-			done.Status, done.Ended, done.Hop, done.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
-			b, _ := json.Marshal(&done)
-			ops = []sdk.TxnOp{sdk.TxnSwap(r.k.node(f.inst), f.ver, b, r.e.o.RequestTTL), ops[0], ops[1], sdk.TxnGet(r.k.record)}
-		}
-		res, err := r.e.txn(ctx, ops...)
-		if err != nil {
-			return fmt.Errorf("record branch result: %w", err)
-		}
-		if f != nil {
-			if !res[0].OK {
-				return fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, f.inst)
-			}
-			r.final, r.finalDone, r.runningAfter = nil, true, requestRunning(res[3])
-			res = res[1:]
-		}
-		if res[1].Count < branches {
-			return nil
-		}
-		return r.tryCompleteDynamic(ctx, cursor, node, inst)
+		r.out.counts = append(r.out.counts, stagedCount{op: len(r.out.ops) + 1, total: branches, cursor: cursor, node: node})
+		r.out.ops = append(r.out.ops, create, sdk.TxnCount(r.k.branches(inst)))
+		return nil
 	}
-	// One step records the result and reads what completion needs.
 	res, err := r.e.txn(ctx, create, sdk.TxnGet(r.k.node(inst)), sdk.TxnCount(r.k.branches(inst)))
 	if err != nil {
 		return fmt.Errorf("record branch result: %w", err)
@@ -219,22 +170,34 @@ func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, ke
 	if err != nil {
 		return err
 	}
-	finished := res[2].Count
-	// Concurrency limit: each finished branch lets one more start. Launch
-	// from the highest index now allowed down to the first one already
-	// launched; the pending-record create makes each launch happen once.
-	if limit, total := node.MaxConcurrency(), len(rec.Options); heldBack(node, total) {
-		for i := min(total, limit+finished) - 1; i >= limit; i-- {
-			target := branchStart(cursor, node, rec.Options[i], total)
-			if _, _, err := st.Get(ctx, r.k.node(instanceID(target))); err == nil && !r.recovering {
-				break
-			}
-			if err := r.launch(ctx, cursor, node, inst, rec.Options[i], total, nil, forward); err != nil {
+	total, finished := len(rec.Options), res[2].Count
+	if heldBack(node, total) {
+		// Each finished branch lets one more start; the create of its
+		// record makes each start happen once.
+		limit := node.MaxConcurrency()
+		for i := limit; i < min(total, limit+finished); i++ {
+			if err := r.launchLater(ctx, cursor, node, inst, rec.Options[i], total); err != nil {
 				return err
 			}
 		}
 	}
-	return r.completeDynamic(ctx, cursor, node, inst, rec, res[1].Version, finished)
+	r.out.counts = append(r.out.counts, stagedCount{op: len(r.out.ops), total: total, cursor: cursor, node: node})
+	r.out.ops = append(r.out.ops, sdk.TxnCount(r.k.branches(inst)))
+	return nil
+}
+
+// launchLater stages the hop of a branch held back behind a concurrency
+// limit, with the input the fork stored for it.
+func (r *run) launchLater(ctx context.Context, cursor []Frame, node *sdk.Node, inst, key string, total int) error {
+	var data []byte
+	if node.BranchDataForwarded() {
+		b, err := r.e.o.DataStore.Get(ctx, r.k.branchInput(inst, key))
+		if err != nil {
+			return fmt.Errorf("load branch input %s[%s]: %w", inst, key, err)
+		}
+		data = b
+	}
+	return r.stageBranch(ctx, cursor, node, key, total, data)
 }
 
 // heldBack reports whether dynamic node holds some of its total branches
@@ -256,75 +219,79 @@ func dynamicRecord(inst string, res sdk.TxnResult) (*nodeRecord, error) {
 	return &rec, nil
 }
 
-// tryCompleteDynamic completes the dynamic node at cursor if it is waiting
-// and all of its branches have finished. The fork calls it after marking the
-// node waiting, because every branch may have finished before that.
-func (r *run) tryCompleteDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string) error {
+// runCompletions completes the dynamic nodes queued by the run's last
+// writes, one after the other (completing one may finish a branch of
+// another).
+func (r *run) runCompletions(ctx context.Context) error {
+	for len(r.completions) > 0 {
+		c := r.completions[0]
+		r.completions = r.completions[1:]
+		if err := r.completeDynamic(ctx, c.cursor, c.node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// completeDynamic completes the dynamic node at cursor when it is waiting
+// and all of its branches have finished: exactly one caller wins the swap
+// from waiting to completing, aggregates, continues, and its last write
+// marks the node succeeded. Completing holds a lease like a running node,
+// and the record holds a completion hop: if the completer dies, the
+// reconciler sends it once the lease has run out, and its receiver takes
+// the completion over.
+func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Node) error {
+	inst := instanceID(cursor)
 	res, err := r.e.txn(ctx, sdk.TxnGet(r.k.node(inst)), sdk.TxnCount(r.k.branches(inst)))
 	if err != nil {
 		return fmt.Errorf("read dynamic node %s: %w", inst, err)
 	}
 	rec, err := dynamicRecord(inst, res[0])
 	if errors.Is(err, sdk.ErrNotFound) {
-		// The request ended and was cleaned up meanwhile (the branches
-		// finished while the fork was still running): nothing is left to do.
-		return nil
+		return nil // the request ended and was cleaned up meanwhile
 	}
 	if err != nil {
 		return err
 	}
-	return r.completeDynamic(ctx, cursor, node, inst, rec, res[0].Version, res[1].Count)
-}
-
-// completeDynamic completes the dynamic node inst, whose record rec (at
-// version ver) was read in one step with the count of its finished
-// branches: when it is waiting and every branch has finished, exactly one
-// caller wins the CAS from waiting to completing, aggregates, continues and
-// marks the node succeeded. Completing holds a lease like a running node:
-// when the completer dies, a later call (the redelivery of a branch's end
-// hop, see recoverBranchEnd) takes the completion over once it runs out.
-func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Node, inst string, rec *nodeRecord, ver int64, finished int) error {
 	now := r.e.o.Now()
-	switch rec.Status {
-	case NodeWaiting:
-		if finished < len(rec.Options) {
-			return nil
-		}
-	case NodeCompleting:
-		if now.Before(rec.LeaseUntil) {
-			return fmt.Errorf("%w: completion of %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))
-		}
-		// The completer died: some of its sends may have happened.
-		r.recovering = true
+	switch {
+	case rec.Status == NodeWaiting && res[1].Count >= len(rec.Options):
+	case rec.Status == NodeCompleting && !now.Before(rec.LeaseUntil):
+		// The completer died: take its completion over.
 	default:
-		return nil // the fork is still running (it will check), or done
+		return nil // branches still run, another completes it, or it is done
 	}
-	// Claim the completion first, so the aggregator (user code) runs once.
-	rec.Status, rec.Hop, rec.LeaseUntil = NodeCompleting, r.env.HopID, now.Add(r.e.lease(node))
-	ver, err := r.setNode(ctx, inst, rec, ver)
-	if errors.Is(err, ErrHopInProgress) {
-		return nil // another delivery completes it
+	claimed := *rec
+	claimed.Send = r.completionHop(cursor)
+	claimed.Status, claimed.Hop, claimed.LeaseUntil, claimed.Touched = NodeCompleting, claimed.Send.HopID, now.Add(r.e.o.Lease), now
+	ver, ok, err := r.e.o.StateStore.CompareAndSwap(ctx, r.k.node(inst), res[0].Version, claimed.encode(), r.e.o.RequestTTL)
+	if err != nil || !ok {
+		return err // another delivery completes it
 	}
-	if err != nil {
-		return fmt.Errorf("complete dynamic node %s: %w", inst, err)
-	}
-	res, err := r.branchResults(ctx, node, inst, rec.Options)
+	r.take(ctx, inst, &claimed, ver)
+	defer r.hold.stop()
+	out, err := r.branchResults(ctx, node, inst, rec.Options)
 	if err != nil {
 		var ne *sdk.NodeError
-		if !errors.As(err, &ne) {
-			return err // the lease runs out and a redelivery takes over
+		if errors.As(err, &ne) {
+			return r.nodeFailed(ctx, ne)
 		}
-		r.e.failRequest(ctx, r.k, r, ne)
-		end := r.e.o.Now()
-		rec.Status, rec.Ended, rec.Error, rec.Hop, rec.LeaseUntil = NodeFailed, &end, ne.Error(), "", time.Time{}
-		return r.setNodeLast(ctx, inst, rec, ver)
+		return err // the lease runs out and the completion is sent again
 	}
-	if err := r.complete(ctx, cursor, node, res); err != nil {
+	if err := r.complete(ctx, cursor, node, out); err != nil {
 		return err
 	}
-	end := r.e.o.Now()
-	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &end, "", time.Time{}
-	return r.setNodeLast(ctx, inst, rec, ver)
+	return r.commit(ctx, func(n *nodeRecord) { n.ended(NodeSucceeded, r.e.o.Now()) })
+}
+
+// completionHop is the hop that completes the dynamic node at cursor.
+func (r *run) completionHop(cursor []Frame) *Envelope {
+	inst := instanceID(cursor)
+	return &Envelope{
+		Version: EnvelopeVersion, Flow: r.e.o.Flow, RequestID: r.reqID, Incarnation: r.inc, DefHash: r.e.hash,
+		HopID: hopID(r.reqID, r.inc, inst+"#complete"), Cursor: cursor, Complete: true,
+		Query: r.env.Query, CallbackURL: r.env.CallbackURL, Trace: cloneTrace(r.trace),
+	}
 }
 
 // branchResults loads the results of the branches keys of dynamic node
@@ -360,38 +327,4 @@ func (r *run) branchResults(ctx context.Context, node *sdk.Node, inst string, ke
 		return nil, &sdk.NodeError{Node: inst, Err: err}
 	}
 	return out, nil
-}
-
-// branchEnd reports whether node (at cursor) ends a branch of a dynamic
-// node that knows its number of branches, on a store with transactions:
-// the node's final status then rides in the transaction that records the
-// branch's result (branchDone). It returns the dynamic node and its cursor.
-func (r *run) branchEnd(cursor []Frame, node *sdk.Node) (*sdk.Node, []Frame, bool) {
-	d := node.Dag()
-	dyn := d.Parent()
-	if r.e.tx == nil || len(node.Children()) > 0 || len(d.Ends()) != 1 || dyn == nil || !dyn.IsDynamic() || len(cursor) < 2 {
-		return nil, nil, false
-	}
-	f := cursor[len(cursor)-2]
-	if f.Node != dyn.Name() || f.Branches <= 0 || heldBack(dyn, f.Branches) {
-		return nil, nil, false
-	}
-	return dyn, append(append([]Frame(nil), cursor[:len(cursor)-2]...), Frame{Node: f.Node}), true
-}
-
-// recoverBranchEnd runs for a redelivered hop whose node has succeeded. If
-// the node ends a branch whose result rode with its final status, the
-// delivery that wrote them may have died before it completed the dynamic
-// node (it was the last branch to finish): complete it now, or wait for the
-// delivery that is completing it.
-func (r *run) recoverBranchEnd(ctx context.Context, node *sdk.Node) error {
-	dyn, cursor, ok := r.branchEnd(r.env.Cursor, node)
-	if !ok {
-		return nil
-	}
-	if err := r.tryCompleteDynamic(ctx, cursor, dyn, instanceID(cursor)); err != nil {
-		return err
-	}
-	r.finishHop(ctx)
-	return nil
 }

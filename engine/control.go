@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,13 +9,27 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// Pause parks every hop of request id that arrives until Resume. Pausing a
+// recordKeys returns the keys of request id, whose record rec (at version
+// ver) tells the incarnation.
+func (e *Engine) recordKeys(ctx context.Context, id string) (keys, *RequestRecord, error) {
+	if e.o.StateStore == nil {
+		return keys{}, nil, ErrUnknownRequest // a one-node flow keeps no requests
+	}
+	rec, _, err := e.loadRecord(ctx, newKeys(e.o.Flow, id, ""))
+	if err != nil {
+		return keys{}, nil, err
+	}
+	return newKeys(e.o.Flow, id, rec.Incarnation), rec, nil
+}
+
+// Pause holds request id: the hops that arrive leave their nodes pending,
+// with their hops, until Resume. Nodes already running finish. Pausing a
 // paused request is a no-op; pausing an ended one is ErrWrongState.
 func (e *Engine) Pause(ctx context.Context, id string) error {
-	if e.o.StateStore == nil {
-		return ErrUnknownRequest // a one-node flow keeps no requests
+	k, _, err := e.recordKeys(ctx, id)
+	if err != nil {
+		return err
 	}
-	k := newKeys(e.o.Flow, id)
 	rec, _, err := e.updateRecord(ctx, k, 0, func(rec *RequestRecord) bool {
 		if rec.State != StateRunning {
 			return false
@@ -33,14 +46,15 @@ func (e *Engine) Pause(ctx context.Context, id string) error {
 	return nil
 }
 
-// Resume runs a paused request again and releases its parked hops once.
-// Resuming a running request is a no-op.
+// Resume runs a paused request again and sends the hop of every node left
+// pending. Resuming a running request sends them again (a resume whose
+// sends failed is repeated that way; the receivers deduplicate).
 func (e *Engine) Resume(ctx context.Context, id string) error {
-	if e.o.StateStore == nil {
-		return ErrUnknownRequest // a one-node flow keeps no requests
+	k, _, err := e.recordKeys(ctx, id)
+	if err != nil {
+		return err
 	}
-	k := newKeys(e.o.Flow, id)
-	rec, won, err := e.updateRecord(ctx, k, 0, func(rec *RequestRecord) bool {
+	rec, _, err := e.updateRecord(ctx, k, 0, func(rec *RequestRecord) bool {
 		if rec.State != StatePaused {
 			return false
 		}
@@ -50,45 +64,58 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if !won {
-		if rec.State == StateRunning {
-			return nil
-		}
+	if rec.State != StateRunning {
 		return fmt.Errorf("%w: request %s is %s", ErrWrongState, id, rec.State)
 	}
-	parked, err := e.o.StateStore.List(ctx, k.parkedAll())
+	return e.resendPending(ctx, k)
+}
+
+// resendPending sends the hop of every pending node of the request again,
+// marking each record sent first so the reconciler does not follow at once.
+func (e *Engine) resendPending(ctx context.Context, k keys) error {
+	nodes, err := e.o.StateStore.List(ctx, k.nodes())
 	if err != nil {
-		return fmt.Errorf("list parked hops: %w", err)
+		return fmt.Errorf("list nodes: %w", err)
 	}
 	var errs []error
-	for _, kv := range parked {
-		env, err := e.o.Signer.Open(kv.Value)
-		if err != nil {
+	for _, kv := range nodes {
+		rec, err := decodeNode(kv.Key, kv.Value)
+		if err != nil || rec.Status != NodePending || rec.Send == nil {
+			continue
+		}
+		rec.Sent = e.o.Now()
+		ver, ok, err := e.o.StateStore.CompareAndSwap(ctx, kv.Key, kv.Version, rec.encode(), e.o.RequestTTL)
+		if err != nil || !ok {
 			errs = append(errs, err)
-			continue
+			continue // claimed meanwhile, or the store failed
 		}
-		env.IssuedAt = e.o.Now()
-		sealed, err := e.o.Signer.Seal(env)
+		env := *rec.Send
+		env.NodeVersion = ver
+		sealed, err := e.o.Signer.Seal(withIssued(&env, e.o.Now()))
 		if err == nil {
-			err = e.o.Transport.Send(ctx, id, sealed)
+			err = e.o.Transport.Send(ctx, env.RequestID, sealed)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("release parked hop %s: %w: %w", env.HopID, ErrHopNotSent, err))
-			continue
+			errs = append(errs, fmt.Errorf("send hop of %s: %w: %w", instanceID(env.Cursor), ErrHopNotSent, err))
 		}
-		_ = e.o.StateStore.Delete(ctx, kv.Key)
 	}
 	return errors.Join(errs...)
 }
 
-// Stop ends request id: in-flight hops end quietly, parked hops are
-// discarded, Finally runs with "stopped", and the request is cleaned up once
+// withIssued returns env dated at.
+func withIssued(env *Envelope, at time.Time) *Envelope {
+	env.IssuedAt = at
+	return env
+}
+
+// Stop ends request id: nodes not started are cancelled, running nodes end
+// quietly, Finally runs with "stopped", and the request is cleaned up once
 // its in-flight work has drained.
 func (e *Engine) Stop(ctx context.Context, id string) error {
-	if e.o.StateStore == nil {
-		return ErrUnknownRequest // a one-node flow keeps no requests
+	k, _, err := e.recordKeys(ctx, id)
+	if err != nil {
+		return err
 	}
-	k := newKeys(e.o.Flow, id)
 	now := e.o.Now()
 	rec, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
 		if terminalRequest(rec.State) {
@@ -103,12 +130,10 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 	if !won {
 		return fmt.Errorf("%w: request %s is %s", ErrWrongState, id, rec.State)
 	}
-	parked, _ := e.o.StateStore.List(ctx, k.parkedAll())
-	for _, kv := range parked {
-		if env, err := e.o.Signer.Open(kv.Value); err == nil {
-			e.cancelNode(ctx, k, instanceID(env.Cursor))
+	if nodes, err := e.o.StateStore.List(ctx, k.nodes()); err == nil {
+		for _, kv := range nodes {
+			e.cancelNode(ctx, k, kv.Key[len(k.nodes()):])
 		}
-		_ = e.o.StateStore.Delete(ctx, kv.Key)
 	}
 	sctx := sdk.NewContext(ctx, e.o.Flow, id, nil, nil)
 	sctx.State = "stopped"
@@ -125,11 +150,7 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 // State returns the record of request id, with live node statuses while it
 // runs. An unknown id is ErrUnknownRequest, never "finished".
 func (e *Engine) State(ctx context.Context, id string) (*RequestRecord, error) {
-	if e.o.StateStore == nil {
-		return nil, ErrUnknownRequest
-	}
-	k := newKeys(e.o.Flow, id)
-	rec, _, err := e.loadRecord(ctx, k)
+	k, rec, err := e.recordKeys(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +159,7 @@ func (e *Engine) State(ctx context.Context, id string) (*RequestRecord, error) {
 		if err == nil {
 			rec.Nodes = make(map[string]NodeStatus, len(nodes))
 			for _, kv := range nodes {
-				var nr nodeRecord
-				if json.Unmarshal(kv.Value, &nr) == nil {
+				if nr, err := decodeNode(kv.Key, kv.Value); err == nil {
 					rec.Nodes[kv.Key[len(k.nodes()):]] = nr.NodeStatus
 				}
 			}
@@ -155,7 +175,7 @@ func (e *Engine) Result(ctx context.Context, id string) ([]byte, *RequestRecord,
 	if e.o.StateStore == nil {
 		return nil, nil, ErrUnknownRequest
 	}
-	k := newKeys(e.o.Flow, id)
+	k := newKeys(e.o.Flow, id, "")
 	rec, _, err := e.loadRecord(ctx, k)
 	if err != nil {
 		return nil, nil, err
@@ -170,9 +190,11 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 	if !terminalRequest(rec.State) {
 		return nil, rec, fmt.Errorf("%w: request %s is %s", ErrNotFinished, id, rec.State)
 	}
-	// A failed request is final once its OnFailure output is stored; a
-	// finalizing phase older than a minute means that process died.
-	if rec.Finalizing && e.o.Now().Sub(rec.Updated) < time.Minute {
+	// A failed request is final once its OnFailure output is stored. The
+	// reconciler runs the handlers of a request whose ending process died
+	// first; should none run, the failure is reported without the output
+	// after a while.
+	if rec.Finalizing && rec.State == StateFailed && e.o.Now().Sub(rec.Updated) < 2*e.o.StallAfter+e.o.ReconcileInterval {
 		return nil, rec, fmt.Errorf("%w: request %s is storing its OnFailure result", ErrNotFinished, id)
 	}
 	if rec.ResultRef != "" {

@@ -41,9 +41,21 @@ type Options struct {
 	// Retention is how long a finished request's record and result are
 	// kept. Default 1h; negative keeps nothing once the request ends.
 	Retention time.Duration
-	// Lease is how long a delivery holds a node before another delivery of
-	// the same hop may take over (added to the node's timeouts). Default 2m.
+	// Lease is how long a delivery holds a node without renewing it: a
+	// heartbeat renews it every Lease/3 while the node runs, so a delivery
+	// that dies loses the node Lease after its last renewal at most.
+	// Default 15s.
 	Lease time.Duration
+	// StallAfter is how long a node's hop may wait unclaimed before the
+	// reconciler sends it again (then twice as long, and so on). Default
+	// 30s.
+	StallAfter time.Duration
+	// ReconcileInterval is the time between two passes of the reconciler
+	// (RunReconciler). Default 5s.
+	ReconcileInterval time.Duration
+	// MaxClockSkew is how far in the future a hop may be dated before it
+	// is refused. Default 1m.
+	MaxClockSkew time.Duration
 	// Now returns the current time (tests). Default time.Now.
 	Now func() time.Time
 }
@@ -126,7 +138,16 @@ func (o *Options) setDefaults() {
 		o.Retention = time.Hour
 	}
 	if o.Lease == 0 {
-		o.Lease = 2 * time.Minute
+		o.Lease = 15 * time.Second
+	}
+	if o.StallAfter == 0 {
+		o.StallAfter = 30 * time.Second
+	}
+	if o.ReconcileInterval == 0 {
+		o.ReconcileInterval = 5 * time.Second
+	}
+	if o.MaxClockSkew == 0 {
+		o.MaxClockSkew = time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -135,6 +156,9 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// Options returns the engine's options, with their defaults filled in.
+func (e *Engine) Options() Options { return e.o }
 
 // Flow returns the flow name.
 func (e *Engine) Flow() string { return e.o.Flow }

@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// EnvelopeVersion is the version of the hop envelope this package writes.
-const EnvelopeVersion = 1
+// EnvelopeVersion is the version of the hop envelope this package writes
+// and reads. Version 2 added the request's incarnation.
+const EnvelopeVersion = 2
 
 // Envelope is one hop event: the instruction to run a node instance of a
 // request. It is carried as the body of POST /flow/<id>/forward, signed with
@@ -21,6 +22,9 @@ type Envelope struct {
 	Version   int    `json:"v"`
 	Flow      string `json:"flow"`
 	RequestID string `json:"request_id"`
+	// Incarnation names the use of the request id the hop belongs to; a
+	// hop of an earlier request that had the same id is dropped.
+	Incarnation string `json:"inc"`
 	// DefHash is the definition hash of the flow that emitted the hop; a
 	// redeployed flow with another structure rejects it.
 	DefHash string `json:"def_hash"`
@@ -50,8 +54,14 @@ type Envelope struct {
 	// Trace carries W3C trace context (traceparent, tracestate) of the
 	// emitting node span, and "root" entries for the request span.
 	Trace map[string]string `json:"trace,omitempty"`
+	// Complete, on a hop to a conditional or foreach node, asks for the
+	// node's completion once its branches have finished (the reconciler
+	// sends it when nobody completed the node).
+	Complete bool `json:"complete,omitempty"`
+	// Redelivered counts the times the reconciler sent this hop again.
+	Redelivered int `json:"redelivered,omitempty"`
 	// IssuedAt is when the hop was signed; hops older than the engine's
-	// MaxHopAge are rejected as stale.
+	// MaxHopAge, or dated later than its clock allows for, are rejected.
 	IssuedAt time.Time `json:"issued_at"`
 }
 
@@ -147,8 +157,8 @@ func (s *Signer) Open(body []byte) (*Envelope, error) {
 	if env.Version != EnvelopeVersion {
 		return nil, fmt.Errorf("%w: envelope %d", ErrUnsupportedHop, env.Version)
 	}
-	if env.RequestID == "" || env.Flow == "" || len(env.Cursor) == 0 || env.HopID == "" {
-		return nil, fmt.Errorf("%w: missing request_id, flow, hop_id or cursor", ErrMalformedHop)
+	if env.RequestID == "" || env.Flow == "" || len(env.Cursor) == 0 || env.HopID == "" || env.Incarnation == "" {
+		return nil, fmt.Errorf("%w: missing request_id, inc, flow, hop_id or cursor", ErrMalformedHop)
 	}
 	for _, f := range env.Cursor {
 		if f.Node == "" {

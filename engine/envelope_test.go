@@ -19,6 +19,7 @@ func goldenEnvelope() *engine.Envelope {
 		Version:     engine.EnvelopeVersion,
 		Flow:        "order-pipeline",
 		RequestID:   "cgq1o2ag3kq0f5lrv9r0",
+		Incarnation: "5k2d0q9f7m3ha1cb",
 		DefHash:     "sha256:0123456789abcdef0123456789abcdef",
 		HopID:       "6f1c2d3e4f5a6b7c8d9e0f1a",
 		Cursor:      []engine.Frame{{Node: "split", Key: "item-1"}, {Node: "fetch"}},
@@ -31,10 +32,10 @@ func goldenEnvelope() *engine.Envelope {
 	}
 }
 
-// TestEnvelopeV1MatchesGoldenFile pins the wire format of hop envelope v1:
+// TestEnvelopeV2MatchesGoldenFile pins the wire format of hop envelope v2:
 // a change to it must be deliberate (go test -run Golden -update) and
 // documented in docs/hop-envelope.md.
-func TestEnvelopeV1MatchesGoldenFile(t *testing.T) {
+func TestEnvelopeV2MatchesGoldenFile(t *testing.T) {
 	s, err := engine.NewSigner([]byte("golden-key"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestEnvelopeV1MatchesGoldenFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "hop-v1.golden.json")
+	path := filepath.Join("testdata", "hop-v2.golden.json")
 	if *update {
 		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
 			t.Fatal(err)
@@ -69,8 +70,8 @@ func FuzzOpenNeverPanicsAndOnlyAcceptsSignedHops(f *testing.F) {
 	s, _ := engine.NewSigner([]byte("fuzz-key"), false)
 	good, _ := s.Seal(goldenEnvelope())
 	f.Add(good)
-	f.Add([]byte(`{"v":1,"sig":"","hop":{}}`))
-	f.Add([]byte(`{"v":1,"sig":"sha256=00","hop":{"v":1}}`))
+	f.Add([]byte(`{"v":2,"sig":"","hop":{}}`))
+	f.Add([]byte(`{"v":2,"sig":"sha256=00","hop":{"v":2}}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		env, err := s.Open(body)

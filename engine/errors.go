@@ -17,6 +17,9 @@ var (
 	ErrWrongState = errors.New("request is not in a state that allows this")
 	// ErrStaleHop: the hop was signed longer ago than MaxHopAge.
 	ErrStaleHop = errors.New("hop is too old")
+	// ErrFutureHop: the hop is dated later than this process's clock plus
+	// MaxClockSkew.
+	ErrFutureHop = errors.New("hop is dated in the future")
 	// ErrWrongFlow: the hop names another flow.
 	ErrWrongFlow = errors.New("hop belongs to another flow")
 	// ErrDefinitionChanged: the hop was emitted by a flow definition with a

@@ -18,6 +18,9 @@ import (
 // output and the number of attempts made.
 func (r *run) runNode(ctx context.Context, node *sdk.Node, cursor []Frame, input []byte) ([]byte, int, error) {
 	info := NodeInfo{Flow: r.e.o.Flow, RequestID: r.reqID, Node: instanceID(cursor), NodeID: node.ID(), Kind: node.Kind().String()}
+	if r.env != nil {
+		info.Redelivered = r.env.Redelivered
+	}
 	for i := len(cursor) - 1; i >= 0; i-- {
 		if cursor[i].Key != "" {
 			info.BranchKey = cursor[i].Key

@@ -130,11 +130,12 @@ func (l *lostAnswer) Create(ctx context.Context, k string, v []byte, ttl time.Du
 	return ver, ok, err
 }
 
-// TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild: the first
-// delivery of b creates c's record but loses the answer, so it fails and
-// hands b back; the redelivery runs b again and must send c's hop although
-// c's record already exists.
-func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
+// TestUnknownOutcomeOfTheLastWriteLosesNoChild: the first delivery of b
+// writes c's record (holding its hop) but loses the answer, so it gives b
+// back and fails; the redelivery runs b again and finds c's record there
+// already, so it does not send c's hop; the reconciler does, once it has
+// waited StallAfter, and the request ends.
+func TestUnknownOutcomeOfTheLastWriteLosesNoChild(t *testing.T) {
 	la := &lostAnswer{StateStore: statemem.New(), suffix: "/n/c"}
 	f := newFixture(t, func(o *engine.Options) { o.StateStore = la })
 	ctx := context.Background()
@@ -150,8 +151,13 @@ func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
 	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatalf("redelivery: %v", err)
 	}
-	if f.tr.len() != 1 {
-		t.Fatalf("the redelivery sent %d hops for c, want 1", f.tr.len())
+	if f.tr.len() != 0 {
+		t.Fatalf("the redelivery sent %d hops for c, whose record it did not create", f.tr.len())
+	}
+	later := time.Now().Add(time.Minute)
+	f.now.Store(&later)
+	if rep, err := f.e.Reconcile(ctx); err != nil || rep.Redelivered != 1 {
+		t.Fatalf("reconciler: %+v, %v; want c's hop sent again", rep, err)
 	}
 	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
@@ -161,6 +167,9 @@ func TestRedeliveryAfterAnUnknownCreateOutcomeStillSendsTheChild(t *testing.T) {
 	}
 	if n := f.ran["b"].Load(); n != 2 {
 		t.Fatalf("b ran %d times; at-least-once means twice here", n)
+	}
+	if n := f.ran["c"].Load(); n != 1 {
+		t.Fatalf("c ran %d times, want once", n)
 	}
 }
 
@@ -214,12 +223,12 @@ func (f *failOnce) Send(ctx context.Context, id string, hop []byte) error {
 	return f.capture.Send(ctx, id, hop)
 }
 
-// TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce: a foreach
-// launches its branches, one hop cannot be sent, so the fork hands its node
-// back; the branches already sent run; the redelivered fork sends the rest
-// again, and must not hand out the record versions of branches that already
-// ran (a hop carrying one would claim and run the branch a second time).
-func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
+// TestBranchWhoseHopWasNotSentIsSentAgainAndRunsOnce: a foreach starts its
+// branches, and the queue refuses one of their hops. The fork is done all
+// the same: every branch's record holds its hop. The branches sent run;
+// the reconciler sends the refused one once it has waited StallAfter, and
+// every branch runs once.
+func TestBranchWhoseHopWasNotSentIsSentAgainAndRunsOnce(t *testing.T) {
 	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5"}
 	var mu sync.Mutex
 	runs := map[string]int{}
@@ -249,7 +258,14 @@ func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := statemem.New()
-	e, err := engine.New(define, engine.Options{Flow: "fork", StateStore: state, DataStore: datamem.New(), Transport: tr, Signer: signer})
+	var now atomic.Pointer[time.Time]
+	clock := func() time.Time {
+		if p := now.Load(); p != nil {
+			return *p
+		}
+		return time.Now()
+	}
+	e, err := engine.New(define, engine.Options{Flow: "fork", StateStore: state, DataStore: datamem.New(), Transport: tr, Signer: signer, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,21 +275,21 @@ func TestForkRedeliveredAfterAFailedLaunchRunsEveryBranchOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	fork := tr.take(t)
-	tr.left.Store(2) // the third launch fails
-	if err := e.Receive(ctx, fork); err == nil {
-		t.Fatal("the fork succeeded although a launch failed")
-	}
-	sent := tr.len()
-	if sent == 0 || sent == len(keys) {
-		t.Fatalf("%d of %d branches were sent before the failure", sent, len(keys))
-	}
-	for tr.len() > 0 {
-		if err := e.Receive(ctx, tr.take(t)); err != nil {
-			t.Fatalf("branch: %v", err)
-		}
-	}
+	tr.left.Store(2) // the third branch's hop is refused
 	if err := e.Receive(ctx, fork); err != nil {
-		t.Fatalf("redelivered fork: %v", err)
+		t.Fatalf("fork: %v", err)
+	}
+	if sent := tr.len(); sent != len(keys)-1 {
+		t.Fatalf("%d of %d branches were sent", sent, len(keys))
+	}
+	deliverAll(t, e, &tr.capture)
+	if _, _, err := e.Result(ctx, res.ID); !errors.Is(err, engine.ErrNotFinished) {
+		t.Fatalf("the request ended without a branch: %v", err)
+	}
+	later := time.Now().Add(time.Minute)
+	now.Store(&later)
+	if rep, err := e.Reconcile(ctx); err != nil || rep.Redelivered != 1 {
+		t.Fatalf("reconciler: %+v, %v; want the refused branch sent again", rep, err)
 	}
 	deliverAll(t, e, &tr.capture)
 	rec := wantResult(t, e, res.ID, "k0=k0,k1=k1,k2=k2,k3=k3,k4=k4,k5=k5")

@@ -68,6 +68,9 @@ type NodeInfo struct {
 	Kind      string // "plain", "conditional", "foreach"
 	BranchKey string // innermost branch key, if any
 	Attempt   int
+	// Redelivered counts the times the reconciler sent the node's hop
+	// again before this delivery.
+	Redelivered int
 }
 
 // OpInfo describes one operation for an Observer.
@@ -86,6 +89,9 @@ type Observer interface {
 	RequestEnded(ctx context.Context, r RequestInfo, state string, err error)
 	HopReceived(ctx context.Context, env *Envelope) context.Context
 	HopEmitted(ctx context.Context, env *Envelope)
+	// HopRedelivered reports a hop the reconciler sends again because its
+	// node stalled, and why; HopEmitted follows it.
+	HopRedelivered(ctx context.Context, env *Envelope, reason string)
 	NodeStarted(ctx context.Context, n NodeInfo) context.Context
 	NodeRetry(ctx context.Context, n NodeInfo, err error, delay time.Duration)
 	NodeEnded(ctx context.Context, n NodeInfo, err error)
@@ -100,6 +106,7 @@ func (NopObserver) RequestStarted(ctx context.Context, _ *RequestInfo) context.C
 func (NopObserver) RequestEnded(context.Context, RequestInfo, string, error)           {}
 func (NopObserver) HopReceived(ctx context.Context, _ *Envelope) context.Context       { return ctx }
 func (NopObserver) HopEmitted(context.Context, *Envelope)                              {}
+func (NopObserver) HopRedelivered(context.Context, *Envelope, string)                  {}
 func (NopObserver) NodeStarted(ctx context.Context, _ NodeInfo) context.Context        { return ctx }
 func (NopObserver) NodeRetry(context.Context, NodeInfo, error, time.Duration)          {}
 func (NopObserver) NodeEnded(context.Context, NodeInfo, error)                         {}
@@ -145,6 +152,11 @@ func (m multiObserver) HopReceived(ctx context.Context, env *Envelope) context.C
 func (m multiObserver) HopEmitted(ctx context.Context, env *Envelope) {
 	for _, o := range m {
 		o.HopEmitted(ctx, env)
+	}
+}
+func (m multiObserver) HopRedelivered(ctx context.Context, env *Envelope, reason string) {
+	for _, o := range m {
+		o.HopRedelivered(ctx, env, reason)
 	}
 }
 func (m multiObserver) NodeStarted(ctx context.Context, n NodeInfo) context.Context {

@@ -10,39 +10,114 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// finish ends the request successfully with out as its result. Exactly one
-// caller wins the state change and runs Finally and the callback.
+// finish stages the successful end of the request with out as its result:
+// the delivery's last write ends the request together with its node's
+// final status, so that exactly one delivery ends it and no node is still
+// running in the record of a request that has succeeded.
 func (r *run) finish(ctx context.Context, out []byte) error {
-	e := r.e
-	var ref string
-	if len(out) > e.o.InlineLimit {
-		if err := e.o.DataStore.Put(ctx, r.k.result, out); err != nil {
+	end := &requestEnd{state: StateSucceeded, result: out}
+	if len(out) > r.e.o.InlineLimit {
+		if err := r.e.o.DataStore.Put(ctx, r.k.result, out); err != nil {
 			return fmt.Errorf("store result: %w", err)
 		}
-		ref = r.k.result
+		end.ref = r.k.result
+	} else {
+		end.out = out
 	}
+	r.out.end = end
+	return nil
+}
+
+// nodeFailed fails the node the run holds and, with it in the same write,
+// the request: any hops staged are dropped.
+func (r *run) nodeFailed(ctx context.Context, cause error) error {
+	r.out = outbox{end: &requestEnd{state: StateFailed, cause: cause}}
+	err := r.commit(ctx, func(n *nodeRecord) {
+		n.ended(NodeFailed, r.e.o.Now())
+		n.Error, n.Attempts = cause.Error(), max(n.Attempts, r.attempts)
+	})
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// ended runs what follows the end this run wrote: its handlers (see
+// finalize), then the observer, local waiters and the completion callback.
+func (r *run) ended(ctx context.Context) {
+	end, rec := r.out.end, r.endRecord
+	result := end.result
+	known := &storedRecord{version: r.endVersion}
+	known.value, _ = json.Marshal(rec)
+	if out, ok := r.e.finalize(ctx, r.k, r.wf, rec, end.cause, known); ok {
+		result = out
+	}
+	r.finalized = true
+	r.e.ended(ctx, rec, result, end.cause)
+}
+
+// finalize runs the handlers of request rec, which has ended: OnFailure
+// for a failed request (its output becomes the request's result) and
+// Finally, then clears the record's finalizing phase, storing the output in
+// the same update so that Result never sees the failure without it. rec is
+// updated to the stored record; out is OnFailure's output (ok: it ran).
+// The process that ends a request runs them; the reconciler does, for a
+// request whose ending process died before it could.
+func (e *Engine) finalize(ctx context.Context, k keys, wf *sdk.Workflow, rec *RequestRecord, cause error, known *storedRecord) (out []byte, ok bool) {
+	state := sdk.StateSuccess
+	var ref string
+	if rec.State == StateFailed {
+		state = sdk.StateFailure
+		if h := wf.FailureHandler(); h != nil {
+			if cause == nil {
+				cause = errors.New(rec.Error)
+			}
+			var herr error
+			if out, herr = callFailureHandler(h, cause); herr != nil {
+				e.log.Warn("OnFailure handler failed", "request", rec.ID, "err", herr)
+			}
+			ok = true
+			if len(out) > e.o.InlineLimit {
+				if perr := e.o.DataStore.Put(ctx, k.result, out); perr == nil {
+					ref = k.result
+				}
+			}
+		}
+	}
+	if f := wf.FinallyHandler(); f != nil {
+		callFinally(f, state)
+	}
+	settled := e.settle(ctx, k, known, func(r *RequestRecord) {
+		if ok && ref != "" {
+			r.ResultRef = ref
+		} else if ok {
+			r.Result = out
+		}
+	})
+	if settled != nil {
+		*rec = *settled
+	}
+	return out, ok
+}
+
+// failRequest moves the request to failed once, outside a node (a hop of
+// a redeployed definition, a Define that fails), and reports the end.
+func (e *Engine) failRequest(ctx context.Context, k keys, cause error) {
 	now := e.o.Now()
-	rec, won, err := e.updateRecordFrom(ctx, r.k, r.takeKnown(), e.retention(), func(rec *RequestRecord) bool {
+	rec, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
 		if terminalRequest(rec.State) {
 			return false
 		}
-		rec.State, rec.Ended = StateSucceeded, &now
-		if ref != "" {
-			rec.ResultRef = ref
-		} else {
-			rec.Result = out
-		}
+		rec.State, rec.Ended, rec.Error = StateFailed, &now, cause.Error()
 		return true
 	})
-	if err != nil || !won {
-		return err
+	if err != nil {
+		e.log.Error("cannot record request failure", "err", err, "cause", cause)
+		return
 	}
-	r.sctx.State = sdk.StateSuccess
-	if f := r.wf.FinallyHandler(); f != nil {
-		callFinally(f, sdk.StateSuccess)
+	if won {
+		e.ended(ctx, rec, nil, cause)
 	}
-	e.ended(ctx, rec, out, nil)
-	return nil
 }
 
 // ended reports a request that reached a terminal state: observer, local
@@ -58,80 +133,9 @@ func (e *Engine) ended(ctx context.Context, rec *RequestRecord, result []byte, c
 	}
 }
 
-// nodeFailed records a failed node and fails the request.
-func (r *run) nodeFailed(ctx context.Context, inst string, rec *nodeRecord, ver int64, cause error) error {
-	r.dropUnsent(ctx) // while the claim still holds (see reserve.go)
-	now := r.e.o.Now()
-	rec.Status, rec.Ended, rec.Error, rec.Hop, rec.LeaseUntil = NodeFailed, &now, cause.Error(), "", time.Time{}
-	r.e.failRequest(ctx, r.k, r, cause)
-	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {
-		return errors.Join(cause, err)
-	}
-	return cause
-}
-
-// failRequest moves the request to failed once; the winner runs the
-// OnFailure and Finally handlers (when r, with its built workflow, is given)
-// and the callback.
-func (e *Engine) failRequest(ctx context.Context, k keys, r *run, cause error) {
-	now := e.o.Now()
-	var known *storedRecord
-	if r != nil {
-		known = r.takeKnown()
-	}
-	rec, won, err := e.updateRecordFrom(ctx, k, known, e.retention(), func(rec *RequestRecord) bool {
-		if terminalRequest(rec.State) {
-			return false
-		}
-		rec.State, rec.Ended, rec.Error = StateFailed, &now, cause.Error()
-		rec.Finalizing = r != nil && r.wf.FailureHandler() != nil
-		return true
-	})
-	if err != nil {
-		e.log.Error("cannot record request failure", "err", err, "cause", cause)
-		return
-	}
-	if !won {
-		return
-	}
-	var result []byte
-	if r != nil {
-		r.sctx.State = sdk.StateFailure
-		if h := r.wf.FailureHandler(); h != nil {
-			out, herr := callFailureHandler(h, cause)
-			if herr != nil {
-				e.log.Warn("OnFailure handler failed", "request", rec.ID, "err", herr)
-			}
-			result = out
-			var ref string
-			if len(out) > e.o.InlineLimit {
-				if perr := e.o.DataStore.Put(ctx, k.result, out); perr == nil {
-					ref = k.result
-				}
-			}
-			// Store the handler's output and end the finalizing phase in one
-			// update, so that Result never sees the failure without it.
-			if updated, _, uerr := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
-				if ref != "" {
-					rec.ResultRef = ref
-				} else {
-					rec.Result = out
-				}
-				rec.Finalizing = false
-				return true
-			}); uerr == nil {
-				rec = updated
-			}
-		}
-		if f := r.wf.FinallyHandler(); f != nil {
-			callFinally(f, sdk.StateFailure)
-		}
-	}
-	e.ended(ctx, rec, result, cause)
-}
-
-// cancelNode marks a pending node record cancelled (its hop arrived after the
-// request ended, or was parked and the request stopped).
+// cancelNode marks the record of node inst cancelled when nobody will run
+// it: pending, or running under a lease that has run out (its delivery
+// died), in a request that has ended.
 func (e *Engine) cancelNode(ctx context.Context, k keys, inst string) {
 	st := e.o.StateStore
 	for i := 0; i < 8; i++ {
@@ -139,94 +143,143 @@ func (e *Engine) cancelNode(ctx context.Context, k keys, inst string) {
 		if err != nil {
 			return
 		}
-		var rec nodeRecord
-		if json.Unmarshal(b, &rec) != nil || rec.Status != NodePending {
+		rec, err := decodeNode(inst, b)
+		if err != nil || !abandoned(rec, e.o.Now()) {
 			return
 		}
-		rec.Status = NodeCancelled
-		nb, _ := json.Marshal(&rec)
-		if _, ok, err := st.CompareAndSwap(ctx, k.node(inst), ver, nb, e.o.RequestTTL); ok || err != nil {
+		rec.ended(NodeCancelled, e.o.Now())
+		if _, ok, err := st.CompareAndSwap(ctx, k.node(inst), ver, rec.encode(), e.o.RequestTTL); ok || err != nil {
 			return
 		}
 	}
 }
 
-// finishHop runs at the end of every hop: if the request has ended, the
+// abandoned reports a node record nobody is working on any more.
+func abandoned(rec *nodeRecord, now time.Time) bool {
+	switch rec.Status {
+	case NodePending:
+		return true
+	case NodeRunning, NodeCompleting:
+		return !now.Before(rec.LeaseUntil)
+	}
+	return false
+}
+
+// finishHop runs at the end of every hop: the dynamic nodes whose last
+// branch it finished are completed, then, if the request has ended, the
 // last hop to drain cleans it up.
 func (r *run) finishHop(ctx context.Context) {
-	if r.runningAfter {
-		// The node's final write saw the request still going: whoever ends
-		// it later will find this node done.
+	if r.runningAfter && len(r.completions) > 0 {
+		if err := r.runCompletions(ctx); err != nil {
+			r.e.log.Warn("completing a conditional or foreach node failed; the reconciler will try again", "request", r.reqID, "err", err)
+		}
+	}
+	if r.runningAfter || r.finalized {
+		// The last write saw the request still going (whoever ends it later
+		// will find this node done), or this run ended it and has drained
+		// it as far as it could.
 		return
 	}
 	r.e.drain(ctx, r.k)
 }
 
-// drain cleans up an ended request once no node is pending or running. The
-// node statuses are folded into the request record, which is kept for the
-// retention period; every other key of the request is deleted.
-func (e *Engine) drain(ctx context.Context, k keys) {
-	rec, _, err := e.loadRecord(ctx, k)
-	if err != nil || !terminalRequest(rec.State) || rec.Cleaned {
-		return
+// drain cleans up an ended request once no node is in flight and its
+// handlers have run: the node statuses are folded into the request record,
+// which is kept for the retention period; every other key of the request
+// is deleted, and the request leaves the reconciler's index.
+func (e *Engine) drain(ctx context.Context, k keys) { e.settle(ctx, k, nil, nil) }
+
+// settle is drain, and, when fin is set, the end of the request's
+// finalizing phase too (fin adds the handlers' output), in one update of
+// the record, starting from known when the caller has just written it. It
+// returns the record as updated (nil: not updated).
+func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin func(*RequestRecord)) *RequestRecord {
+	if known == nil {
+		b, ver, err := e.loadRecordRaw(ctx, k)
+		if err != nil {
+			return nil
+		}
+		known = &storedRecord{value: b, version: ver}
 	}
+	rec, err := decodeRecord(known.value)
+	if err != nil || !terminalRequest(rec.State) || rec.Cleaned && fin == nil {
+		return nil
+	}
+	summary, idle := e.nodeSummary(ctx, k)
+	cleaned := false
+	updated, won, err := e.updateRecordFrom(ctx, k, known, e.retention(), func(r *RequestRecord) bool {
+		changed := false
+		if fin != nil && r.Finalizing {
+			fin(r)
+			r.Finalizing, changed = false, true
+		}
+		cleaned = idle && !r.Cleaned && !r.Finalizing
+		if cleaned {
+			r.Cleaned, r.Nodes, changed = true, summary, true
+		}
+		return changed
+	})
+	if err != nil {
+		if fin != nil {
+			e.log.Warn("recording that the request's handlers ran failed; the reconciler will run them again", "request", rec.ID, "err", err)
+		}
+		return nil
+	}
+	if !won {
+		return nil
+	}
+	if cleaned {
+		e.cleanup(ctx, k)
+	}
+	return updated
+}
+
+// nodeSummary returns the statuses of the request's nodes, and whether
+// none of them is in flight (false also when they cannot be read).
+func (e *Engine) nodeSummary(ctx context.Context, k keys) (map[string]NodeStatus, bool) {
 	nodes, err := e.o.StateStore.List(ctx, k.nodes())
 	if err != nil {
-		return
+		return nil, false
 	}
 	summary := make(map[string]NodeStatus, len(nodes))
+	idle := true
 	for _, kv := range nodes {
-		var nr nodeRecord
-		if json.Unmarshal(kv.Value, &nr) != nil {
+		nr, err := decodeNode(kv.Key, kv.Value)
+		if err != nil {
 			continue
 		}
 		if nodeInFlight(nr.Status) {
-			return
+			idle = false
 		}
 		summary[kv.Key[len(k.nodes()):]] = nr.NodeStatus
 	}
-	_, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
-		if rec.Cleaned {
-			return false
-		}
-		rec.Cleaned, rec.Nodes = true, summary
-		return true
-	})
-	if err != nil || !won {
-		return
-	}
-	if err := e.o.StateStore.DeletePrefix(ctx, k.work); err != nil {
-		e.log.Warn("cleanup of state failed", "prefix", k.work, "err", err)
-	}
-	if err := e.o.DataStore.DeletePrefix(ctx, k.work); err != nil {
-		e.log.Warn("cleanup of data failed", "prefix", k.work, "err", err)
-	}
-	if e.o.Retention < 0 {
-		_ = e.o.StateStore.Delete(ctx, k.record)
-		_ = e.o.DataStore.Delete(ctx, k.result)
-	}
+	return summary, idle
 }
 
-// park keeps a hop of a paused request until Resume releases it.
-func (e *Engine) park(ctx context.Context, k keys, env *Envelope, raw []byte) error {
-	if raw == nil {
-		var err error
-		if raw, err = e.o.Signer.Seal(env); err != nil {
-			return err
+// cleanup deletes the working state and data of a drained request, and
+// then its entry in the reconciler's index: a cleanup cut short leaves the
+// entry, and the reconciler cleans up again.
+func (e *Engine) cleanup(ctx context.Context, k keys) {
+	var errs []error
+	if err := e.o.StateStore.DeletePrefix(ctx, k.work); err != nil {
+		errs = append(errs, fmt.Errorf("state: %w", err))
+	}
+	if err := e.o.DataStore.DeletePrefix(ctx, k.work); err != nil {
+		errs = append(errs, fmt.Errorf("data: %w", err))
+	}
+	if e.o.Retention < 0 {
+		if err := e.o.DataStore.Delete(ctx, k.result); err != nil {
+			errs = append(errs, fmt.Errorf("result: %w", err))
+		}
+		if err := e.o.StateStore.Delete(ctx, k.record); err != nil {
+			errs = append(errs, fmt.Errorf("record: %w", err))
 		}
 	}
-	if _, _, err := e.o.StateStore.Create(ctx, k.parked(env.HopID), raw, e.o.RequestTTL); err != nil {
-		return fmt.Errorf("park hop: %w", err)
+	if len(errs) > 0 {
+		e.log.Warn("cleanup of an ended request failed; the reconciler will try again", "prefix", k.work, "err", errors.Join(errs...))
+		return
 	}
-	// Resume may have listed the parked hops before this one was stored:
-	// look again, and take the hop back if the request runs again.
-	rec, _, err := e.loadRecord(ctx, k)
-	if err != nil || rec.State != StateRunning {
-		return err
+	if err := e.o.StateStore.Delete(ctx, k.active); err != nil {
+		e.log.Warn("removing a request from the reconciler's index failed", "key", k.active, "err", err)
 	}
-	if _, _, err := e.o.StateStore.Get(ctx, k.parked(env.HopID)); err != nil {
-		return nil // Resume released it
-	}
-	_ = e.o.StateStore.Delete(ctx, k.parked(env.HopID))
-	return e.handle(ctx, env, raw)
 }

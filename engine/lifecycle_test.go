@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,13 @@ func (c *capture) take(t *testing.T) []byte {
 	h := c.hops[0]
 	c.hops = c.hops[1:]
 	return h
+}
+
+// drop forgets the hops captured so far, as a queue that lost them.
+func (c *capture) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hops = nil
 }
 
 func (c *capture) len() int {
@@ -147,7 +155,7 @@ func (f *fixture) state_(t *testing.T, id string) *engine.RequestRecord {
 	return rec
 }
 
-func TestPauseParksHopsAndResumeReleasesThemOnce(t *testing.T) {
+func TestPauseLeavesNodesPendingAndResumeSendsTheirHopsAgain(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	id := f.start(t)
@@ -161,25 +169,27 @@ func TestPauseParksHopsAndResumeReleasesThemOnce(t *testing.T) {
 		t.Fatalf("hop of paused request: %v", err)
 	}
 	if f.ran["b"].Load() != 0 || f.tr.len() != 0 {
-		t.Fatal("a paused request ran a node or forwarded a hop")
+		t.Fatal("a paused request ran a node or sent a hop")
 	}
-	if st := f.state_(t, id).State; st != engine.StatePaused {
-		t.Fatalf("state %s", st)
+	rec := f.state_(t, id)
+	if rec.State != engine.StatePaused || rec.Nodes["b"].Status != engine.NodePending {
+		t.Fatalf("state %s, node b %+v", rec.State, rec.Nodes["b"])
 	}
 	if err := f.e.Resume(ctx, id); err != nil {
 		t.Fatal(err)
 	}
+	if n := f.tr.len(); n != 1 {
+		t.Fatalf("resume sent %d hops, want the one of the pending node", n)
+	}
+	// Resuming a running request sends the pending hops again: a resume
+	// whose sends failed is repeated that way. The copy is harmless.
 	if err := f.e.Resume(ctx, id); err != nil {
 		t.Fatalf("resuming a running request: %v", err)
 	}
-	if n := f.tr.len(); n != 1 {
-		t.Fatalf("resume released %d hops, want 1", n)
+	if n := f.tr.len(); n != 2 {
+		t.Fatalf("second resume: %d hops queued, want 2", n)
 	}
-	for f.tr.len() > 0 {
-		if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliverAll(t, f.e, f.tr)
 	out, rec, err := f.e.Result(ctx, id)
 	if err != nil || string(out) != ">abc" || rec.State != engine.StateSucceeded {
 		t.Fatalf("result %q %v %v", out, rec, err)
@@ -189,7 +199,7 @@ func TestPauseParksHopsAndResumeReleasesThemOnce(t *testing.T) {
 	}
 }
 
-func TestStopEndsQuietlyAndCleansUpAfterInFlightHopsDrain(t *testing.T) {
+func TestStopCancelsNodesNotStartedAndTheirLateHopsChangeNothing(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	id := f.start(t)
@@ -200,18 +210,17 @@ func TestStopEndsQuietlyAndCleansUpAfterInFlightHopsDrain(t *testing.T) {
 	if f.finals.Load() != 1 || f.final.Load() != "stopped" {
 		t.Fatalf("Finally ran %d times with %v", f.finals.Load(), f.final.Load())
 	}
-	if f.state_(t, id).Cleaned {
-		t.Fatal("cleaned up while a hop was still in flight")
+	rec := f.state_(t, id)
+	if rec.State != engine.StateStopped || !rec.Cleaned || rec.Nodes["b"].Status != engine.NodeCancelled {
+		t.Fatalf("record after stop: %+v", rec)
 	}
-	if err := f.e.Receive(ctx, hop); !errors.Is(err, engine.ErrWrongState) {
-		t.Fatalf("hop of stopped request: %v, want ErrWrongState", err)
+	// The hop of b was already on its way: it arrives, and is dropped as
+	// done (a queue must not retry it).
+	if err := f.e.Receive(ctx, hop); err != nil {
+		t.Fatalf("hop of stopped request: %v, want nil", err)
 	}
 	if f.ran["b"].Load() != 0 {
 		t.Fatal("a stopped request ran a node")
-	}
-	rec := f.state_(t, id)
-	if rec.State != engine.StateStopped || !rec.Cleaned || rec.Nodes["b"].Status != engine.NodeCancelled {
-		t.Fatalf("record after drain: %+v", rec)
 	}
 	for _, k := range f.state.Keys() {
 		if k != "r/chain/"+id {
@@ -223,6 +232,71 @@ func TestStopEndsQuietlyAndCleansUpAfterInFlightHopsDrain(t *testing.T) {
 	}
 	if err := f.e.Pause(ctx, id); !errors.Is(err, engine.ErrWrongState) {
 		t.Fatalf("pause of stopped request: %v", err)
+	}
+}
+
+func TestStopWaitsForARunningNodeBeforeCleaningUp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	hop := f.tr.take(t)
+	// Play a delivery of b that holds it when the request is stopped.
+	rec := f.state_(t, id)
+	key := "w/chain/" + id + "/" + rec.Incarnation + "/n/b"
+	fakeClaim(t, f, key, time.Now().Add(time.Minute))
+	if err := f.e.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if f.state_(t, id).Cleaned {
+		t.Fatal("cleaned up while a node was still running")
+	}
+	// Its lease runs out; the reconciler cancels it and cleans up.
+	later := time.Now().Add(2 * time.Minute)
+	f.now.Store(&later)
+	if _, err := f.e.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.state_(t, id); !rec.Cleaned || rec.Nodes["b"].Status != engine.NodeCancelled {
+		t.Fatalf("record after the lease ran out: %+v", rec)
+	}
+	if err := f.e.Receive(ctx, hop); err != nil || f.ran["b"].Load() != 0 {
+		t.Fatalf("late hop: %v, b ran %d times", err, f.ran["b"].Load())
+	}
+}
+
+// completions is a Notifier that keeps the results of ended requests.
+type completions struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (c *completions) Notify(_ context.Context, done engine.Completion) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, string(done.Result))
+	return nil
+}
+
+func (c *completions) results() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.got...)
+}
+
+// fakeClaim makes the node record at key look held by a delivery that died
+// (or still runs) with a lease until lease.
+func fakeClaim(t *testing.T, f *fixture, key string, lease time.Time) {
+	t.Helper()
+	b, ver, err := f.state.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]interface{}
+	_ = json.Unmarshal(b, &rec)
+	rec["status"], rec["hop"], rec["lease_until"] = "running", "dead-delivery", lease
+	nb, _ := json.Marshal(rec)
+	if _, ok, err := f.state.CompareAndSwap(context.Background(), key, ver, nb, 0); !ok || err != nil {
+		t.Fatal("cannot fake the claim", err)
 	}
 }
 
@@ -283,9 +357,10 @@ func TestRedeliveredHopOfFinishedNodeIsDropped(t *testing.T) {
 	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
 		t.Fatal(err)
 	}
-	// A late duplicate of an ended request is rejected and changes nothing.
+	// A late duplicate of an ended request is done (nil, so that a queue
+	// does not retry it) and changes nothing.
 	before := f.state.Keys()
-	if err := f.e.Receive(ctx, hopB); !errors.Is(err, engine.ErrWrongState) {
+	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatalf("late duplicate: %v", err)
 	}
 	if after := f.state.Keys(); len(after) != len(before) {
@@ -303,18 +378,7 @@ func TestCrashedDeliveryIsTakenOverAfterItsLease(t *testing.T) {
 	hopB := f.tr.take(t)
 	// Simulate a delivery that claimed b and died: its record says running,
 	// with a lease that has not expired yet.
-	key := "w/chain/" + id + "/n/b"
-	b, ver, err := f.state.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]interface{}
-	_ = json.Unmarshal(b, &rec)
-	rec["status"], rec["hop"], rec["lease_until"] = "running", "dead-delivery", time.Now().Add(time.Minute)
-	nb, _ := json.Marshal(rec)
-	if _, ok, err := f.state.CompareAndSwap(ctx, key, ver, nb, 0); !ok || err != nil {
-		t.Fatal("cannot fake the crashed claim", err)
-	}
+	fakeClaim(t, f, "w/chain/"+id+"/"+f.state_(t, id).Incarnation+"/n/b", time.Now().Add(time.Minute))
 	if err := f.e.Receive(ctx, hopB); !errors.Is(err, engine.ErrHopInProgress) {
 		t.Fatalf("delivery during the lease: %v, want ErrHopInProgress", err)
 	}
@@ -361,10 +425,10 @@ func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
 		_ = json.Unmarshal(sh.Hop, &m)
 		m[field] = value
 		hop, _ := json.Marshal(m)
-		b, _ := json.Marshal(engine.SignedHop{Version: 1, Signature: sh.Signature, Hop: hop})
+		b, _ := json.Marshal(engine.SignedHop{Version: engine.EnvelopeVersion, Signature: sh.Signature, Hop: hop})
 		return b
 	}
-	unsigned, _ := json.Marshal(engine.SignedHop{Version: 1, Hop: sh.Hop})
+	unsigned, _ := json.Marshal(engine.SignedHop{Version: engine.EnvelopeVersion, Hop: sh.Hop})
 	tests := []struct {
 		name string
 		body []byte
@@ -376,11 +440,14 @@ func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
 		{"unsigned", unsigned, engine.ErrBadSignature},
 		{"signed with another key", reseal(func(*engine.Envelope) {}, "wrong-key"), engine.ErrBadSignature},
 		{"stale", reseal(func(e *engine.Envelope) { e.IssuedAt = time.Now().Add(-2 * time.Hour) }, "test-key"), engine.ErrStaleHop},
+		{"dated in the future", reseal(func(e *engine.Envelope) { e.IssuedAt = time.Now().Add(5 * time.Minute) }, "test-key"), engine.ErrFutureHop},
+		{"tampered incarnation", tamper("inc", "other"), engine.ErrBadSignature},
+		{"no incarnation", reseal(func(e *engine.Envelope) { e.Incarnation = "" }, "test-key"), engine.ErrMalformedHop},
 		{"other flow", reseal(func(e *engine.Envelope) { e.Flow = "other" }, "test-key"), engine.ErrWrongFlow},
-		{"unknown request", reseal(func(e *engine.Envelope) { e.RequestID = "unknown" }, "test-key"), engine.ErrUnknownRequest},
-		{"malformed", []byte(`{"v":1,"hop":`), engine.ErrMalformedHop},
+		{"malformed", []byte(`{"v":2,"hop":`), engine.ErrMalformedHop},
 		{"not json", []byte("hello"), engine.ErrMalformedHop},
-		{"future version", []byte(`{"v":2,"sig":"x","hop":{}}`), engine.ErrUnsupportedHop},
+		{"earlier version", []byte(`{"v":1,"sig":"x","hop":{}}`), engine.ErrUnsupportedHop},
+		{"later version", []byte(`{"v":3,"sig":"x","hop":{}}`), engine.ErrUnsupportedHop},
 		{"cursor to unknown node", reseal(func(e *engine.Envelope) { e.Cursor = []engine.Frame{{Node: "zz"}} }, "test-key"), engine.ErrInvalidCursor},
 	}
 	before := f.state.Keys()
@@ -404,6 +471,86 @@ func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
 	// The genuine hop still works.
 	if err := f.e.Receive(ctx, good); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestHopOfAnUnknownRequestIsDroppedQuietly(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.start(t)
+	var sh engine.SignedHop
+	if err := json.Unmarshal(f.tr.take(t), &sh); err != nil {
+		t.Fatal(err)
+	}
+	var env engine.Envelope
+	if err := json.Unmarshal(sh.Hop, &env); err != nil {
+		t.Fatal(err)
+	}
+	env.RequestID = "unknown"
+	signer, _ := engine.NewSigner([]byte("test-key"), false)
+	hop, _ := signer.Seal(&env)
+	before := f.state.Keys()
+	if err := f.e.Receive(ctx, hop); err != nil {
+		t.Fatalf("hop of an unknown request: %v, want nil (nothing to do, nothing to retry)", err)
+	}
+	if after := f.state.Keys(); len(after) != len(before) || f.ran["b"].Load() != 0 {
+		t.Fatalf("a hop of an unknown request ran b (%d) or changed keys: %v -> %v", f.ran["b"].Load(), before, after)
+	}
+}
+
+// A request id used again gets a new incarnation: a hop captured from the
+// earlier request (valid signature, same id, same node) is dropped, and
+// the new request's result is its own.
+func TestHopOfAnEarlierRequestWithTheSameIDIsDropped(t *testing.T) {
+	ends := &completions{}
+	f := newFixture(t, func(o *engine.Options) { o.Retention, o.Notifier = -1, ends })
+	ctx := context.Background()
+	res, err := f.e.Start(ctx, engine.StartRequest{ID: "reused", Body: []byte("OLD:"), CallbackURL: "http://callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldHopB := f.tr.take(t)
+	if err := f.e.Receive(ctx, oldHopB); err != nil {
+		t.Fatal(err)
+	}
+	deliverAll(t, f.e, f.tr)
+	if _, err := f.e.State(ctx, res.ID); !errors.Is(err, engine.ErrUnknownRequest) {
+		t.Fatalf("the first request was not deleted at its end: %v", err)
+	}
+	if _, err := f.e.Start(ctx, engine.StartRequest{ID: "reused", Body: []byte("NEW:"), CallbackURL: "http://callback"}); err != nil {
+		t.Fatal(err)
+	}
+	newHopB := f.tr.take(t)
+	ranB := f.ran["b"].Load()
+	before := f.state.Keys()
+	if err := f.e.Receive(ctx, oldHopB); err != nil {
+		t.Fatalf("replayed hop: %v, want nil", err)
+	}
+	if f.ran["b"].Load() != ranB || f.tr.len() != 0 {
+		t.Fatal("a hop of the earlier request ran a node of the new one")
+	}
+	if after := f.state.Keys(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("the replayed hop changed keys: %v -> %v", before, after)
+	}
+	rec := f.state_(t, "reused")
+	if rec.Nodes["b"].Status != engine.NodePending {
+		t.Fatalf("node b of the new request is %s, want pending", rec.Nodes["b"].Status)
+	}
+	if err := f.e.Receive(ctx, newHopB); err != nil {
+		t.Fatal(err)
+	}
+	f.tr.mu.Lock()
+	last := f.tr.hops[len(f.tr.hops)-1]
+	f.tr.mu.Unlock()
+	if err := f.e.Receive(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	deliverAll(t, f.e, f.tr)
+	if _, err := f.e.State(ctx, "reused"); !errors.Is(err, engine.ErrUnknownRequest) {
+		t.Fatalf("the new request did not end: %v", err)
+	}
+	if got := ends.results(); !slices.Equal(got, []string{"OLD:abc", "NEW:abc"}) {
+		t.Fatalf("requests ended with %q, want the old and then the new request's own", got)
 	}
 }
 
@@ -441,7 +588,7 @@ func TestSignerRefusesAnEmptyKeyUnlessInsecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := s.Seal(&engine.Envelope{Version: 1, Flow: "f", RequestID: "r", HopID: "h", Cursor: []engine.Frame{{Node: "n"}}})
+	b, _ := s.Seal(&engine.Envelope{Version: engine.EnvelopeVersion, Flow: "f", RequestID: "r", Incarnation: "i", HopID: "h", Cursor: []engine.Frame{{Node: "n"}}})
 	if _, err := s.Open(b); err != nil {
 		t.Fatalf("insecure round trip: %v", err)
 	}

@@ -92,32 +92,34 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 		reads, writes float64
 		nodeBytes     float64 // bytes of node records read by hops
 	}{
-		// Per hop: claim the node (one CAS on the version the hop carries),
-		// read the request record, create the child's record, mark the node
-		// succeeded and read the request record again. No hop reads a node
-		// record.
-		{"chain on a plain StateStore", asyncChain(10), 10, plain, 2.7, 3.5, 20},
-		// With a Transactor one transaction claims the node, reads the
-		// request record and creates the child's record; another marks the
-		// node succeeded and reads the record again. Start creates the
-		// request record and the start node's record, already claimed, in
-		// one transaction (three round trips before: 0.6 reads and 2.4
-		// writes per node). The hop that ends the request swaps the request
-		// record it read when it claimed its node, without reading it again
-		// (0.4 reads per node before).
-		{"chain on a Transactor", asyncChain(10), 10, tx, 0.35, 2.3, 20},
-		// Per branch: the fork creates its record; the branch claims it,
-		// records its result, counts the results and marks itself
-		// succeeded. Only the last branch reads the foreach node's record,
-		// which lists all 100 branch keys (every branch did: 4.1 reads and
-		// 865 bytes of node records per node).
-		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 3.3, 4.5, 50},
-		// With a Transactor the fork creates the branch records 64 to a
-		// transaction, and one transaction records the branch's result,
-		// counts the results and marks the branch's node succeeded (this
-		// was three: recording and counting read the foreach node's record
-		// too, 865 bytes of node records per node, and the final status was
-		// a transaction of its own, 3.1 writes per node).
+		// Per hop: read the request record, read and claim the node,
+		// then the last write creates the child's record (holding its hop)
+		// before the node is marked succeeded, and reads the request
+		// record. No hop reads a node record but its own, which holds the
+		// hop (about 350 bytes).
+		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3.0, 3.5, 400},
+		// With a Transactor one transaction claims the node on the version
+		// its hop carries and reads the request record; the last write
+		// marks it succeeded, creates the child's record with its hop and
+		// reads the record again. Start creates the request record, its
+		// entry in the reconciler's index and the start node's record,
+		// already claimed, in one transaction. The hop that ends the
+		// request ends it in its last write, then runs its handlers and
+		// cleans up in one update (0.30 reads per node before the outbox,
+		// 0.40 with the end in the last write and a drain of its own). The
+		// last write that ends the request reads its node's record (23
+		// bytes per node of a 230-byte record) to tell a takeover from a
+		// request record that changed.
+		{"chain on a Transactor", asyncChain(10), 10, tx, 0.15, 2.3, 30},
+		// Per branch: the claim reads the request record and the branch's
+		// node record; the last write records the branch's result with a
+		// count of the results (a list, without transactions) and reads the
+		// request record.
+		{"foreach on a plain StateStore", forEachFanOut(100), 100, plain, 4.2, 4.5, 500},
+		// With a Transactor the fork creates the branch records, with their
+		// hops, in its last write (96 to a transaction, the first ones
+		// ahead of it), and one transaction records the branch's result,
+		// counts the results and marks the branch's node succeeded.
 		{"foreach on a Transactor", forEachFanOut(100), 100, tx, 0.2, 2.2, 50},
 	}
 	for _, tt := range tests {

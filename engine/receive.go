@@ -2,10 +2,8 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/faas-flow/faas-flow/sdk"
@@ -13,8 +11,10 @@ import (
 
 // Receive handles a sealed hop that a Transport delivered: it verifies the
 // hop, runs the node it names and sends the hops of the nodes that became
-// ready. It returns nil when the hop was run, parked (paused request) or
-// dropped as a duplicate.
+// ready. It returns nil when the hop was run, or when there was nothing to
+// do: a duplicate of finished work, a hop of a paused request (its node
+// waits for Resume), of a request that has ended, or of an earlier request
+// that had the same id. A queue should treat nil as done.
 func (e *Engine) Receive(ctx context.Context, body []byte) error {
 	if e.o.Signer == nil {
 		return fmt.Errorf("%w: no signer", ErrConfig)
@@ -26,32 +26,37 @@ func (e *Engine) Receive(ctx context.Context, body []byte) error {
 	if env.Flow != e.o.Flow {
 		return fmt.Errorf("%w: hop for %q received by %q", ErrWrongFlow, env.Flow, e.o.Flow)
 	}
-	if age := e.o.Now().Sub(env.IssuedAt); age > e.o.MaxHopAge {
+	now := e.o.Now()
+	if age := now.Sub(env.IssuedAt); age > e.o.MaxHopAge {
 		return fmt.Errorf("%w: signed %s ago (limit %s)", ErrStaleHop, age.Round(time.Second), e.o.MaxHopAge)
 	}
-	return e.handle(ctx, env, body)
+	if ahead := env.IssuedAt.Sub(now); ahead > e.o.MaxClockSkew {
+		return fmt.Errorf("%w: dated %s ahead of this clock (limit %s)", ErrFutureHop, ahead.Round(time.Second), e.o.MaxClockSkew)
+	}
+	return e.handle(ctx, env)
 }
 
-// handle runs the hop env. raw is the sealed hop (nil when Start calls it).
-func (e *Engine) handle(ctx context.Context, env *Envelope, raw []byte) error {
+// handle runs the hop env.
+func (e *Engine) handle(ctx context.Context, env *Envelope) error {
 	ctx = e.obs.HopReceived(ctx, env)
-	k := newKeys(e.o.Flow, env.RequestID)
+	k := newKeys(e.o.Flow, env.RequestID, env.Incarnation)
+	if env.Complete {
+		return e.handleComplete(ctx, k, env)
+	}
 	if e.tx != nil && env.NodeVersion > 0 && env.DefHash == e.hash {
-		if done, err := e.handleClaimFirst(ctx, k, env, raw); done {
+		if done, err := e.handleClaimFirst(ctx, k, env); done {
 			return err
 		}
 	}
-	return e.handleReadFirst(ctx, k, env, raw)
+	return e.handleReadFirst(ctx, k, env)
 }
 
 // handleClaimFirst is the common case of a hop, with a sdk.Transactor: one
-// transaction claims the node on the version the hop carries, reads the
-// request record and reserves the records of the children the node will
-// start (see reserve), so that neither the record read nor the children's
-// creates cost a round trip of their own. done is false (nothing was
-// written) when the hop needs the general path: the claim did not match (a
-// duplicate, a takeover) or the flow could not be built.
-func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, raw []byte) (done bool, err error) {
+// transaction claims the node on the version the hop carries and reads the
+// request record. done is false (nothing was written) when the hop needs
+// the general path: the claim did not match (a duplicate, a takeover) or
+// the flow could not be built.
+func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope) (done bool, err error) {
 	r, err := e.newRun(ctx, k, env, nil)
 	if err != nil {
 		return false, nil
@@ -61,186 +66,197 @@ func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope, ra
 		return true, err
 	}
 	inst := instanceID(env.Cursor)
-	nrec, nb := e.claimedRecord(env, node)
-	kids := staticChildren(env.Cursor, node)
-	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnSwap(k.node(inst), env.NodeVersion, nb, e.o.RequestTTL), sdk.TxnGet(k.record))
-	ops = append(ops, r.reserveOps(kids)...)
-	res, err := e.tx.Txn(ctx, ops...)
+	nrec := e.claimedRecord(env, nil)
+	res, err := e.tx.Txn(ctx, sdk.TxnSwap(k.node(inst), env.NodeVersion, nrec.encode(), e.o.RequestTTL), sdk.TxnGet(k.record))
 	if err != nil {
 		return true, fmt.Errorf("claim node %s: %w", inst, err)
 	}
 	if !res[0].OK {
 		return false, nil
 	}
-	r.reserved(kids, res[2:])
-	if !res[1].OK {
-		r.dropUnsent(ctx)
-		return true, ErrUnknownRequest
+	rec, known, ok := e.hopRequest(res[1], env)
+	if !ok {
+		return true, nil // a hop of an earlier request with this id, or of none
 	}
-	var rec RequestRecord
-	if err := json.Unmarshal(res[1].Value, &rec); err != nil {
-		return true, fmt.Errorf("corrupt request record: %w", err)
-	}
-	r.known = &storedRecord{value: res[1].Value, version: res[1].Version}
 	switch {
 	case rec.State == StatePaused:
-		// Give the node back exactly as the emitter created it, then park.
-		r.dropUnsent(ctx)
-		if _, _, err := e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res[0].Version, pendingRecord(), e.o.RequestTTL); err != nil {
-			return true, fmt.Errorf("release node %s of a paused request: %w", inst, err)
-		}
-		return true, e.park(ctx, k, env, raw)
+		// Give the node back as it was: it waits, with its hop, for Resume.
+		pending := *nrec
+		pending.Status, pending.Hop, pending.LeaseUntil, pending.Started = NodePending, "", time.Time{}, nil
+		_, _, err := e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res[0].Version, pending.encode(), e.o.RequestTTL)
+		return true, err
 	case terminalRequest(rec.State):
-		r.dropUnsent(ctx)
-		cancelled, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeCancelled}})
-		_, _, _ = e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res[0].Version, cancelled, e.o.RequestTTL)
+		cancelled := &nodeRecord{NodeStatus: NodeStatus{Status: NodeCancelled}}
+		_, _, _ = e.o.StateStore.CompareAndSwap(ctx, k.node(inst), res[0].Version, cancelled.encode(), e.o.RequestTTL)
 		e.drain(ctx, k)
-		return true, fmt.Errorf("%w: request %s is %s", ErrWrongState, env.RequestID, rec.State)
+		return true, nil
 	}
-	r.trace = rec.Trace
-	err = r.execute(ctx, env, node, inst, &nrec, res[0].Version)
+	r.trace, r.known = rec.Trace, known
+	r.take(ctx, inst, nrec, res[0].Version)
+	err = r.execute(ctx, node)
 	r.finishHop(ctx)
 	return true, err
 }
 
-// newRun returns the run of hop env with the flow built for its request
-// (err: the flow could not be built).
-func (e *Engine) newRun(ctx context.Context, k keys, env *Envelope, trace map[string]string) (*run, error) {
-	query, _ := url.ParseQuery(env.Query)
-	r := &run{e: e, k: k, env: env, reqID: env.RequestID, query: query, trace: trace}
-	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
-	var err error
-	r.wf, err = e.flow.build(r.sctx)
-	return r, err
+// hopRequest decodes the request record read with a hop's claim. ok is
+// false when the hop has nothing to do with it: there is no such request
+// (it ended long ago), or the record is of another incarnation.
+func (e *Engine) hopRequest(res sdk.TxnResult, env *Envelope) (*RequestRecord, *storedRecord, bool) {
+	if !res.OK {
+		return nil, nil, false
+	}
+	rec, err := decodeRecord(res.Value)
+	if err != nil || rec.Incarnation != env.Incarnation {
+		if err == nil {
+			e.log.Debug("hop of an earlier request with the same id dropped", "request", env.RequestID)
+		}
+		return nil, nil, false
+	}
+	return rec, &storedRecord{value: res.Value, version: res.Version}, true
 }
 
-// claimedRecord is the record (and its encoding) of node while hop env
-// holds it: running, under a lease.
-func (e *Engine) claimedRecord(env *Envelope, node *sdk.Node) (nodeRecord, []byte) {
+// claimedRecord is the record of the node hop env starts while the
+// delivery holds it: running, under a lease, still holding the hop so that
+// it can be sent again if the delivery dies. from is the record as read
+// (nil: claimed unread, on the version the hop carries).
+func (e *Engine) claimedRecord(env *Envelope, from *nodeRecord) *nodeRecord {
 	now := e.o.Now()
-	rec := nodeRecord{NodeStatus: NodeStatus{Status: NodeRunning, Started: &now}, Hop: env.HopID, LeaseUntil: now.Add(e.lease(node))}
-	b, _ := json.Marshal(&rec)
-	return rec, b
+	rec := &nodeRecord{}
+	if from != nil {
+		*rec = *from
+	}
+	rec.Status, rec.Hop, rec.LeaseUntil, rec.Touched = NodeRunning, env.HopID, now.Add(e.o.Lease), now
+	if rec.Started == nil {
+		rec.Started = &now
+	}
+	rec.Redelivered = max(rec.Redelivered, env.Redelivered)
+	if rec.Send == nil {
+		send := *env
+		send.NodeVersion, send.IssuedAt = 0, time.Time{}
+		rec.Send = &send
+	}
+	return rec
 }
 
 // handleReadFirst is the general path of a hop: read the request record,
 // then claim the node.
-func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope, raw []byte) error {
-	rec, _, err := e.loadRecord(ctx, k)
+func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope) error {
+	b, ver, err := e.loadRecordRaw(ctx, k)
+	if errors.Is(err, ErrUnknownRequest) {
+		return nil // ended and gone, or never started: nothing to do
+	}
 	if err != nil {
 		return err
+	}
+	rec, known, ok := e.hopRequest(sdk.TxnResult{OK: true, Value: b, Version: ver}, env)
+	if !ok {
+		return nil
 	}
 	inst := instanceID(env.Cursor)
 	switch {
 	case rec.State == StatePaused:
-		return e.park(ctx, k, env, raw)
+		return nil // the node waits, with its hop, for Resume
 	case terminalRequest(rec.State):
 		e.cancelNode(ctx, k, inst)
 		e.drain(ctx, k)
-		return fmt.Errorf("%w: request %s is %s", ErrWrongState, env.RequestID, rec.State)
+		return nil
 	}
 	if env.DefHash != e.hash {
 		err := fmt.Errorf("%w: hop has %s, this flow has %s", ErrDefinitionChanged, env.DefHash, e.hash)
-		e.failRequest(ctx, k, nil, err)
+		e.failRequest(ctx, k, err)
 		e.cancelNode(ctx, k, inst)
 		e.drain(ctx, k)
 		return err
 	}
-
 	r, err := e.newRun(ctx, k, env, rec.Trace)
 	if err != nil {
-		e.failRequest(ctx, k, nil, err)
+		e.failRequest(ctx, k, err)
 		e.cancelNode(ctx, k, inst)
 		e.drain(ctx, k)
 		return err
 	}
+	r.known = known
 	node, err := r.resolve(env.Cursor)
 	if err != nil {
 		return err
 	}
-
-	nrec, ver, ok, err := r.claim(ctx, inst, node)
+	ok, err = r.claim(ctx, inst)
 	if err != nil || !ok {
 		return err
 	}
-	err = r.execute(ctx, env, node, inst, nrec, ver)
+	err = r.execute(ctx, node)
 	r.finishHop(ctx)
 	return err
 }
 
-// claim moves the node record of inst to running for this delivery. ok is
-// false (with a nil error) when the hop is a duplicate of finished work.
-func (r *run) claim(ctx context.Context, inst string, node *sdk.Node) (*nodeRecord, int64, bool, error) {
-	st := r.e.o.StateStore
-	key := r.k.node(inst)
-	if v := r.env.NodeVersion; v > 0 {
-		// Fast path: the record is still the pending one the emitter created.
-		rec, nb := r.e.claimedRecord(r.env, node)
-		nver, ok, err := st.CompareAndSwap(ctx, key, v, nb, r.e.o.RequestTTL)
-		if err != nil {
-			return nil, 0, false, fmt.Errorf("claim node %s: %w", inst, err)
-		}
-		if ok {
-			return &rec, nver, true, nil
-		}
-	}
+// claim makes this delivery the holder of node inst. ok is false (with a
+// nil error) when there is nothing to run: the node has finished, or its
+// record is gone with the request's cleanup.
+func (r *run) claim(ctx context.Context, inst string) (bool, error) {
+	st, key := r.e.o.StateStore, r.k.node(inst)
 	for {
 		b, ver, err := st.Get(ctx, key)
 		if errors.Is(err, sdk.ErrNotFound) {
-			// The emitter always creates the record first; a missing record
-			// means the request was cleaned up or the hop is forged-but-signed
-			// garbage. Drop it.
-			return nil, 0, false, nil
+			return false, nil
 		}
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("read node record: %w", err)
+			return false, fmt.Errorf("read node record: %w", err)
 		}
-		var rec nodeRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, 0, false, fmt.Errorf("corrupt node record %s: %w", inst, err)
+		rec, err := decodeNode(inst, b)
+		if err != nil {
+			return false, err
 		}
-		now := r.e.o.Now()
 		switch rec.Status {
 		case NodePending:
-			// A pending record that was started before was released by a
-			// delivery that could not route its output: some of its
-			// markers may have landed, so re-send what they guard.
-			r.recovering = rec.Started != nil
 		case NodeRunning:
-			if now.Before(rec.LeaseUntil) {
-				return nil, 0, false, fmt.Errorf("%w: node %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))
+			if r.e.o.Now().Before(rec.LeaseUntil) {
+				return false, fmt.Errorf("%w: node %s until %s", ErrHopInProgress, inst, rec.LeaseUntil.Format(time.RFC3339))
 			}
-			r.recovering = true
-		case NodeSucceeded:
-			return nil, 0, false, r.recoverBranchEnd(ctx, node)
-		default: // waiting, completing, failed, cancelled: already done
-			return nil, 0, false, nil
+			// The delivery that held it stopped renewing its lease: it died.
+		default: // waiting, completing, succeeded, failed, cancelled: done
+			return false, nil
 		}
-		rec.Status = NodeRunning
-		rec.Hop = r.env.HopID
-		rec.LeaseUntil = now.Add(r.e.lease(node))
-		if rec.Started == nil {
-			rec.Started = &now
-		}
-		nb, _ := json.Marshal(&rec)
-		nver, ok, err := st.CompareAndSwap(ctx, key, ver, nb, r.e.o.RequestTTL)
+		claimed := r.e.claimedRecord(r.env, rec)
+		nver, ok, err := st.CompareAndSwap(ctx, key, ver, claimed.encode(), r.e.o.RequestTTL)
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("claim node %s: %w", inst, err)
+			return false, fmt.Errorf("claim node %s: %w", inst, err)
 		}
 		if ok {
-			return &rec, nver, true, nil
+			r.take(ctx, inst, claimed, nver)
+			return true, nil
 		}
 	}
 }
 
-func (e *Engine) lease(node *sdk.Node) time.Duration {
-	l := e.o.Lease
-	attempts := 1
-	if p := node.RetryPolicy(); p != nil && p.MaxAttempts > 1 {
-		attempts = p.MaxAttempts
+// handleComplete runs a completion hop: the completion of a conditional or
+// foreach node whose branches have all finished, sent by the reconciler
+// when nobody completed it.
+func (e *Engine) handleComplete(ctx context.Context, k keys, env *Envelope) error {
+	b, ver, err := e.loadRecordRaw(ctx, k)
+	if errors.Is(err, ErrUnknownRequest) {
+		return nil
 	}
-	if t := node.Timeout(); t > 0 {
-		l += time.Duration(attempts) * t
+	if err != nil {
+		return err
 	}
-	return l
+	rec, known, ok := e.hopRequest(sdk.TxnResult{OK: true, Value: b, Version: ver}, env)
+	if !ok || rec.State != StateRunning || env.DefHash != e.hash {
+		return nil
+	}
+	r, err := e.newRun(ctx, k, env, rec.Trace)
+	if err != nil {
+		return err
+	}
+	r.known = known
+	node, err := r.resolve(env.Cursor)
+	if err != nil {
+		return err
+	}
+	if !node.IsDynamic() {
+		return fmt.Errorf("%w: %s is not a conditional or foreach node", ErrInvalidCursor, instanceID(env.Cursor))
+	}
+	r.completions = append(r.completions, completion{cursor: env.Cursor, node: node})
+	err = r.runCompletions(ctx)
+	r.finishHop(ctx)
+	return err
 }

@@ -21,13 +21,13 @@ const (
 
 // Node states.
 const (
-	NodePending = "pending" // hop emitted, not yet received
+	NodePending = "pending" // its hop was written and sent, not yet received
 	NodeRunning = "running" // a delivery holds the lease
 	NodeWaiting = "waiting" // dynamic node: branches are running
 	// NodeCompleting: dynamic node whose branches have all finished; a
 	// delivery holds the lease to aggregate their results and go on.
 	NodeCompleting = "completing"
-	NodeSucceeded  = "succeeded" // finished, successors emitted
+	NodeSucceeded  = "succeeded" // finished, successors written
 	NodeFailed     = "failed"
 	NodeCancelled  = "cancelled" // request ended before the node ran
 )
@@ -43,8 +43,11 @@ func nodeInFlight(s string) bool {
 // RequestRecord is the persistent record of one request, returned by
 // Engine.State.
 type RequestRecord struct {
-	ID          string     `json:"id"`
-	Flow        string     `json:"flow"`
+	ID   string `json:"id"`
+	Flow string `json:"flow"`
+	// Incarnation is new each time the request id is used; every hop of
+	// the request carries it, and a hop of another incarnation is dropped.
+	Incarnation string     `json:"incarnation"`
 	DefHash     string     `json:"def_hash"`
 	State       string     `json:"state"`
 	Created     time.Time  `json:"created"`
@@ -56,8 +59,11 @@ type RequestRecord struct {
 	Result      []byte     `json:"result,omitempty"`
 	ResultRef   string     `json:"result_ref,omitempty"`
 	Cleaned     bool       `json:"cleaned,omitempty"`
-	// Finalizing is set between a request's move to failed and the storing
-	// of its OnFailure output; Result waits for it to clear.
+	// Finalizing is set by the write that ends the request and cleared once
+	// its handlers (OnFailure, whose output becomes a failed request's
+	// result, and Finally) have run; the reconciler runs them for a request
+	// whose ending process died first. Result of a failed request waits for
+	// it to clear.
 	Finalizing bool                  `json:"finalizing,omitempty"`
 	Trace      map[string]string     `json:"trace,omitempty"`
 	Nodes      map[string]NodeStatus `json:"nodes,omitempty"`
@@ -70,19 +76,74 @@ type NodeStatus struct {
 	Ended    *time.Time `json:"ended,omitempty"`
 	Attempts int        `json:"attempts,omitempty"`
 	Error    string     `json:"error,omitempty"`
+	// Redelivered counts the times the reconciler sent the node's hop
+	// again because it stalled.
+	Redelivered int `json:"redelivered,omitempty"`
 }
 
 // nodeRecord is the StateStore record of one node instance.
 type nodeRecord struct {
 	NodeStatus
-	Hop        string    `json:"hop,omitempty"`
+	Hop        string    `json:"hop,omitempty"` // id of the hop holding the lease
 	LeaseUntil time.Time `json:"lease_until,omitempty"`
 	Options    []string  `json:"options,omitempty"` // dynamic: chosen branch keys
-	Launched   int       `json:"launched,omitempty"`
+	// Launched is how many branches a dynamic node has launched so far.
+	Launched int `json:"launched,omitempty"`
+	// Send is the hop that starts (or, for a completing node, completes)
+	// the node, kept while the node is in flight so that the reconciler can
+	// send it again when it stalls: the outbox of the hop that created the
+	// record. It is dropped when the node ends.
+	Send *Envelope `json:"send,omitempty"`
+	// Touched is when the engine last wrote the record, and Sent when the
+	// record's hop was last sent.
+	Touched time.Time `json:"touched,omitempty"`
+	Sent    time.Time `json:"sent,omitempty"`
+}
+
+// encode is the record's StateStore value.
+func (n *nodeRecord) encode() []byte {
+	b, _ := json.Marshal(n)
+	return b
+}
+
+// decodeNode decodes a node record read from the StateStore.
+func decodeNode(inst string, b []byte) (*nodeRecord, error) {
+	var rec nodeRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("corrupt node record %s: %w", inst, err)
+	}
+	return &rec, nil
+}
+
+// ended marks the record final with status: its lease and hop are dropped.
+func (n *nodeRecord) ended(status string, at time.Time) {
+	n.Status, n.Ended, n.Hop, n.LeaseUntil, n.Send, n.Touched = status, &at, "", time.Time{}, nil, at
 }
 
 // loadRecord reads a request record.
 func (e *Engine) loadRecord(ctx context.Context, k keys) (*RequestRecord, int64, error) {
+	b, ver, err := e.loadRecordRaw(ctx, k)
+	if err != nil {
+		return nil, 0, err
+	}
+	rec, err := decodeRecord(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rec, ver, nil
+}
+
+// decodeRecord decodes a request record read from the StateStore.
+func decodeRecord(b []byte) (*RequestRecord, error) {
+	var rec RequestRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("corrupt request record: %w", err)
+	}
+	return &rec, nil
+}
+
+// loadRecordRaw reads the encoded request record.
+func (e *Engine) loadRecordRaw(ctx context.Context, k keys) ([]byte, int64, error) {
 	b, ver, err := e.o.StateStore.Get(ctx, k.record)
 	if errors.Is(err, sdk.ErrNotFound) {
 		return nil, 0, ErrUnknownRequest
@@ -90,11 +151,7 @@ func (e *Engine) loadRecord(ctx context.Context, k keys) (*RequestRecord, int64,
 	if err != nil {
 		return nil, 0, fmt.Errorf("read request record: %w", err)
 	}
-	var rec RequestRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, 0, fmt.Errorf("corrupt request record: %w", err)
-	}
-	return &rec, ver, nil
+	return b, ver, nil
 }
 
 // storedRecord is an encoded request record and its version as read.

@@ -2,39 +2,40 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// complete routes the output of a finished node: one hop per child that
-// became ready, or, for an end node, the completion of its DAG.
+// complete routes the output of a finished node: the hop of each child that
+// became ready is staged for the delivery's last write, or, for an end
+// node, its DAG completes.
 func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out []byte) error {
 	if children := node.Children(); len(children) > 0 {
-		// User forwarders run one by one; only the emits run concurrently.
-		payloads := make([][]byte, len(children))
-		for i, c := range children {
+		for _, c := range children {
 			fwd, data := node.EdgeOptions(c)
-			if !data {
-				continue
-			}
-			payloads[i] = out
-			if fwd != nil {
-				var err error
-				if payloads[i], err = callForwarder(fwd, out, node.ID()+" -> "+c.Name()); err != nil {
-					return err
+			var payload []byte
+			if data {
+				payload = out
+				if fwd != nil {
+					var err error
+					if payload, err = callForwarder(fwd, out, node.ID()+" -> "+c.Name()); err != nil {
+						return err
+					}
 				}
 			}
+			if err := r.toChild(ctx, cursor, node, c, payload); err != nil {
+				return err
+			}
 		}
-		return concurrently(ctx, len(children), func(i int) error {
-			return r.toChild(ctx, cursor, node, children[i], payloads[i])
-		})
+		return nil
 	}
 	d := node.Dag()
 	parent := cursor[:len(cursor)-1]
 	if ends := d.Ends(); len(ends) > 1 {
-		// Several end nodes: a virtual end joins them without data.
+		// Several end nodes: a virtual end joins them without data. The
+		// last to arrive completes the DAG; its record is written with the
+		// delivery's last write, so that the completion happens once.
 		endInst := instanceID(parent) + "/[end]"
 		arrived, err := r.arrive(ctx, endInst, node.Name(), nil)
 		if err != nil {
@@ -43,14 +44,8 @@ func (r *run) complete(ctx context.Context, cursor []Frame, node *sdk.Node, out 
 		if arrived < len(ends) {
 			return nil
 		}
-		done, _ := json.Marshal(&nodeRecord{NodeStatus: NodeStatus{Status: NodeSucceeded}})
-		_, created, err := r.e.o.StateStore.Create(ctx, r.k.node(endInst), done, r.e.o.RequestTTL)
-		if err != nil {
-			return fmt.Errorf("fire virtual end: %w", err)
-		}
-		if !created && !r.recovering {
-			return nil
-		}
+		done := &nodeRecord{NodeStatus: NodeStatus{Status: NodeSucceeded}}
+		r.out.ops = append(r.out.ops, sdk.TxnCreate(r.k.node(endInst), done.encode(), r.e.o.RequestTTL))
 		out = nil
 	}
 	return r.dagDone(ctx, d, parent, out)
@@ -72,14 +67,15 @@ func (r *run) dagDone(ctx context.Context, d *sdk.Dag, parent []Frame, out []byt
 	}
 }
 
-// toChild forwards payload (node's output after the edge's forwarder) from
-// node (at cursor) to child c.
+// toChild stages the hop of child c of node (at cursor), with payload
+// (node's output after the edge's forwarder). A join's hop is staged by the
+// arrival that completes it.
 func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, payload []byte) error {
 	_, data := node.EdgeOptions(c)
 	sibling := append(append([]Frame(nil), cursor[:len(cursor)-1]...), Frame{Node: c.Name()})
 	target := leafCursor(cursor[:len(cursor)-1], c)
 	if c.InDegree() == 1 {
-		return r.emit(ctx, target, "", payload, !data)
+		return r.stageHop(ctx, target, "", payload, !data)
 	}
 	joinInst := instanceID(sibling)
 	var marker []byte
@@ -96,73 +92,17 @@ func (r *run) toChild(ctx context.Context, cursor []Frame, node, c *sdk.Node, pa
 	if arrived < c.InDegree() {
 		return nil
 	}
-	return r.emit(ctx, target, joinInst, nil, false)
+	return r.stageHop(ctx, target, joinInst, nil, false)
 }
 
 // arrive records the arrival of parent at join instance joinInst (with its
-// data marker) and returns how many parents have arrived, in one step.
+// data marker) and returns how many parents have arrived, in one step. An
+// arrival a dead delivery recorded before is found again, so the join's
+// hop is staged by whichever delivery of the last parent finishes.
 func (r *run) arrive(ctx context.Context, joinInst, parent string, marker []byte) (int, error) {
 	res, err := r.e.txn(ctx, sdk.TxnCreate(r.k.join(joinInst, parent), marker, r.e.o.RequestTTL), sdk.TxnCount(r.k.joins(joinInst)))
 	if err != nil {
 		return 0, err
 	}
 	return res[1].Count, nil
-}
-
-// emit creates the pending record of the target instance and forwards a
-// hop to it. Exactly one caller creates the record; the others (duplicates)
-// do nothing, unless this delivery is recovering, in which case the hop is
-// sent again (the receiver deduplicates).
-func (r *run) emit(ctx context.Context, target []Frame, join string, data []byte, noData bool) error {
-	inst := instanceID(target)
-	var (
-		nver int64
-		send bool
-	)
-	if c := r.reservations[inst]; c != nil {
-		nver, send = c.version, c.sendable
-		c.sent = send || r.recovering
-	} else {
-		var created bool
-		var err error
-		nver, created, err = r.e.o.StateStore.Create(ctx, r.k.node(inst), pendingRecord(), r.e.o.RequestTTL)
-		if err != nil {
-			return fmt.Errorf("create node record %s: %w", inst, err)
-		}
-		send = created
-	}
-	if !send && !r.recovering {
-		return nil
-	}
-	env := &Envelope{
-		Version: EnvelopeVersion, Flow: r.e.o.Flow, RequestID: r.reqID, DefHash: r.e.hash,
-		HopID: hopID(r.reqID, inst), Cursor: target, NodeVersion: nver, Join: join, NoData: noData,
-		Query: r.env.Query, CallbackURL: r.env.CallbackURL, IssuedAt: r.e.o.Now(),
-	}
-	if len(r.trace) > 0 {
-		env.Trace = make(map[string]string, len(r.trace)+2)
-		for k, v := range r.trace {
-			env.Trace[k] = v
-		}
-	}
-	if len(data) > r.e.o.InlineLimit {
-		ref := "h/" + env.HopID
-		if err := r.e.o.DataStore.Put(ctx, r.k.work+ref, data); err != nil {
-			return fmt.Errorf("store hop input: %w", err)
-		}
-		env.DataRef = ref
-	} else {
-		env.Data = data
-	}
-	r.e.obs.HopEmitted(ctx, env)
-	sealed, err := r.e.o.Signer.Seal(env)
-	if err != nil {
-		return err
-	}
-	if err := r.e.o.Transport.Send(ctx, r.reqID, sealed); err != nil {
-		// Give the child back so a retry of this hop sends it again.
-		_ = r.e.o.StateStore.Delete(ctx, r.k.node(inst))
-		return fmt.Errorf("%w to %s: %w", ErrHopNotSent, inst, err)
-	}
-	return nil
 }

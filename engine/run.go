@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -11,8 +10,9 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// run is the state of one invocation: one received hop and everything it
-// executes inline (sub-DAG entry and exit, branch completion, request end).
+// run is one delivery of a hop: the node it runs and everything it does
+// inline after it (routing, joins, sub-DAG exits, the request's end), then
+// the completion of dynamic nodes whose last branch it finished.
 type run struct {
 	e     *Engine
 	wf    *sdk.Workflow
@@ -20,42 +20,54 @@ type run struct {
 	k     keys
 	env   *Envelope
 	reqID string
+	inc   string
 	query url.Values
 	trace map[string]string
-	// recovering is set when this delivery took over a node from an earlier
-	// delivery that did not finish: markers it loses are re-sent anyway.
-	recovering bool
-	// reservations are the node records of children created ahead of
-	// their emit, by instance (see reserve.go); read-only once set, but
-	// each entry is updated by its own emit.
-	reservations map[string]*reservation
-	// runningAfter is set when the hop's last write (the node's final
-	// status) also read the request record, atomically, and found it not
-	// ended: the hop then has nothing to drain.
-	runningAfter bool
-	// final is the node's final write while it waits to ride in the
-	// transaction that records its branch's result (see branchEnd);
-	// finalDone is set once it has.
-	final     *finalWrite
-	finalDone bool
-	// known is the request record as this hop last read or wrote it, so
-	// that ending the request can swap it without reading it first.
+
+	// inst is the node the delivery holds (hold), and work the context its
+	// operations run in (cancelled when the hold is lost).
+	inst     string
+	hold     *hold
+	work     context.Context
+	attempts int
+	// out is what the delivery's last write will carry (see outbox.go).
+	out outbox
+	// known is the request record as this delivery last read it, so that
+	// ending the request can swap it without reading it first.
 	known *storedRecord
+	// endRecord is the request record the last write ended the request
+	// with; endWritten is set when a store without transactions has
+	// written it ahead of the node's final status.
+	endRecord  *RequestRecord
+	endVersion int64
+	endWritten bool
+	// runningAfter is set when the last write also read the request record,
+	// atomically, and found it not ended: the hop then has nothing to
+	// drain.
+	runningAfter bool
+	// completions are dynamic nodes to complete once the node is done.
+	completions []completion
+	// finalized is set once the run has run the handlers of the request it
+	// ended.
+	finalized bool
 }
 
-// takeKnown returns the request record this run knows, once.
-func (r *run) takeKnown() *storedRecord {
-	k := r.known
-	r.known = nil
-	return k
+// newRun returns the run of hop env with the flow built for its request
+// (err: the flow could not be built).
+func (e *Engine) newRun(ctx context.Context, k keys, env *Envelope, trace map[string]string) (*run, error) {
+	query, _ := url.ParseQuery(env.Query)
+	r := &run{e: e, k: k, env: env, reqID: env.RequestID, inc: env.Incarnation, query: query, trace: trace}
+	r.sctx = sdk.NewContext(ctx, e.o.Flow, env.RequestID, query, r.values())
+	var err error
+	r.wf, err = e.flow.build(r.sctx)
+	return r, err
 }
 
-// finalWrite is the final status of a node that ends a branch, written
-// together with the branch's result.
-type finalWrite struct {
-	inst string
-	rec  *nodeRecord
-	ver  int64
+// take makes the run the holder of node inst's record rec at version ver
+// (just claimed): the heartbeat starts renewing its lease.
+func (r *run) take(ctx context.Context, inst string, rec *nodeRecord, ver int64) {
+	r.inst = inst
+	r.hold, r.work = r.e.newHold(ctx, r.k.node(inst), rec, ver)
 }
 
 // values binds the Context's value store to the request's namespace.
@@ -76,67 +88,37 @@ func (p prefixedValues) Delete(ctx context.Context, key string) error {
 	return p.ds.Delete(ctx, p.prefix+key)
 }
 
-// setNode writes the node record with CAS from version ver.
-func (r *run) setNode(ctx context.Context, inst string, rec *nodeRecord, ver int64) (int64, error) {
-	b, _ := json.Marshal(rec)
-	st := r.e.o.StateStore
-	nver, ok, err := st.CompareAndSwap(ctx, r.k.node(inst), ver, b, r.e.o.RequestTTL)
+// execute runs the held node and routes its output. Its last write (see
+// commit) marks the node succeeded and starts what comes next.
+func (r *run) execute(ctx context.Context, node *sdk.Node) error {
+	defer r.hold.stop()
+	input, err := r.input(ctx, r.env)
 	if err != nil {
-		return 0, fmt.Errorf("update node %s: %w", inst, err)
+		return r.nodeFailed(ctx, err)
 	}
-	if !ok {
-		return 0, fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
-	}
-	return nver, nil
-}
-
-// execute runs the claimed node and routes its output.
-func (r *run) execute(ctx context.Context, env *Envelope, node *sdk.Node, inst string, rec *nodeRecord, ver int64) error {
-	input, err := r.input(ctx, env)
+	out, attempts, err := r.runNode(r.work, node, r.env.Cursor, input)
+	r.attempts = attempts
 	if err != nil {
-		return r.nodeFailed(ctx, inst, rec, ver, err)
-	}
-	out, attempts, err := r.runNode(ctx, node, env.Cursor, input)
-	rec.Attempts = attempts
-	if err != nil {
-		return r.nodeFailed(ctx, inst, rec, ver, &sdk.NodeError{Node: inst, Attempts: attempts, Err: err})
+		if r.work.Err() != nil && ctx.Err() == nil {
+			// The lease was lost while the node ran: another delivery has
+			// the node now, and this one's result does not count.
+			return fmt.Errorf("%w: node %s was taken over while it ran", ErrHopInProgress, r.inst)
+		}
+		return r.nodeFailed(ctx, &sdk.NodeError{Node: r.inst, Attempts: attempts, Err: err})
 	}
 	if node.IsDynamic() {
-		return r.fork(ctx, env.Cursor, node, inst, rec, ver, out)
+		return r.fork(ctx, r.env.Cursor, node, out)
 	}
-	if _, _, ok := r.branchEnd(env.Cursor, node); ok {
-		r.final = &finalWrite{inst: inst, rec: rec, ver: ver}
+	if err := r.complete(ctx, r.env.Cursor, node, out); err != nil {
+		return r.release(ctx, err)
 	}
-	if err := r.complete(ctx, env.Cursor, node, out); err != nil {
-		if r.finalDone {
-			// The node is done; the redelivery of this hop finishes what
-			// is left (recoverBranchEnd).
-			return err
-		}
-		return r.release(ctx, inst, rec, ver, err)
-	}
-	if r.finalDone {
-		return nil
-	}
-	now := r.e.o.Now()
-	rec.Status, rec.Ended, rec.Hop, rec.LeaseUntil = NodeSucceeded, &now, "", time.Time{}
-	return r.setNodeLast(ctx, inst, rec, ver)
+	return r.commit(ctx, r.succeeded)
 }
 
-// setNodeLast writes the node's final status, the last write of the hop,
-// and reads the request record in the same step, so that finishHop need not
-// read it again when the request goes on.
-func (r *run) setNodeLast(ctx context.Context, inst string, rec *nodeRecord, ver int64) error {
-	b, _ := json.Marshal(rec)
-	res, err := r.e.txn(ctx, sdk.TxnSwap(r.k.node(inst), ver, b, r.e.o.RequestTTL), sdk.TxnGet(r.k.record))
-	if err != nil {
-		return fmt.Errorf("update node %s: %w", inst, err)
-	}
-	if !res[0].OK {
-		return fmt.Errorf("%w: node %s was taken over by another delivery", ErrHopInProgress, inst)
-	}
-	r.runningAfter = requestRunning(res[1])
-	return nil
+// succeeded is the final status of a node that ran.
+func (r *run) succeeded(n *nodeRecord) {
+	n.ended(NodeSucceeded, r.e.o.Now())
+	n.Attempts = r.attempts
 }
 
 // requestRunning reports whether a txn's read of the request record found
@@ -146,19 +128,23 @@ func requestRunning(res sdk.TxnResult) bool {
 	return res.OK && json.Unmarshal(res.Value, &req) == nil && !terminalRequest(req.State)
 }
 
-// release gives the node back (status pending) after a failure to route its
-// output, so that a redelivery can run it again at once.
-func (r *run) release(ctx context.Context, inst string, rec *nodeRecord, ver int64, cause error) error {
-	r.dropUnsent(ctx) // while the claim still holds (see reserve.go)
-	rec.Status, rec.Hop, rec.LeaseUntil = NodePending, "", time.Time{}
-	if _, err := r.setNode(ctx, inst, rec, ver); err != nil {
-		return errors.Join(cause, err)
+// release gives the node back (pending, its hop still in the record) after
+// a failure to route its output, so that a redelivery, or the reconciler,
+// runs it again at once rather than when the lease runs out.
+func (r *run) release(ctx context.Context, cause error) error {
+	_, out, err := r.hold.finish(ctx, func(n *nodeRecord) {
+		n.Status, n.Hop, n.LeaseUntil = NodePending, "", time.Time{}
+		n.Sent = r.e.o.Now()
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w (and giving the node back failed: %w)", cause, err)
+	case out != written:
+		return fmt.Errorf("%w (and the node was taken over meanwhile)", cause)
 	}
 	return cause
 }
 
-// input assembles the node's input: inline data, a data reference, or the
-// recorded inputs of a join passed through its aggregator.
 func (r *run) input(ctx context.Context, env *Envelope) ([]byte, error) {
 	if len(env.Join) > 0 {
 		return r.joinInput(ctx, env.Join)

@@ -3,10 +3,8 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,11 +42,6 @@ func NewRequestID() string {
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
-
-func hopID(req, inst string) string {
-	h := sha256.Sum256([]byte(req + "\x00" + inst))
-	return hex.EncodeToString(h[:12])
-}
 
 // Start begins a request. A flow of one node runs to completion inside the
 // call and its output is returned; otherwise the start node runs, its
@@ -141,49 +134,143 @@ func (e *Engine) startSync(ctx context.Context, id string, req StartRequest) (*S
 }
 
 func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*StartResult, error) {
-	k := newKeys(e.o.Flow, id)
+	inc := newIncarnation()
+	k := newKeys(e.o.Flow, id, inc)
 	now := e.o.Now()
 	info := RequestInfo{Flow: e.o.Flow, RequestID: id, Started: now}
 	ctx = e.obs.RequestStarted(ctx, &info)
 	rec := RequestRecord{
-		ID: id, Flow: e.o.Flow, DefHash: e.hash, State: StateRunning, Created: now, Updated: now,
+		ID: id, Flow: e.o.Flow, Incarnation: inc, DefHash: e.hash, State: StateRunning, Created: now, Updated: now,
 		Query: req.Query.Encode(), CallbackURL: req.CallbackURL, Trace: info.Trace,
 	}
-	b, err := json.Marshal(&rec)
+	record, err := json.Marshal(&rec)
 	if err != nil {
 		return nil, err
 	}
-	cursor := e.start
-	inst := instanceID(cursor)
+	inst := instanceID(e.start)
 	env := &Envelope{
-		Version: EnvelopeVersion, Flow: e.o.Flow, RequestID: id, DefHash: e.hash, HopID: hopID(id, inst),
-		Cursor: cursor, Data: req.Body, NoData: len(req.Body) == 0, Query: rec.Query, CallbackURL: req.CallbackURL,
-		Trace: info.Trace, IssuedAt: now,
+		Version: EnvelopeVersion, Flow: e.o.Flow, RequestID: id, Incarnation: inc, DefHash: e.hash,
+		HopID: hopID(id, inc, inst), Cursor: e.start, NoData: len(req.Body) == 0, Query: rec.Query,
+		CallbackURL: req.CallbackURL, Trace: info.Trace,
 	}
-	if e.tx != nil {
-		if done, running, err := e.startClaimFirst(ctx, k, b, env); done {
-			if err != nil && !errors.Is(err, sdk.ErrNodeFailed) {
-				return nil, err
-			}
-			return e.started(ctx, k, id, running), nil
+	if len(req.Body) > e.o.InlineLimit {
+		env.DataRef = "h/" + env.HopID
+		if err := e.o.DataStore.Put(ctx, k.work+env.DataRef, req.Body); err != nil {
+			return nil, fmt.Errorf("store request body: %w", err)
 		}
+	} else {
+		env.Data = req.Body
 	}
-	_, created, err := e.o.StateStore.Create(ctx, k.record, b, e.o.RequestTTL)
-	if err != nil {
-		return nil, fmt.Errorf("create request record: %w", err)
-	}
-	if !created {
-		return nil, fmt.Errorf("%w: %s", ErrRequestExists, id)
-	}
-	nver, _, err := e.o.StateStore.Create(ctx, k.node(inst), pendingRecord(), e.o.RequestTTL)
-	if err != nil {
-		return nil, fmt.Errorf("create start node record: %w", err)
-	}
-	env.NodeVersion = nver
-	if err := e.handle(ctx, env, nil); err != nil && !errors.Is(err, sdk.ErrNodeFailed) {
+	running, err := e.startNode(ctx, k, record, env)
+	if err != nil && !errors.Is(err, sdk.ErrNodeFailed) {
 		return nil, err
 	}
-	return e.started(ctx, k, id, false), nil
+	return e.started(ctx, k, id, running), nil
+}
+
+// startNode writes the request record, its entry in the reconciler's index
+// and the start node's record, claimed by this call, then runs the start
+// node: with a sdk.Transactor, in one transaction, so that the first hop
+// leaves after one round trip. running reports that the node's last write
+// found the request still running.
+func (e *Engine) startNode(ctx context.Context, k keys, record []byte, env *Envelope) (running bool, err error) {
+	ctx = e.obs.HopReceived(ctx, env)
+	r, err := e.newRun(ctx, k, env, env.Trace)
+	if err != nil {
+		// The flow cannot be built: record the request, then its failure.
+		if _, err := e.createRequest(ctx, k, record, nil); err != nil {
+			return false, err
+		}
+		e.failRequest(ctx, k, err)
+		return false, nil
+	}
+	node, err := r.resolve(env.Cursor)
+	if err != nil {
+		return false, err
+	}
+	inst := instanceID(env.Cursor)
+	claimed := e.claimedRecord(env, nil)
+	ver, err := e.createRequest(ctx, k, record, &startRecord{inst: inst, rec: claimed})
+	if err != nil {
+		return false, err
+	}
+	r.known = &storedRecord{value: record, version: ver.record}
+	r.take(ctx, inst, claimed, ver.node)
+	err = r.execute(ctx, node)
+	r.finishHop(ctx)
+	return r.runningAfter, err
+}
+
+// startRecord is the start node's record, written with the request's.
+type startRecord struct {
+	inst string
+	rec  *nodeRecord
+}
+
+// createdVersions are the versions createRequest wrote.
+type createdVersions struct{ record, node int64 }
+
+// createRequest creates the request record (failing with ErrRequestExists
+// when the id is taken), its entry in the reconciler's index and, when
+// start is set, the start node's record: in one transaction with a
+// sdk.Transactor, else one by one, the record first.
+func (e *Engine) createRequest(ctx context.Context, k keys, record []byte, start *startRecord) (createdVersions, error) {
+	ops := []sdk.TxnOp{
+		sdk.TxnCreate(k.record, record, e.o.RequestTTL),
+		sdk.TxnCreate(k.active, []byte(e.o.Now().UTC().Format(time.RFC3339Nano)), e.o.RequestTTL),
+	}
+	if start != nil {
+		ops = append(ops, sdk.TxnCreate(k.node(start.inst), start.rec.encode(), e.o.RequestTTL))
+	}
+	if e.tx == nil {
+		return e.createOneByOne(ctx, k, record, ops)
+	}
+	res, err := e.tx.Txn(ctx, ops...)
+	if err != nil {
+		return createdVersions{}, fmt.Errorf("create request record: %w", err)
+	}
+	if !res[0].OK {
+		// The id is taken: take back what this transaction created (keys
+		// of a new incarnation, which nothing else knows).
+		for i, op := range ops[1:] {
+			if res[i+1].OK {
+				_ = e.o.StateStore.Delete(ctx, op.Key)
+			}
+		}
+		return createdVersions{}, fmt.Errorf("%w: %s", ErrRequestExists, k.record)
+	}
+	out := createdVersions{record: res[0].Version}
+	if start != nil {
+		out.node = res[2].Version
+	}
+	return out, nil
+}
+
+// createOneByOne is createRequest on a store without transactions: the
+// index entry and the start node's record come first and the request record
+// last, so that a crash in between leaves an entry the reconciler finds
+// without a record, and removes with the keys of its incarnation; never a
+// record of a running request that nothing would finish.
+func (e *Engine) createOneByOne(ctx context.Context, k keys, record []byte, ops []sdk.TxnOp) (createdVersions, error) {
+	res, err := e.txn(ctx, ops[1:]...)
+	if err != nil {
+		return createdVersions{}, fmt.Errorf("create request: %w", err)
+	}
+	ver, created, err := e.o.StateStore.Create(ctx, k.record, record, e.o.RequestTTL)
+	if err == nil && !created {
+		err = fmt.Errorf("%w: %s", ErrRequestExists, k.record)
+	}
+	if err != nil {
+		for _, op := range ops[1:] {
+			_ = e.o.StateStore.Delete(ctx, op.Key)
+		}
+		return createdVersions{}, fmt.Errorf("create request record: %w", err)
+	}
+	out := createdVersions{record: ver}
+	if len(res) > 1 {
+		out.node = res[1].Version
+	}
+	return out, nil
 }
 
 // started reports the state of request id after its start node ran:
@@ -202,50 +289,4 @@ func (e *Engine) started(ctx context.Context, k keys, id string, running bool) *
 		res.Result, _, _ = e.resultOf(ctx, st)
 	}
 	return res
-}
-
-// startClaimFirst runs the start node of a new request with a
-// sdk.Transactor: one transaction creates the request record (body record),
-// creates the start node's record already claimed by this call and reserves
-// the records of its children, so the first hop leaves after one round trip
-// instead of three. done is false (nothing was written) when the flow could
-// not be built: the general path then records that failure. running reports
-// that the node's last write found the request still running.
-func (e *Engine) startClaimFirst(ctx context.Context, k keys, record []byte, env *Envelope) (done, running bool, err error) {
-	ctx = e.obs.HopReceived(ctx, env)
-	r, err := e.newRun(ctx, k, env, env.Trace)
-	if err != nil {
-		return false, false, nil
-	}
-	node, err := r.resolve(env.Cursor)
-	if err != nil {
-		return true, false, err
-	}
-	inst := instanceID(env.Cursor)
-	nrec, nb := e.claimedRecord(env, node)
-	kids := staticChildren(env.Cursor, node)
-	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnCreate(k.record, record, e.o.RequestTTL), sdk.TxnCreate(k.node(inst), nb, e.o.RequestTTL))
-	ops = append(ops, r.reserveOps(kids)...)
-	res, err := e.tx.Txn(ctx, ops...)
-	if err != nil {
-		return true, false, fmt.Errorf("create request record: %w", err)
-	}
-	if !res[0].OK || !res[1].OK {
-		// The id is taken (or, if only the node's record existed, left over
-		// by an expired request): take back what this transaction created.
-		for i, op := range ops {
-			if res[i].OK {
-				_ = e.o.StateStore.Delete(ctx, op.Key)
-			}
-		}
-		if !res[0].OK {
-			return true, false, fmt.Errorf("%w: %s", ErrRequestExists, env.RequestID)
-		}
-		return true, false, fmt.Errorf("create start node record %s: %w", inst, ErrRequestExists)
-	}
-	r.reserved(kids, res[2:])
-	r.known = &storedRecord{value: record, version: res[0].Version}
-	err = r.execute(ctx, env, node, inst, &nrec, res[1].Version)
-	r.finishHop(ctx)
-	return true, r.runningAfter, err
 }

@@ -69,7 +69,10 @@ type Config struct {
 	RequestTTL       time.Duration
 	HopMaxAge        time.Duration
 	NodeLease        time.Duration
-	DefaultMethod    string
+	StallAfter       time.Duration
+	// ReconcileInterval is the time between reconciler passes.
+	ReconcileInterval time.Duration
+	DefaultMethod     string
 
 	ForwardTimeout   time.Duration
 	CallbackAttempts int

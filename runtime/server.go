@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,11 +144,13 @@ func newEngineOptions(cfg Config, o *Options, notifier *CallbackNotifier, observ
 		Observer: observer,
 		Logger:   o.Logger,
 
-		InlineLimit: cfg.InlineDataLimit,
-		MaxHopAge:   cfg.HopMaxAge,
-		RequestTTL:  cfg.RequestTTL,
-		Retention:   cfg.RequestRetention,
-		Lease:       cfg.NodeLease,
+		InlineLimit:       cfg.InlineDataLimit,
+		MaxHopAge:         cfg.HopMaxAge,
+		RequestTTL:        cfg.RequestTTL,
+		Retention:         cfg.RequestRetention,
+		Lease:             cfg.NodeLease,
+		StallAfter:        cfg.StallAfter,
+		ReconcileInterval: cfg.ReconcileInterval,
 	}
 	if cfg.RequestRetention == 0 {
 		eo.Retention = -1
@@ -222,10 +225,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	ectx, stopExpiry := context.WithCancel(ctx)
-	expiring := make(chan struct{})
-	go func() { defer close(expiring); s.expireLoop(ectx, time.Hour) }()
-	defer func() { stopExpiry(); <-expiring }()
+	defer s.background(ctx)()
 	s.log.Info("flow function listening", "flow", s.cfg.Flow, "addr", ln.Addr().String(), "sync", s.eng.IsSync())
 	var serveErr error
 	select {
@@ -253,6 +253,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
 	return errors.Join(serveErr, s.Close(cctx))
+}
+
+// background starts the server's background work, the expiry of abandoned
+// data and the reconciler, and returns the function that stops it.
+func (s *Server) background(ctx context.Context) (stop func()) {
+	bctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.expireLoop(bctx, time.Hour) }()
+	go func() { defer wg.Done(); _ = s.eng.RunReconciler(bctx) }()
+	return func() { cancel(); wg.Wait() }
 }
 
 // expireLoop asks the data store to drop the data of abandoned requests

@@ -24,6 +24,7 @@ const (
 	NameNodeFailures      = "faasflow_node_failures_total"
 	NameHopsEmitted       = "faasflow_hops_emitted_total"
 	NameHopsReceived      = "faasflow_hops_received_total"
+	NameHopsRedelivered   = "faasflow_hops_redelivered_total"
 	NameHopsInFlight      = "faasflow_hops_in_flight"
 	NameOperationDuration = "faasflow_operation_duration_seconds"
 )
@@ -60,6 +61,7 @@ type Metrics struct {
 	nodeFailures    *prometheus.CounterVec
 	hopsEmitted     *prometheus.CounterVec
 	hopsReceived    *prometheus.CounterVec
+	hopsRedelivered *prometheus.CounterVec
 	hopsInFlight    *prometheus.GaugeVec
 	opDuration      *prometheus.HistogramVec
 }
@@ -102,6 +104,9 @@ func New(o Options) (*Metrics, error) {
 		hopsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameHopsReceived, Help: "Hops received and verified (including the first hop of a request and duplicates).",
 		}, []string{"flow"}),
+		hopsRedelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: NameHopsRedelivered, Help: "Hops the reconciler sent again because their node stalled, by reason (unclaimed, lease expired, completion lease expired, branches finished).",
+		}, []string{"flow", "reason"}),
 		hopsInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: NameHopsInFlight, Help: "Hops being handled by this process now (see Metrics.TrackHops).",
 		}, []string{"flow"}),
@@ -110,7 +115,7 @@ func New(o Options) (*Metrics, error) {
 		}, []string{"flow", "operation_kind"}),
 	}
 	cs := []prometheus.Collector{m.requestsStarted, m.requests, m.requestDuration, m.nodeDuration, m.nodeRetries,
-		m.nodeFailures, m.hopsEmitted, m.hopsReceived, m.hopsInFlight, m.opDuration}
+		m.nodeFailures, m.hopsEmitted, m.hopsReceived, m.hopsRedelivered, m.hopsInFlight, m.opDuration}
 	if o.RuntimeMetrics {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -171,6 +176,11 @@ func (m *Metrics) HopReceived(ctx context.Context, env *engine.Envelope) context
 // HopEmitted counts an emitted hop.
 func (m *Metrics) HopEmitted(_ context.Context, env *engine.Envelope) {
 	m.hopsEmitted.WithLabelValues(env.Flow).Inc()
+}
+
+// HopRedelivered counts a hop the reconciler sent again.
+func (m *Metrics) HopRedelivered(_ context.Context, env *engine.Envelope, reason string) {
+	m.hopsRedelivered.WithLabelValues(env.Flow, reason).Inc()
 }
 
 // NodeStarted remembers when the attempt started.

@@ -58,11 +58,18 @@ const (
 	AttrRetryDelay = attribute.Key("faasflow.retry_delay_ms")
 	AttrError      = attribute.Key("faasflow.error")
 	AttrLink       = attribute.Key("faasflow.link")
+	// AttrRedelivered counts the times the reconciler sent a node's hop
+	// again before the delivery the span shows.
+	AttrRedelivered = attribute.Key("faasflow.redelivered")
 )
 
 // EventRetry is the name of the span event recorded when a node attempt
 // failed and will be retried.
 const EventRetry = "faasflow.retry"
+
+// EventRedelivered is the name of the span event on the span of a node
+// whose hop the reconciler sent again because it had stalled.
+const EventRedelivered = "faasflow.redelivered"
 
 // Tracing is an engine.Observer that records one OpenTelemetry trace per
 // request. Build it with New, hand Observer() to engine.Options.Observer, and
@@ -393,6 +400,11 @@ func (t *Tracing) HopEmitted(ctx context.Context, env *engine.Envelope) {
 	span.End()
 }
 
+// HopRedelivered is seen on the node's span, as an event, when its
+// redelivered hop runs (see NodeStarted): the reconciler's own pass has no
+// request span to add to.
+func (t *Tracing) HopRedelivered(context.Context, *engine.Envelope, string) {}
+
 // NodeStarted starts the span of one attempt of a node, a child of the
 // request span linked to the hop that started it.
 func (t *Tracing) NodeStarted(ctx context.Context, n engine.NodeInfo) context.Context {
@@ -425,6 +437,9 @@ func (t *Tracing) NodeStarted(ctx context.Context, n engine.NodeInfo) context.Co
 		note = nil
 	}
 	inv.mu.Unlock()
+	if n.Redelivered > 0 && n.Attempt == 1 {
+		span.AddEvent(EventRedelivered, trace.WithAttributes(AttrRedelivered.Int(n.Redelivered)))
+	}
 	if note != nil {
 		span.AddEvent(EventRetry, trace.WithTimestamp(note.at), trace.WithAttributes(
 			AttrAttempt.Int(note.attempt), AttrRetryDelay.Int64(note.delay.Milliseconds()), AttrError.String(note.err)))

@@ -2,10 +2,7 @@ package flowtest
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/url"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/faas-flow/faas-flow/datastore/memory"
@@ -14,13 +11,6 @@ import (
 	statememory "github.com/faas-flow/faas-flow/statestore/memory"
 	"github.com/faas-flow/faas-flow/transport/loopback"
 )
-
-// Chaos configures the faults the in-process transport injects (see
-// loopback.Chaos).
-type Chaos = loopback.Chaos
-
-// Function is a fake OpenFaaS function for Apply operations.
-type Function func(input []byte) ([]byte, error)
 
 type config struct {
 	flow      string
@@ -46,7 +36,8 @@ func WithFunction(name string, f Function) Option {
 // runtime's HTTP invoker against real functions).
 func WithInvoker(inv engine.Invoker) Option { return func(c *config) { c.invoker = inv } }
 
-// WithChaos makes the transport duplicate, reorder and delay hops.
+// WithChaos injects faults: duplicated, reordered, delayed and lost hops,
+// and deliveries that die partway through.
 func WithChaos(ch Chaos) Option { return func(c *config) { c.chaos = &ch } }
 
 // WithWorkers sets how many hops are delivered concurrently (default 4).
@@ -62,18 +53,25 @@ func WithStores(state sdk.StateStore, data sdk.DataStore) Option {
 func WithFlowName(name string) Option { return func(c *config) { c.flow = name } }
 
 // WithEngineOptions lets a test adjust the engine options (retention,
-// inline limit, observer, clock...).
+// inline limit, observer, clock...). A test that sets the clock (Now)
+// takes over time: the harness then cannot skip ahead to the reconciler's
+// deadlines when a request stalls (see Await).
 func WithEngineOptions(f func(*engine.Options)) Option {
 	return func(c *config) { c.tune = append(c.tune, f) }
 }
 
-// Harness runs one flow in process.
+// Harness runs one flow in process. Its engine's clock runs ahead of the
+// wall clock by whatever time Await skipped to recover stalled requests.
 type Harness struct {
 	Engine    *engine.Engine
 	Transport *loopback.Loopback
 	State     sdk.StateStore
 	Data      sdk.DataStore
 	calls     *fakeInvoker
+	reaper    *reaper
+	skipped   atomic.Int64 // nanoseconds the clock was moved ahead
+	ownClock  bool         // the engine runs on the harness's clock
+	opts      engine.Options
 }
 
 // New builds an engine for define on in-memory stores and a loopback
@@ -89,108 +87,55 @@ func New(define sdk.DefineFunc, opts ...Option) (*Harness, error) {
 	if c.data == nil {
 		c.data = memory.New()
 	}
-	fi := &fakeInvoker{functions: c.functions, counts: map[string]int{}}
+	h := &Harness{State: c.state, Data: c.data, calls: &fakeInvoker{functions: c.functions, counts: map[string]int{}}, reaper: newReaper(c.chaos)}
 	inv := c.invoker
 	if inv == nil {
-		inv = fi
+		inv = h.calls
 	}
-	lb := loopback.New(c.workers, c.chaos)
+	h.Transport = loopback.New(c.workers, c.chaos.transport())
 	signer, err := engine.NewSigner([]byte("flowtest-hmac-key"), false)
 	if err != nil {
 		return nil, err
 	}
 	eo := engine.Options{
-		Flow: c.flow, StateStore: c.state, DataStore: c.data, Transport: lb, Signer: signer, Invoker: inv,
+		Flow: c.flow, StateStore: c.state, DataStore: c.data, Transport: h.Transport, Signer: signer, Invoker: inv,
+		Now: h.now,
 	}
 	for _, f := range c.tune {
 		f(&eo)
 	}
+	h.ownClock = eo.Now == nil || isHarnessClock(eo.Now, h)
+	if h.reaper != nil {
+		eo.StateStore, eo.DataStore, eo.Transport = mortal(eo.StateStore), mortalData{eo.DataStore}, mortalTransport{eo.Transport}
+	}
+	h.opts = eo
 	e, err := engine.New(define, eo)
 	if err != nil {
-		lb.Close()
+		h.Transport.Close()
 		return nil, err
 	}
-	lb.SetTarget(e.Receive)
-	return &Harness{Engine: e, Transport: lb, State: c.state, Data: c.data, calls: fi}, nil
+	h.Engine = e
+	h.Transport.SetTarget(func(ctx context.Context, hop []byte) error {
+		return e.Receive(h.reaper.doom(ctx), hop)
+	})
+	return h, nil
+}
+
+// now is the harness's clock: the wall clock plus the time skipped.
+func (h *Harness) now() time.Time { return time.Now().Add(time.Duration(h.skipped.Load())) }
+
+// isHarnessClock reports whether now is still the harness's own clock (a
+// test's WithEngineOptions may have replaced it).
+func isHarnessClock(now func() time.Time, h *Harness) bool {
+	before := h.skipped.Load()
+	h.skipped.Add(int64(time.Hour))
+	moved := now().Sub(time.Now()) >= 59*time.Minute
+	h.skipped.Store(before)
+	return moved
 }
 
 // Close stops the transport.
 func (h *Harness) Close() { h.Transport.Close() }
-
-// Result is the outcome of one request.
-type Result struct {
-	ID     string
-	State  string // engine.StateSucceeded, StateFailed, StateStopped
-	Output []byte
-	// Err is the request's error message (failed requests).
-	Err    string
-	Record *engine.RequestRecord
-}
-
-// RunOption configures one Run.
-type RunOption func(*engine.StartRequest)
-
-// WithQuery sets the request's query string.
-func WithQuery(q url.Values) RunOption { return func(r *engine.StartRequest) { r.Query = q } }
-
-// WithRequestID sets the request id.
-func WithRequestID(id string) RunOption { return func(r *engine.StartRequest) { r.ID = id } }
-
-// ErrStalled reports a request that stopped making progress: no hop is in
-// flight but the request has not ended (a lost hop).
-var ErrStalled = errors.New("flowtest: request stalled with no hop in flight")
-
-// Run starts a request and waits until it has ended and every hop (with
-// duplicates) has been delivered. A flow that returns an error from a node
-// is not a Run error: look at Result.State.
-func (h *Harness) Run(ctx context.Context, input []byte, opts ...RunOption) (*Result, error) {
-	req := engine.StartRequest{Body: input}
-	for _, o := range opts {
-		o(&req)
-	}
-	res, err := h.Engine.Start(ctx, req)
-	if res != nil && res.Sync {
-		r := &Result{ID: res.ID, State: res.State, Output: res.Result}
-		if err != nil {
-			r.Err = err.Error()
-		}
-		return r, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return h.Await(ctx, res.ID)
-}
-
-// Await waits until request id has ended and the transport is idle.
-func (h *Harness) Await(ctx context.Context, id string) (*Result, error) {
-	for {
-		if err := h.Transport.WaitIdle(ctx); err != nil {
-			return nil, err
-		}
-		out, rec, err := h.Engine.Result(ctx, id)
-		switch {
-		case errors.Is(err, engine.ErrNotFinished):
-			if rec.State == engine.StatePaused {
-				return &Result{ID: id, State: rec.State, Record: rec}, nil
-			}
-			if h.Transport.Idle() {
-				return nil, fmt.Errorf("%w: request %s is %s", ErrStalled, id, rec.State)
-			}
-			continue
-		case errors.Is(err, engine.ErrUnknownRequest):
-			// Retention -1: the record is gone once the request ended.
-			return &Result{ID: id, State: "ended-and-deleted"}, nil
-		case err != nil:
-			return nil, err
-		}
-		// Wait for the last hops (duplicates) to drain.
-		if err := h.Transport.WaitIdle(ctx); err != nil {
-			return nil, err
-		}
-		return &Result{ID: id, State: rec.State, Output: out, Err: rec.Error, Record: rec}, nil
-	}
-}
 
 // Calls returns how many times the fake function name was invoked.
 func (h *Harness) Calls(name string) int {
@@ -199,38 +144,10 @@ func (h *Harness) Calls(name string) int {
 	return h.calls.counts[name]
 }
 
-type fakeInvoker struct {
-	mu        sync.Mutex
-	functions map[string]Function
-	counts    map[string]int
-}
-
-func (f *fakeInvoker) Invoke(ctx context.Context, call *engine.Call) ([]byte, error) {
-	f.mu.Lock()
-	fn, ok := f.functions[call.Target]
-	f.counts[call.Target]++
-	f.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("flowtest: no fake function %q (register it with flowtest.WithFunction)", call.Target)
+// Killed returns how many deliveries chaos killed.
+func (h *Harness) Killed() int {
+	if h.reaper == nil {
+		return 0
 	}
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b, err := fn(call.Data)
-		ch <- result{b, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.b, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// Sleep is a Function helper that waits d then echoes its input.
-func Sleep(d time.Duration) Function {
-	return func(in []byte) ([]byte, error) { time.Sleep(d); return in, nil }
+	return int(h.reaper.killed.Load())
 }

@@ -21,6 +21,10 @@ type Chaos struct {
 	// Delay is the probability that a hop is held back for up to MaxDelay.
 	Delay    float64
 	MaxDelay time.Duration
+	// Drop is the probability that a hop is lost: Send accepts it and
+	// nothing delivers it, as with a queue that gives up or delivers at
+	// most once.
+	Drop float64
 }
 
 type item struct {
@@ -44,6 +48,7 @@ type Loopback struct {
 	target    func(ctx context.Context, hop []byte) error
 	errs      []error
 	sent      int
+	dropped   int
 	delivered int
 	wg        sync.WaitGroup
 }
@@ -81,6 +86,10 @@ func (l *Loopback) Send(_ context.Context, req string, hop []byte) error {
 		return errors.New("loopback transport closed")
 	}
 	l.sent++
+	if l.chaos != nil && l.chaos.Drop > 0 && l.rng.Float64() < l.chaos.Drop {
+		l.dropped++
+		return nil
+	}
 	l.push(item{req: req, hop: hop})
 	if l.chaos != nil && l.rng.Float64() < l.chaos.Duplicate {
 		l.push(item{req: req, hop: hop})
@@ -198,6 +207,13 @@ func (l *Loopback) Stats() (sent, delivered int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sent, l.delivered
+}
+
+// Dropped returns how many hops chaos lost.
+func (l *Loopback) Dropped() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
 }
 
 // Close stops the workers.
