@@ -249,7 +249,7 @@ func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
 	callID := s.callID(w, r)
 	raw := r.PathValue("name")
 	_, name, ok := s.lookup(raw)
-	if !ok {
+	if !ok && !s.opts.QueueUnknown {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("error finding function %s: function not deployed", raw))
 		s.metrics.invocations.WithLabelValues(name+"."+api.DefaultNamespace, "404").Inc()
 		return

@@ -84,6 +84,15 @@ type LocalOptions struct {
 	// starts no worker (requests stay queued).
 	QueueWorkers  int
 	NoQueueWorker bool
+	// QueueDelivery is how the queue worker delivers async calls:
+	// DeliverAtLeastOnce (the default: acknowledged after the call, retried
+	// on failure) or DeliverAtMostOnce (as OpenFaaS CE: acknowledged before
+	// the call, never retried, one call at a time, and 202 for an async call
+	// to a function that is not deployed).
+	QueueDelivery string
+	// QueueFailRate makes this fraction of queued calls fail on purpose
+	// (see queue.WorkerOptions.FailRate); for tests of lost hops.
+	QueueFailRate float64
 	// AckWait, MaxDeliver, InitialRetryWait, MaxRetryWait tune the queue
 	// worker (defaults 30s, 10, 1s, 60s).
 	AckWait          time.Duration
@@ -95,6 +104,12 @@ type LocalOptions struct {
 	// Logger receives gateway events (nil: discarded).
 	Logger *slog.Logger
 }
+
+// Queue delivery modes of LocalOptions.QueueDelivery.
+const (
+	DeliverAtLeastOnce = "at-least-once"
+	DeliverAtMostOnce  = "at-most-once"
+)
 
 // Local is a running local stack.
 type Local struct {

@@ -39,6 +39,16 @@ func (o LocalOptions) withDefaults() (LocalOptions, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
+	switch o.QueueDelivery {
+	case "":
+		o.QueueDelivery = DeliverAtLeastOnce
+	case DeliverAtLeastOnce, DeliverAtMostOnce:
+	default:
+		return o, fmt.Errorf("queue delivery %q: want %s or %s", o.QueueDelivery, DeliverAtLeastOnce, DeliverAtMostOnce)
+	}
+	if o.QueueFailRate < 0 || o.QueueFailRate >= 1 {
+		return o, fmt.Errorf("queue fail rate %v: want at least 0 and less than 1", o.QueueFailRate)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -138,7 +148,8 @@ func (l *Local) newServer(reg *store.Store, js jetstream.JetStream, promReg *pro
 	}
 	return NewServer(Options{
 		Store: reg, Supervisor: l.sup, Publisher: natsqueue.NewPublisher(js, o.TracerProvider),
-		Auth: l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
+		QueueUnknown: o.QueueDelivery == DeliverAtMostOnce,
+		Auth:         l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
 		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,
 		TracerProvider: o.TracerProvider, Logger: o.Logger,
@@ -173,6 +184,7 @@ func (l *Local) startWorker(ctx context.Context, js jetstream.JetStream, promReg
 	l.worker, err = queue.NewWorker(ctx, js, queue.WorkerOptions{
 		GatewayURL: l.url, Handler: l.server, Concurrency: o.QueueWorkers, AckWait: o.AckWait, MaxDeliver: o.MaxDeliver,
 		InitialRetryWait: o.InitialRetryWait, MaxRetryWait: o.MaxRetryWait,
+		AtMostOnce: o.QueueDelivery == DeliverAtMostOnce, FailRate: o.QueueFailRate, FailSeed: uint64(time.Now().UnixNano()),
 		Registerer: promReg, TracerProvider: o.TracerProvider, Logger: o.Logger,
 	})
 	return err

@@ -39,6 +39,10 @@ type Options struct {
 	Supervisor *supervisor.Supervisor
 	// Publisher queues async requests; nil disables /async-function (404).
 	Publisher *natsqueue.Publisher
+	// QueueUnknown queues an async call to a function that is not deployed
+	// and answers 202, as OpenFaaS CE does (its worker's call then fails);
+	// by default such a call is refused with 404.
+	QueueUnknown bool
 	// Auth protects /system/* with basic auth; nil leaves them open.
 	Auth *Credentials
 	// PayloadSecret verifies POST /build; empty disables the builder (404).

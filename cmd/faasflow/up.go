@@ -89,6 +89,8 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.QueueWorkers, "queue-workers", 32, "async calls processed concurrently")
 	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
 	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
+	fs.StringVar(&o.QueueDelivery, "queue-delivery", gateway.DeliverAtLeastOnce, "at-least-once (acknowledge after the call, retry failures) or at-most-once (as OpenFaaS CE: acknowledge first, never retry, one call at a time, 202 for unknown functions)")
+	fs.Float64Var(&o.QueueFailRate, "queue-fail-rate", 0, "fail this fraction of queued calls on purpose, without calling the function (to test flows under lost hops)")
 	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")

@@ -51,6 +51,17 @@ type WorkerOptions struct {
 	MaxDeliver int
 	// InitialRetryWait and MaxRetryWait bound the NAK backoff (defaults 1s, 60s).
 	InitialRetryWait, MaxRetryWait time.Duration
+	// AtMostOnce delivers as OpenFaaS CE's queue worker does: each message
+	// is acknowledged before its call, a call that fails is not retried,
+	// and one call is in flight at a time (Concurrency is 1). Flows are
+	// tested under it with faasflow up --queue-delivery at-most-once.
+	AtMostOnce bool
+	// FailRate is the fraction of calls that fail on purpose, answered 502
+	// without reaching the function, as if the connection to it broke
+	// (seeded by FailSeed). It lets tests show that a flow survives lost
+	// calls; 0 in normal use.
+	FailRate float64
+	FailSeed uint64
 	// CallbackAttempts bounds attempts to post a callback (default 3).
 	CallbackAttempts int
 	// CallbackTimeout bounds one callback attempt (default 10s).
@@ -74,6 +85,9 @@ type Worker struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 	stopMu sync.Once
+
+	failMu  sync.Mutex
+	failRNG *rand.Rand
 
 	inflight    prometheus.Gauge
 	redelivered prometheus.Counter
@@ -125,6 +139,9 @@ func (opts WorkerOptions) withDefaults() WorkerOptions {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 32
 	}
+	if opts.AtMostOnce {
+		opts.Concurrency = 1
+	}
 	if opts.MaxAckPending <= 0 {
 		opts.MaxAckPending = 1000
 	}
@@ -160,10 +177,11 @@ func (opts WorkerOptions) withDefaults() WorkerOptions {
 func newWorker(opts WorkerOptions, cons jetstream.Consumer) *Worker {
 	return &Worker{
 		opts: opts, cons: cons,
-		tracer: opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway/queue"),
-		prop:   propagation.TraceContext{},
-		sem:    make(chan struct{}, opts.Concurrency),
-		done:   make(chan struct{}),
+		tracer:  opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway/queue"),
+		prop:    propagation.TraceContext{},
+		sem:     make(chan struct{}, opts.Concurrency),
+		done:    make(chan struct{}),
+		failRNG: rand.New(rand.NewPCG(opts.FailSeed, opts.FailSeed^0x51ed)),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "faasflow_queue_inflight", Help: "Async requests being processed by the queue worker.",
 		}),
@@ -290,8 +308,12 @@ func (w *Worker) handle(msg jetstream.Msg) {
 
 	w.inflight.Inc()
 	defer w.inflight.Dec()
+	if w.opts.AtMostOnce {
+		w.deliverOnce(ctx, msg, req, callID, received)
+		return
+	}
 	stopBeat := w.heartbeat(msg)
-	res := w.invoke(ctx, req)
+	res := w.call(ctx, req)
 	stopBeat()
 
 	retryable := res.err != nil || res.status >= 500 || res.status == http.StatusTooManyRequests
@@ -333,6 +355,47 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	if err := msg.Ack(); err != nil {
 		w.opts.Logger.Warn("queue: ack", "err", err)
 	}
+}
+
+// deliverOnce is the at-most-once delivery of msg: acknowledged first, then
+// called once, whatever the outcome.
+func (w *Worker) deliverOnce(ctx context.Context, msg jetstream.Msg, req queuemsg.Request, callID string, received time.Time) {
+	if err := msg.Ack(); err != nil {
+		w.opts.Logger.Warn("queue: ack", "err", err)
+	}
+	res := w.call(ctx, req)
+	status := res.status
+	if res.err != nil {
+		status = http.StatusServiceUnavailable
+	}
+	outcome := "ack"
+	if res.err != nil || status >= 500 || status == http.StatusTooManyRequests {
+		outcome = "failed"
+		w.opts.Logger.Warn("queue: call failed; delivering at most once, it is not retried",
+			"function", req.Function, "call_id", callID, "status", status, "err", res.err)
+	}
+	w.processed.WithLabelValues(req.Function, outcome).Inc()
+	if req.CallbackURL != nil && req.CallbackURL.Host != "" {
+		w.callback(ctx, req, callID, status, res, received)
+	}
+}
+
+// call invokes the function of req, unless FailRate makes it fail.
+func (w *Worker) call(ctx context.Context, req queuemsg.Request) result {
+	if w.failing() {
+		return result{status: http.StatusBadGateway, header: http.Header{}, body: []byte("call failed on purpose (queue fail rate)")}
+	}
+	return w.invoke(ctx, req)
+}
+
+// failing draws whether the next call fails on purpose.
+func (w *Worker) failing() bool {
+	if w.opts.FailRate <= 0 {
+		return false
+	}
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	return w.failRNG.Float64() < w.opts.FailRate
 }
 
 // heartbeat sends in-progress acks so a long call is not redelivered.

@@ -42,15 +42,25 @@ type stack struct {
 // the given stack files.
 func startStack(t *testing.T, stackFiles ...string) *stack {
 	t.Helper()
+	return startStackWith(t, nil, stackFiles...)
+}
+
+// startStackWith is startStack with the gateway's options adjusted by tune.
+func startStackWith(t *testing.T, tune func(*gateway.LocalOptions), stackFiles ...string) *stack {
+	t.Helper()
 	mi := testenv.MinIO(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cache := filepath.Join(os.TempDir(), "faasflow-e2e-build-cache")
-	l, err := gateway.StartLocal(ctx, gateway.LocalOptions{
+	o := gateway.LocalOptions{
 		StateDir: t.TempDir(), S3URL: mi.Endpoint, S3Bucket: bucket,
 		S3AccessKey: mi.AccessKey, S3SecretKey: mi.SecretKey, BuildCacheDir: cache,
 		InitialRetryWait: 200 * time.Millisecond, MaxRetryWait: 2 * time.Second,
-	})
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	l, err := gateway.StartLocal(ctx, o)
 	if err != nil {
 		t.Fatalf("start the local stack: %v", err)
 	}
