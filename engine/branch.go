@@ -281,7 +281,7 @@ func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Nod
 	if err := r.complete(ctx, cursor, node, out); err != nil {
 		return err
 	}
-	return r.commit(ctx, func(n *nodeRecord) { n.ended(NodeSucceeded, r.e.o.Now()) })
+	return r.commit(ctx, func(n *nodeRecord) { n.ended(NodeSucceeded, r.endTime) })
 }
 
 // completionHop is the hop that completes the dynamic node at cursor.

@@ -80,8 +80,15 @@ func (e *Engine) resendPending(ctx context.Context, k keys) error {
 	var errs []error
 	for _, kv := range nodes {
 		rec, err := decodeNode(kv.Key, kv.Value)
-		if err != nil || rec.Status != NodePending || rec.Send == nil {
+		if err != nil || rec.Status != NodePending {
 			continue
+		}
+		if rec.Send == nil {
+			// Reserved: its hop, once its parent sent it, is in the outbox.
+			if rec.Send, err = e.outboxHop(ctx, k, kv.Key[len(k.nodes()):]); err != nil || rec.Send == nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		rec.Sent = e.o.Now()
 		ver, ok, err := e.o.StateStore.CompareAndSwap(ctx, kv.Key, kv.Version, rec.encode(), e.o.RequestTTL)

@@ -130,13 +130,13 @@ func (l *lostAnswer) Create(ctx context.Context, k string, v []byte, ttl time.Du
 	return ver, ok, err
 }
 
-// TestUnknownOutcomeOfTheLastWriteLosesNoChild: the first delivery of b
-// writes c's record (holding its hop) but loses the answer, so it gives b
-// back and fails; the redelivery runs b again and finds c's record there
-// already, so it does not send c's hop; the reconciler does, once it has
-// waited StallAfter, and the request ends.
+// TestUnknownOutcomeOfTheLastWriteLosesNoChild: b's record of c was
+// reserved when b was claimed; b runs, c's hop leaves, and b's last write
+// stores the hop in the outbox but loses the answer, so b is given back and
+// the delivery fails. The redelivery runs b again and sends c's hop again
+// (c's record is still pending); c runs once, and the request ends.
 func TestUnknownOutcomeOfTheLastWriteLosesNoChild(t *testing.T) {
-	la := &lostAnswer{StateStore: statemem.New(), suffix: "/n/c"}
+	la := &lostAnswer{StateStore: statemem.New(), suffix: "/o/c"}
 	f := newFixture(t, func(o *engine.Options) { o.StateStore = la })
 	ctx := context.Background()
 	id := f.start(t)
@@ -145,28 +145,47 @@ func TestUnknownOutcomeOfTheLastWriteLosesNoChild(t *testing.T) {
 	if err := f.e.Receive(ctx, hopB); !errors.Is(err, sdk.ErrStoreUnavailable) {
 		t.Fatalf("first delivery: %v", err)
 	}
-	if f.tr.len() != 0 {
-		t.Fatal("a hop was sent although its record could not be confirmed")
-	}
 	if err := f.e.Receive(ctx, hopB); err != nil {
 		t.Fatalf("redelivery: %v", err)
 	}
-	if f.tr.len() != 0 {
-		t.Fatalf("the redelivery sent %d hops for c, whose record it did not create", f.tr.len())
+	if n := f.tr.len(); n != 2 {
+		t.Fatalf("%d hops for c, want 2 (the first delivery's and the redelivery's)", n)
+	}
+	deliverAll(t, f.e, f.tr)
+	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
+		t.Fatalf("result %q %v", out, err)
+	}
+	if n := f.ran["b"].Load(); n != 2 {
+		t.Fatalf("b ran %d times; at-least-once means twice here", n)
+	}
+	if n := f.ran["c"].Load(); n != 1 {
+		t.Fatalf("c ran %d times, want once", n)
+	}
+}
+
+// TestReservedChildWhoseHopWasLostIsSentFromTheOutbox: c's record was
+// reserved when b was claimed and its hop left before b's last write; the
+// hop is lost. The reconciler finds c pending with its hop in the outbox,
+// sends it once StallAfter has passed, and c runs once.
+func TestReservedChildWhoseHopWasLostIsSentFromTheOutbox(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := f.start(t)
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.tr.drop() // c's hop
+	if rep, err := f.e.Reconcile(ctx); err != nil || rep.Redelivered != 0 {
+		t.Fatalf("a pass before StallAfter: %+v, %v; want nothing sent", rep, err)
 	}
 	later := time.Now().Add(time.Minute)
 	f.now.Store(&later)
 	if rep, err := f.e.Reconcile(ctx); err != nil || rep.Redelivered != 1 {
 		t.Fatalf("reconciler: %+v, %v; want c's hop sent again", rep, err)
 	}
-	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
-		t.Fatal(err)
-	}
-	if out, _, err := f.e.Result(ctx, id); err != nil || string(out) != ">abc" {
-		t.Fatalf("result %q %v", out, err)
-	}
-	if n := f.ran["b"].Load(); n != 2 {
-		t.Fatalf("b ran %d times; at-least-once means twice here", n)
+	deliverAll(t, f.e, f.tr)
+	if rec := wantResult(t, f.e, id, ">abc"); rec.Nodes["c"].Redelivered != 1 {
+		t.Fatalf("c: %+v, want redelivered once", rec.Nodes["c"])
 	}
 	if n := f.ran["c"].Load(); n != 1 {
 		t.Fatalf("c ran %d times, want once", n)

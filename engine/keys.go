@@ -20,6 +20,7 @@ import (
 //	r/<flow>/<req>                      request record (StateStore; TTL = retention after end)
 //	a/<flow>/<req>/<inc>                the request is unfinished (StateStore; the reconciler's index)
 //	w/<flow>/<req>/<inc>/n/<instance>   node record, holding the hop that starts the node (StateStore)
+//	w/<flow>/<req>/<inc>/o/<instance>   the hop of a node reserved ahead, sent before its parent's last write (StateStore)
 //	w/<flow>/<req>/<inc>/j/<instance>/<pred>  join arrival (StateStore marker + DataStore data)
 //	w/<flow>/<req>/<inc>/b/<instance>/<key>   branch result (StateStore marker + DataStore data)
 //	w/<flow>/<req>/<inc>/bi/<instance>/<key>  branch input (DataStore)
@@ -67,6 +68,7 @@ func (k keys) branchInput(inst, key string) string {
 	return k.work + "bi/" + inst + "/" + url.PathEscape(key)
 }
 func (k keys) hopData(hop string) string { return k.work + "h/" + hop }
+func (k keys) outbox(inst string) string { return k.work + "o/" + inst }
 
 // newIncarnation returns a fresh identity for one use of a request id.
 func newIncarnation() string {

@@ -31,9 +31,11 @@ func (r *run) finish(ctx context.Context, out []byte) error {
 // nodeFailed fails the node the run holds and, with it in the same write,
 // the request: any hops staged are dropped.
 func (r *run) nodeFailed(ctx context.Context, cause error) error {
+	r.dropReservations(ctx) // while the claim still holds
 	r.out = outbox{end: &requestEnd{state: StateFailed, cause: cause}}
+	r.early = nil
 	err := r.commit(ctx, func(n *nodeRecord) {
-		n.ended(NodeFailed, r.e.o.Now())
+		n.ended(NodeFailed, r.endTime)
 		n.Error, n.Attempts = cause.Error(), max(n.Attempts, r.attempts)
 	})
 	if err != nil {
@@ -42,30 +44,29 @@ func (r *run) nodeFailed(ctx context.Context, cause error) error {
 	return cause
 }
 
-// ended runs what follows the end this run wrote: its handlers (see
-// finalize), then the observer, local waiters and the completion callback.
+// ended runs what follows the end this run wrote (see finalize).
 func (r *run) ended(ctx context.Context) {
-	end, rec := r.out.end, r.endRecord
-	result := end.result
 	known := &storedRecord{version: r.endVersion}
-	known.value, _ = json.Marshal(rec)
-	if out, ok := r.e.finalize(ctx, r.k, r.wf, rec, end.cause, known); ok {
-		result = out
-	}
+	known.value, _ = json.Marshal(r.endRecord)
+	r.e.finalize(ctx, r.k, r.wf, r.endRecord, r.out.end.result, r.out.end.cause, known)
 	r.finalized = true
-	r.e.ended(ctx, rec, result, end.cause)
 }
 
-// finalize runs the handlers of request rec, which has ended: OnFailure
-// for a failed request (its output becomes the request's result) and
-// Finally, then clears the record's finalizing phase, storing the output in
-// the same update so that Result never sees the failure without it. rec is
-// updated to the stored record; out is OnFailure's output (ok: it ran).
-// The process that ends a request runs them; the reconciler does, for a
-// request whose ending process died before it could.
-func (e *Engine) finalize(ctx context.Context, k keys, wf *sdk.Workflow, rec *RequestRecord, cause error, known *storedRecord) (out []byte, ok bool) {
+// finalize follows the end of request rec (result: its result, when it
+// succeeded): it runs the handlers, OnFailure for a failed request (its
+// output becomes the request's result) and Finally; reports the end to the
+// observer, local waiters and the completion callback; then clears the
+// record's finalizing phase, storing OnFailure's output in the same update
+// (so that Result never sees the failure without it) and draining the
+// request if nothing is in flight. The process that ends a request does
+// this; the reconciler does, for a request whose ending process died first
+// (the callback may then go out twice: receivers tell ends apart by
+// request id). known is the record as just written (nil: read it).
+func (e *Engine) finalize(ctx context.Context, k keys, wf *sdk.Workflow, rec *RequestRecord, result []byte, cause error, known *storedRecord) {
 	state := sdk.StateSuccess
+	var out []byte
 	var ref string
+	ran := false
 	if rec.State == StateFailed {
 		state = sdk.StateFailure
 		if h := wf.FailureHandler(); h != nil {
@@ -76,7 +77,7 @@ func (e *Engine) finalize(ctx context.Context, k keys, wf *sdk.Workflow, rec *Re
 			if out, herr = callFailureHandler(h, cause); herr != nil {
 				e.log.Warn("OnFailure handler failed", "request", rec.ID, "err", herr)
 			}
-			ok = true
+			ran, result = true, out
 			if len(out) > e.o.InlineLimit {
 				if perr := e.o.DataStore.Put(ctx, k.result, out); perr == nil {
 					ref = k.result
@@ -87,17 +88,18 @@ func (e *Engine) finalize(ctx context.Context, k keys, wf *sdk.Workflow, rec *Re
 	if f := wf.FinallyHandler(); f != nil {
 		callFinally(f, state)
 	}
-	settled := e.settle(ctx, k, known, func(r *RequestRecord) {
-		if ok && ref != "" {
+	fin := func(r *RequestRecord) {
+		if ran && ref != "" {
 			r.ResultRef = ref
-		} else if ok {
+		} else if ran {
 			r.Result = out
 		}
-	})
-	if settled != nil {
-		*rec = *settled
+		r.Finalizing = false
 	}
-	return out, ok
+	final := *rec
+	fin(&final)
+	e.ended(ctx, &final, result, cause)
+	e.settle(ctx, k, known, fin)
 }
 
 // failRequest moves the request to failed once, outside a node (a hop of
@@ -211,7 +213,7 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 		changed := false
 		if fin != nil && r.Finalizing {
 			fin(r)
-			r.Finalizing, changed = false, true
+			changed = true
 		}
 		cleaned = idle && !r.Cleaned && !r.Finalizing
 		if cleaned {

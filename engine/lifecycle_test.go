@@ -645,16 +645,37 @@ func (s *recordReadsFail) Get(ctx context.Context, k string) ([]byte, int64, err
 
 func (s *recordReadsFail) CompareAndSwap(ctx context.Context, k string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
 	nver, ok, err := s.Store.CompareAndSwap(ctx, k, ver, v, ttl)
-	if ok && isRecordKey(k) && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
-		s.ended.Store(true)
-		if s.failedRead != nil {
-			select {
-			case <-s.failedRead:
-			case <-time.After(time.Second):
+	if ok {
+		s.wrote(k, v)
+	}
+	return nver, ok, err
+}
+
+// Txn is the memory store's, watching for the write that ends the request.
+func (s *recordReadsFail) Txn(ctx context.Context, ops ...faasflow.TxnOp) ([]faasflow.TxnResult, error) {
+	res, err := s.Store.Txn(ctx, ops...)
+	if err == nil {
+		for i, op := range ops {
+			if op.Kind == faasflow.TxnKindSwap && res[i].OK {
+				s.wrote(op.Key, op.Value)
 			}
 		}
 	}
-	return nver, ok, err
+	return res, err
+}
+
+// wrote notes a write of the request record that ends the request, and
+// then lets a poll of the record fail before the ending hop goes on.
+func (s *recordReadsFail) wrote(k string, v []byte) {
+	if !isRecordKey(k) || !bytes.Contains(v, []byte(`"state":"succeeded"`)) || s.ended.Swap(true) {
+		return
+	}
+	if s.failedRead != nil {
+		select {
+		case <-s.failedRead:
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // TestWaitGetsTheOutcomeFromTheProcessThatEndedTheRequest: a Wait in the

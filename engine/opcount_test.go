@@ -92,16 +92,17 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 		reads, writes float64
 		nodeBytes     float64 // bytes of node records read by hops
 	}{
-		// Per hop: read the request record, read and claim the node,
-		// then the last write creates the child's record (holding its hop)
-		// before the node is marked succeeded, and reads the request
-		// record. No hop reads a node record but its own, which holds the
-		// hop (about 350 bytes).
-		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3.0, 3.5, 400},
+		// Per hop: read the request record, read and claim the node and
+		// reserve its child's record; the child's hop leaves when the node
+		// has run, then the last write stores it in the outbox before the
+		// node is marked succeeded, and reads the request record. No hop
+		// reads a node record but its own.
+		{"chain on a plain StateStore", asyncChain(10), 10, plain, 3.0, 4.3, 400},
 		// With a Transactor one transaction claims the node on the version
-		// its hop carries and reads the request record; the last write
-		// marks it succeeded, creates the child's record with its hop and
-		// reads the record again. Start creates the request record, its
+		// its hop carries, reads the request record and reserves the
+		// child's record; the child's hop leaves as soon as the node has
+		// run, and the last write marks the node succeeded, stores the hop
+		// in the outbox and reads the record again. Start creates the request record, its
 		// entry in the reconciler's index and the start node's record,
 		// already claimed, in one transaction. The hop that ends the
 		// request ends it in its last write, then runs its handlers and

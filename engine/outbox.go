@@ -19,6 +19,9 @@ import (
 // its own node running under a lease that runs out, and its own hop is
 // sent again. Nothing a delivery started is known only to the queue.
 
+// keptInOutbox is Envelope.Kept for a hop stored in the outbox.
+const keptInOutbox = "outbox"
+
 // txnInlineBudget bounds the hop data one transaction carries inline (etcd
 // refuses requests over 1.5 MiB by default); past it, hop data goes to the
 // DataStore and the hop refers to it.
@@ -83,6 +86,10 @@ func (r *run) stageHop(ctx context.Context, target []Frame, join string, data []
 	if inst == r.inst || r.staged(inst) {
 		return nil // the node this delivery holds, or one already staged
 	}
+	c := r.reservations[inst]
+	if c != nil && (!c.sendable || c.sent) {
+		return nil // reserved by another delivery, which started it
+	}
 	env := &Envelope{
 		Version: EnvelopeVersion, Flow: r.e.o.Flow, RequestID: r.reqID, Incarnation: r.inc, DefHash: r.e.hash,
 		HopID: hopID(r.reqID, r.inc, inst), Cursor: target, Join: join, NoData: noData,
@@ -90,6 +97,13 @@ func (r *run) stageHop(ctx context.Context, target []Frame, join string, data []
 	}
 	if err := r.placeData(ctx, env, data); err != nil {
 		return err
+	}
+	if c != nil {
+		// Reserved: the hop leaves before the last write, which keeps it
+		// in the outbox.
+		c.sent, env.NodeVersion, env.Kept = true, c.version, keptInOutbox
+		r.early = append(r.early, env)
+		return nil
 	}
 	r.out.hops = append(r.out.hops, stagedHop{create: sdk.TxnCreate(r.k.node(inst), r.e.pendingRecord(env), r.e.o.RequestTTL), env: env})
 	return nil
@@ -141,11 +155,16 @@ func cloneTrace(t map[string]string) map[string]string {
 // request's end is reported, and dynamic nodes whose last branch this was
 // are queued for completion.
 func (r *run) commit(ctx context.Context, change func(*nodeRecord)) error {
+	r.endTime = r.e.o.Now()
+	r.sendEarly(ctx)
 	sent, err := r.writeAhead(ctx)
 	if err != nil {
 		return err
 	}
-	for {
+	for tries := 0; ; tries++ {
+		if tries == 16 {
+			return fmt.Errorf("%w: the record of request %s keeps changing under the end of node %s", ErrHopInProgress, r.reqID, r.inst)
+		}
 		ops, endAt, again, err := r.lastWrite(ctx)
 		if err != nil {
 			return err
@@ -192,6 +211,10 @@ func (r *run) lastWrite(ctx context.Context) (ops []sdk.TxnOp, endAt int, again 
 		ops = append(ops, h.create)
 	}
 	ops = append(ops, r.out.ops...)
+	for _, env := range r.early {
+		b, _ := json.Marshal(env)
+		ops = append(ops, sdk.TxnCreate(r.k.outbox(instanceID(env.Cursor)), b, r.e.o.RequestTTL))
+	}
 	if r.out.end != nil {
 		op, err := r.endOp(ctx)
 		if err != nil {
@@ -235,12 +258,22 @@ func (r *run) afterCommit(ctx context.Context, res []sdk.TxnResult, sent []senda
 		r.ended(ctx)
 	}
 	r.endWritten = false
+	r.early = nil
 	for _, c := range r.out.counts {
 		if res[len(r.out.hops)+c.op].Count >= c.total {
 			r.completions = append(r.completions, completion{cursor: c.cursor, node: c.node})
 		}
 	}
 	r.out = outbox{}
+}
+
+// sendEarly sends the hops of reserved children, a few at a time, before
+// the last write.
+func (r *run) sendEarly(ctx context.Context) {
+	_ = concurrently(ctx, len(r.early), func(i int) error {
+		r.e.send(ctx, r.early[i])
+		return nil
+	})
 }
 
 // sendable is a hop whose node record was created at version ver.

@@ -67,14 +67,20 @@ func (e *Engine) handleClaimFirst(ctx context.Context, k keys, env *Envelope) (d
 	}
 	inst := instanceID(env.Cursor)
 	nrec := e.claimedRecord(env, nil)
-	res, err := e.tx.Txn(ctx, sdk.TxnSwap(k.node(inst), env.NodeVersion, nrec.encode(), e.o.RequestTTL), sdk.TxnGet(k.record))
+	kids := staticChildren(env.Cursor, node)
+	ops := append(make([]sdk.TxnOp, 0, 2+len(kids)), sdk.TxnSwap(k.node(inst), env.NodeVersion, nrec.encode(), e.o.RequestTTL), sdk.TxnGet(k.record))
+	res, err := e.tx.Txn(ctx, append(ops, r.reserveOps(kids)...)...)
 	if err != nil {
 		return true, fmt.Errorf("claim node %s: %w", inst, err)
 	}
 	if !res[0].OK {
 		return false, nil
 	}
+	r.reserved(kids, res[2:])
 	rec, known, ok := e.hopRequest(res[1], env)
+	if !ok || rec.State == StatePaused || terminalRequest(rec.State) {
+		r.dropReservations(ctx)
+	}
 	if !ok {
 		return true, nil // a hop of an earlier request with this id, or of none
 	}
@@ -130,7 +136,7 @@ func (e *Engine) claimedRecord(env *Envelope, from *nodeRecord) *nodeRecord {
 		rec.Started = &now
 	}
 	rec.Redelivered = max(rec.Redelivered, env.Redelivered)
-	if rec.Send == nil {
+	if rec.Send == nil && env.Kept != keptInOutbox {
 		send := *env
 		send.NodeVersion, send.IssuedAt = 0, time.Time{}
 		rec.Send = &send
@@ -183,6 +189,10 @@ func (e *Engine) handleReadFirst(ctx context.Context, k keys, env *Envelope) err
 	ok, err = r.claim(ctx, inst)
 	if err != nil || !ok {
 		return err
+	}
+	if err := r.reserve(ctx, env.Cursor, node); err != nil {
+		r.hold.stop()
+		return r.release(ctx, fmt.Errorf("reserve the records of the children of %s: %w", inst, err))
 	}
 	err = r.execute(ctx, node)
 	r.finishHop(ctx)

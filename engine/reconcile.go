@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -83,6 +84,7 @@ type stalled struct {
 	inst    string
 	kv      sdk.KV
 	rec     *nodeRecord
+	send    *Envelope // the hop to send again
 	reason  string
 	restart bool // the receiver claims it on the version the hop carries
 }
@@ -93,11 +95,11 @@ func (e *Engine) reconcileRequest(ctx context.Context, k keys, rep *ReconcileRep
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	found, inFlight, err := e.findStalled(ctx, k, nodes)
+	found, live, err := e.findStalled(ctx, k, nodes)
 	if err != nil {
 		return err
 	}
-	if len(found) == 0 && inFlight > 0 {
+	if len(found) == 0 && live {
 		return nil // work goes on
 	}
 	rec, _, err := e.loadRecord(ctx, k)
@@ -127,7 +129,7 @@ func (e *Engine) reconcileRequest(ctx context.Context, k keys, rep *ReconcileRep
 		return nil
 	}
 	if len(found) == 0 {
-		e.log.Warn("running request with no node in flight", "request", rec.ID)
+		e.log.Warn("running request with nothing in flight to send again", "request", rec.ID)
 		return nil
 	}
 	for _, s := range found {
@@ -154,7 +156,28 @@ func (e *Engine) finalizeLate(ctx context.Context, k keys, rec *RequestRecord) {
 		return
 	}
 	e.log.Info("running the handlers of a request whose ending process died", "request", rec.ID, "state", rec.State)
-	e.finalize(ctx, k, wf, rec, nil, nil)
+	result := rec.Result
+	if rec.State == StateSucceeded && rec.ResultRef != "" {
+		result, _ = e.o.DataStore.Get(ctx, rec.ResultRef)
+	}
+	e.finalize(ctx, k, wf, rec, result, nil, nil)
+}
+
+// outboxHop returns the hop of reserved node inst that its parent sent
+// before its last write, from the outbox (nil: not sent yet).
+func (e *Engine) outboxHop(ctx context.Context, k keys, inst string) (*Envelope, error) {
+	b, _, err := e.o.StateStore.Get(ctx, k.outbox(inst))
+	if errors.Is(err, sdk.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the outbox of %s: %w", inst, err)
+	}
+	var env Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("corrupt outbox entry of %s: %w", inst, err)
+	}
+	return &env, nil
 }
 
 // inc is the incarnation of the work prefix of k.
@@ -165,32 +188,55 @@ func inc(k keys) string {
 }
 
 // findStalled returns the nodes of the request whose hop is due again, and
-// how many nodes are in flight.
-func (e *Engine) findStalled(ctx context.Context, k keys, nodes []sdk.KV) ([]stalled, int, error) {
+// whether all of its other nodes in flight are alive: pending, or held
+// under a lease that still runs.
+func (e *Engine) findStalled(ctx context.Context, k keys, nodes []sdk.KV) ([]stalled, bool, error) {
 	now := e.o.Now()
 	var found []stalled
-	inFlight := 0
+	inFlight, dead := 0, 0
 	for _, kv := range nodes {
 		inst := kv.Key[len(k.nodes()):]
 		rec, err := decodeNode(inst, kv.Value)
 		if err != nil {
 			continue
 		}
-		s := stalled{inst: inst, kv: kv, rec: rec}
+		if nodeInFlight(rec.Status) {
+			inFlight++
+			if rec.Status != NodePending && !now.Before(rec.LeaseUntil) {
+				dead++
+			}
+		}
+		s := stalled{inst: inst, kv: kv, rec: rec, send: rec.Send}
 		switch rec.Status {
 		case NodePending:
-			inFlight++
+			sent := rec.Sent
+			if s.send == nil {
+				// Reserved: its hop, once its parent sent it, is in the outbox.
+				env, err := e.outboxHop(ctx, k, inst)
+				if err != nil {
+					return nil, false, err
+				}
+				if s.send = env; env != nil && env.IssuedAt.After(sent) {
+					sent = env.IssuedAt
+				}
+			}
 			wait := e.o.StallAfter << min(rec.Redelivered, 5)
-			if rec.Send != nil && now.Sub(rec.Sent) >= wait {
+			if s.send != nil && now.Sub(sent) >= wait {
 				s.reason, s.restart = "unclaimed", true
 			}
 		case NodeRunning:
-			inFlight++
-			if rec.Send != nil && !now.Before(rec.LeaseUntil) {
-				s.reason, s.restart = "lease expired", true
+			if !now.Before(rec.LeaseUntil) {
+				if s.send == nil {
+					// The hop that started it is in the outbox.
+					if s.send, err = e.outboxHop(ctx, k, inst); err != nil {
+						return nil, false, err
+					}
+				}
+				if s.send != nil {
+					s.reason, s.restart = "lease expired", true
+				}
 			}
 		case NodeCompleting:
-			inFlight++
 			if rec.Send != nil && !now.Before(rec.LeaseUntil) {
 				s.reason = "completion lease expired"
 			}
@@ -198,7 +244,7 @@ func (e *Engine) findStalled(ctx context.Context, k keys, nodes []sdk.KV) ([]sta
 			if now.Sub(rec.Touched) >= e.o.StallAfter {
 				done, err := e.count(ctx, k.branches(inst))
 				if err != nil {
-					return nil, 0, err
+					return nil, false, err
 				}
 				if done >= len(rec.Options) {
 					s.reason = "branches finished"
@@ -209,7 +255,7 @@ func (e *Engine) findStalled(ctx context.Context, k keys, nodes []sdk.KV) ([]sta
 			found = append(found, s)
 		}
 	}
-	return found, inFlight, nil
+	return found, inFlight > 0 && dead == 0, nil
 }
 
 // redeliver sends the hop of stalled node s again. It first counts the
@@ -218,7 +264,7 @@ func (e *Engine) findStalled(ctx context.Context, k keys, nodes []sdk.KV) ([]sta
 // hop twice for one stall.
 func (e *Engine) redeliver(ctx context.Context, k keys, req *RequestRecord, s stalled) error {
 	rec, now := *s.rec, e.o.Now()
-	env := rec.Send
+	env := s.send
 	if rec.Status == NodeWaiting {
 		cursor, err := parseInstance(s.inst)
 		if err != nil {
@@ -228,7 +274,7 @@ func (e *Engine) redeliver(ctx context.Context, k keys, req *RequestRecord, s st
 		env = r.completionHop(cursor)
 	}
 	rec.Redelivered++
-	rec.Sent, rec.Touched = now, now
+	rec.Sent, rec.Touched, rec.Send = now, now, env
 	ver, ok, err := e.o.StateStore.CompareAndSwap(ctx, s.kv.Key, s.kv.Version, rec.encode(), e.o.RequestTTL)
 	if err != nil {
 		return fmt.Errorf("record the redelivery of %s: %w", s.inst, err)

@@ -32,6 +32,13 @@ type run struct {
 	attempts int
 	// out is what the delivery's last write will carry (see outbox.go).
 	out outbox
+	// reservations are the records of children created ahead (see
+	// reserve.go), and early the hops of reserved children, sent before the
+	// last write, which stores them in the outbox.
+	reservations map[string]*reservation
+	early        []*Envelope
+	// endTime is the node's end, taken before its children's hops leave.
+	endTime time.Time
 	// known is the request record as this delivery last read it, so that
 	// ending the request can swap it without reading it first.
 	known *storedRecord
@@ -117,7 +124,7 @@ func (r *run) execute(ctx context.Context, node *sdk.Node) error {
 
 // succeeded is the final status of a node that ran.
 func (r *run) succeeded(n *nodeRecord) {
-	n.ended(NodeSucceeded, r.e.o.Now())
+	n.ended(NodeSucceeded, r.endTime)
 	n.Attempts = r.attempts
 }
 
@@ -132,6 +139,7 @@ func requestRunning(res sdk.TxnResult) bool {
 // a failure to route its output, so that a redelivery, or the reconciler,
 // runs it again at once rather than when the lease runs out.
 func (r *run) release(ctx context.Context, cause error) error {
+	r.dropReservations(ctx) // while the claim still holds
 	_, out, err := r.hold.finish(ctx, func(n *nodeRecord) {
 		n.Status, n.Hop, n.LeaseUntil = NodePending, "", time.Time{}
 		n.Sent = r.e.o.Now()

@@ -190,10 +190,12 @@ func (e *Engine) startNode(ctx context.Context, k keys, record []byte, env *Enve
 	}
 	inst := instanceID(env.Cursor)
 	claimed := e.claimedRecord(env, nil)
-	ver, err := e.createRequest(ctx, k, record, &startRecord{inst: inst, rec: claimed})
+	kids := staticChildren(env.Cursor, node)
+	ver, err := e.createRequest(ctx, k, record, &startRecord{inst: inst, rec: claimed, reserve: r.reserveOps(kids)})
 	if err != nil {
 		return false, err
 	}
+	r.reserved(kids, ver.reserved)
 	r.known = &storedRecord{value: record, version: ver.record}
 	r.take(ctx, inst, claimed, ver.node)
 	err = r.execute(ctx, node)
@@ -201,14 +203,20 @@ func (e *Engine) startNode(ctx context.Context, k keys, record []byte, env *Enve
 	return r.runningAfter, err
 }
 
-// startRecord is the start node's record, written with the request's.
+// startRecord is the start node's record, written with the request's, and
+// the reservations of its children.
 type startRecord struct {
-	inst string
-	rec  *nodeRecord
+	inst    string
+	rec     *nodeRecord
+	reserve []sdk.TxnOp
 }
 
-// createdVersions are the versions createRequest wrote.
-type createdVersions struct{ record, node int64 }
+// createdVersions are the versions createRequest wrote, and the results of
+// the reservations.
+type createdVersions struct {
+	record, node int64
+	reserved     []sdk.TxnResult
+}
 
 // createRequest creates the request record (failing with ErrRequestExists
 // when the id is taken), its entry in the reconciler's index and, when
@@ -221,6 +229,7 @@ func (e *Engine) createRequest(ctx context.Context, k keys, record []byte, start
 	}
 	if start != nil {
 		ops = append(ops, sdk.TxnCreate(k.node(start.inst), start.rec.encode(), e.o.RequestTTL))
+		ops = append(ops, start.reserve...)
 	}
 	if e.tx == nil {
 		return e.createOneByOne(ctx, k, record, ops)
@@ -241,7 +250,7 @@ func (e *Engine) createRequest(ctx context.Context, k keys, record []byte, start
 	}
 	out := createdVersions{record: res[0].Version}
 	if start != nil {
-		out.node = res[2].Version
+		out.node, out.reserved = res[2].Version, res[3:]
 	}
 	return out, nil
 }
@@ -268,7 +277,7 @@ func (e *Engine) createOneByOne(ctx context.Context, k keys, record []byte, ops 
 	}
 	out := createdVersions{record: ver}
 	if len(res) > 1 {
-		out.node = res[1].Version
+		out.node, out.reserved = res[1].Version, res[2:]
 	}
 	return out, nil
 }
