@@ -60,11 +60,6 @@ type Envelope struct {
 	Complete bool `json:"complete,omitempty"`
 	// Redelivered counts the times the reconciler sent this hop again.
 	Redelivered int `json:"redelivered,omitempty"`
-	// Kept says where the hop is kept for the reconciler while its node
-	// is in flight: "outbox" when its parent's last write stored it under
-	// o/<instance> (the node's record then need not hold it); empty when
-	// the node's record holds it.
-	Kept string `json:"kept,omitempty"`
 	// IssuedAt is when the hop was signed; hops older than the engine's
 	// MaxHopAge, or dated later than its clock allows for, are rejected.
 	IssuedAt time.Time `json:"issued_at"`

@@ -19,9 +19,6 @@ import (
 // its own node running under a lease that runs out, and its own hop is
 // sent again. Nothing a delivery started is known only to the queue.
 
-// keptInOutbox is Envelope.Kept for a hop stored in the outbox.
-const keptInOutbox = "outbox"
-
 // txnInlineBudget bounds the hop data one transaction carries inline (etcd
 // refuses requests over 1.5 MiB by default); past it, hop data goes to the
 // DataStore and the hop refers to it.
@@ -101,7 +98,7 @@ func (r *run) stageHop(ctx context.Context, target []Frame, join string, data []
 	if c != nil {
 		// Reserved: the hop leaves before the last write, which keeps it
 		// in the outbox.
-		c.sent, env.NodeVersion, env.Kept = true, c.version, keptInOutbox
+		c.sent, env.NodeVersion = true, c.version
 		r.early = append(r.early, env)
 		return nil
 	}

@@ -136,7 +136,9 @@ func (e *Engine) claimedRecord(env *Envelope, from *nodeRecord) *nodeRecord {
 		rec.Started = &now
 	}
 	rec.Redelivered = max(rec.Redelivered, env.Redelivered)
-	if rec.Send == nil && env.Kept != keptInOutbox {
+	if rec.Send == nil {
+		// The hop may be nowhere else: its sender can die before its last
+		// write stores it in the outbox.
 		send := *env
 		send.NodeVersion, send.IssuedAt = 0, time.Time{}
 		rec.Send = &send

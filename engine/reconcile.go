@@ -129,8 +129,7 @@ func (e *Engine) reconcileRequest(ctx context.Context, k keys, rep *ReconcileRep
 		return nil
 	}
 	if len(found) == 0 {
-		e.log.Warn("running request with nothing in flight to send again", "request", rec.ID)
-		return nil
+		return nil // what is in flight is alive, or waits for a node that is
 	}
 	for _, s := range found {
 		if err := e.redeliver(ctx, k, rec, s); err != nil {
@@ -205,6 +204,12 @@ func (e *Engine) findStalled(ctx context.Context, k keys, nodes []sdk.KV) ([]sta
 			if rec.Status != NodePending && !now.Before(rec.LeaseUntil) {
 				dead++
 			}
+		}
+		if rec.Status == NodePending && rec.Send == nil && now.Sub(rec.Touched) >= e.o.StallAfter {
+			// A record reserved long ago whose hop may never be sent (its
+			// parent may have died or been cancelled): the request's state
+			// decides.
+			dead++
 		}
 		s := stalled{inst: inst, kv: kv, rec: rec, send: rec.Send}
 		switch rec.Status {
