@@ -29,9 +29,14 @@ func (r *run) fork(ctx context.Context, cursor []Frame, node *sdk.Node, out []by
 	forward := node.BranchDataForwarded()
 	if rec.Options == nil {
 		// Record the choice (and keep the inputs of branches launched
-		// later) before launching anything.
+		// later, or of every branch when a failed one leaves a fault
+		// record that refers to its input) before launching anything.
 		if forward {
-			for _, key := range keys[limit:] {
+			kept := keys[limit:]
+			if node.ToleratesFailures() {
+				kept = keys
+			}
+			for _, key := range kept {
 				if err := r.e.o.DataStore.Put(ctx, r.k.branchInput(r.inst, key), inputs[key]); err != nil {
 					return r.release(ctx, fmt.Errorf("store branch input: %w", err))
 				}
@@ -140,22 +145,28 @@ func branchStart(cursor []Frame, node *sdk.Node, key string, total int) []Frame 
 }
 
 // branchDone records the result of branch key of the dynamic node at
-// cursor. branches is the number of branches the node started, from the
-// branch's cursor (0 if unknown). The result is written by the delivery's
-// last write, with a count of the results after it: the branch that
-// completes the count completes the node, once its own node is done.
-// Without the number of branches, or behind a concurrency limit (a finished
-// branch launches the next), the result is recorded at once and the node's
-// record read with it.
+// cursor (see recordBranch).
 func (r *run) branchDone(ctx context.Context, cursor []Frame, node *sdk.Node, key string, branches int, out []byte) error {
-	inst := instanceID(cursor)
 	var marker []byte
 	if node.BranchDataForwarded() {
 		var err error
-		if marker, err = r.mark(ctx, r.k.branch(inst, key), out); err != nil {
+		if marker, err = r.mark(ctx, r.k.branch(instanceID(cursor), key), out); err != nil {
 			return fmt.Errorf("store branch result: %w", err)
 		}
 	}
+	return r.recordBranch(ctx, cursor, node, key, branches, marker)
+}
+
+// recordBranch records marker, the result or fault of branch key of the
+// dynamic node at cursor. branches is the number of branches the node
+// started, from the branch's cursor (0 if unknown). The marker is written
+// by the delivery's last write, with a count of the results after it: the
+// branch that completes the count completes the node, once its own node is
+// done. Without the number of branches, or behind a concurrency limit (a
+// finished branch launches the next), the marker is written at once and
+// the node's record read with it.
+func (r *run) recordBranch(ctx context.Context, cursor []Frame, node *sdk.Node, key string, branches int, marker []byte) error {
+	inst := instanceID(cursor)
 	create := sdk.TxnCreate(r.k.branch(inst, key), marker, r.e.o.RequestTTL)
 	if branches > 0 && !heldBack(node, branches) {
 		r.out.counts = append(r.out.counts, stagedCount{op: len(r.out.ops) + 1, total: branches, cursor: cursor, node: node})
@@ -270,18 +281,19 @@ func (r *run) completeDynamic(ctx context.Context, cursor []Frame, node *sdk.Nod
 	}
 	r.take(ctx, inst, &claimed, ver)
 	defer r.hold.stop()
-	out, err := r.branchResults(ctx, node, inst, rec.Options)
+	out, faults, err := r.branchResults(ctx, node, inst, rec.Options)
+	withFaults := func(n *nodeRecord) { n.Faults = faults }
 	if err != nil {
 		var ne *sdk.NodeError
 		if errors.As(err, &ne) {
-			return r.nodeFailed(ctx, ne)
+			return r.nodeFailed(ctx, ne, withFaults)
 		}
 		return err // the lease runs out and the completion is sent again
 	}
 	if err := r.complete(ctx, cursor, node, out); err != nil {
 		return err
 	}
-	return r.commit(ctx, func(n *nodeRecord) { n.ended(NodeSucceeded, r.endTime) })
+	return r.commit(ctx, func(n *nodeRecord) { n.ended(NodeSucceeded, r.endTime); withFaults(n) })
 }
 
 // completionHop is the hop that completes the dynamic node at cursor.
@@ -296,35 +308,48 @@ func (r *run) completionHop(cursor []Frame) *Envelope {
 
 // branchResults loads the results of the branches keys of dynamic node
 // inst and aggregates them (nil when the node does not forward branch
-// data). A failing aggregator gives a *sdk.NodeError.
-func (r *run) branchResults(ctx context.Context, node *sdk.Node, inst string, keys []string) ([]byte, error) {
-	if !node.BranchDataForwarded() {
-		return nil, nil
+// data), with the fault records of the branches that failed within the
+// node's tolerated failures. Too many faults, or a failing aggregator, give
+// a *sdk.NodeError.
+func (r *run) branchResults(ctx context.Context, node *sdk.Node, inst string, keys []string) ([]byte, []sdk.Fault, error) {
+	forward := node.BranchDataForwarded()
+	if !forward && !node.ToleratesFailures() {
+		return nil, nil, nil
 	}
 	done, err := r.e.o.StateStore.List(ctx, r.k.branches(inst))
 	if err != nil {
-		return nil, fmt.Errorf("load branch results: %w", err)
+		return nil, nil, fmt.Errorf("load branch results: %w", err)
 	}
 	markers := make(map[string][]byte, len(done))
 	for _, kv := range done {
 		markers[kv.Key] = kv.Value
 	}
+	faults := faultsOf(keys, func(k string) []byte { return markers[r.k.branch(inst, k)] })
+	if err := tolerated(node, inst, len(keys), faults); err != nil {
+		return nil, faults, err
+	}
+	agg := node.SubAggregator()
+	if !forward || agg == nil {
+		return nil, faults, nil
+	}
 	results := make(map[string][]byte, len(keys))
 	for _, k := range keys {
 		key := r.k.branch(inst, k)
+		if isFault(markers[key]) {
+			continue
+		}
 		v, err := r.loadMarked(ctx, key, markers[key])
 		if err != nil {
-			return nil, fmt.Errorf("load branch result %s[%s]: %w", inst, k, err)
+			return nil, faults, fmt.Errorf("load branch result %s[%s]: %w", inst, k, err)
 		}
 		results[k] = v
 	}
-	agg := node.SubAggregator()
-	if agg == nil {
-		return nil, nil
-	}
+	r.sctx.SetNode(ctx, node.ID())
+	r.sctx.SetFaults(faults)
+	defer r.sctx.SetFaults(nil)
 	out, err := callAggregator(agg, results, "aggregator of "+inst)
 	if err != nil {
-		return nil, &sdk.NodeError{Node: inst, Err: err}
+		return nil, faults, &sdk.NodeError{Node: inst, Err: err}
 	}
-	return out, nil
+	return out, faults, nil
 }

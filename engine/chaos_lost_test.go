@@ -124,7 +124,7 @@ func runChaos(t *testing.T, ch flowtest.Chaos, killing bool) (redelivered, dropp
 		state = plainState{state}
 	}
 	h := newHarness(t, handledFlow(fc), flowtest.WithWorkers(4), flowtest.WithStores(state, nil), flowtest.WithChaos(ch),
-		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer = ends }))
+		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer, o.RedriveRetention = ends, -1 }))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, c := range chaosCases(killing) {

@@ -124,7 +124,7 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 		return err
 	}
 	now := e.o.Now()
-	rec, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
+	rec, won, err := e.updateRecord(ctx, k, e.retentionOf(StateStopped), func(rec *RequestRecord) bool {
 		if terminalRequest(rec.State) {
 			return false
 		}
@@ -173,6 +173,7 @@ func (e *Engine) State(ctx context.Context, id string) (*RequestRecord, error) {
 		}
 	}
 	rec.Result, rec.ResultRef = nil, ""
+	rec.withEarlier()
 	return rec, nil
 }
 
@@ -187,6 +188,7 @@ func (e *Engine) Result(ctx context.Context, id string) ([]byte, *RequestRecord,
 	if err != nil {
 		return nil, nil, err
 	}
+	rec.withEarlier()
 	return e.resultOf(ctx, rec)
 }
 

@@ -41,6 +41,12 @@ type Options struct {
 	// Retention is how long a finished request's record and result are
 	// kept. Default 1h; negative keeps nothing once the request ends.
 	Retention time.Duration
+	// RedriveRetention is how long a failed or stopped request keeps what a
+	// redrive needs (its record, its nodes' records and hops, the outputs of
+	// the nodes that succeeded): it can be redriven that long after it
+	// ended. At most RequestTTL, which bounds the life of those keys.
+	// Default 24h; negative keeps nothing past Retention (no redrive).
+	RedriveRetention time.Duration
 	// Lease is how long a delivery holds a node without renewing it: a
 	// heartbeat renews it every Lease/3 while the node runs, so a delivery
 	// that dies loses the node Lease after its last renewal at most.
@@ -137,6 +143,13 @@ func (o *Options) setDefaults() {
 	if o.Retention == 0 {
 		o.Retention = time.Hour
 	}
+	if o.RedriveRetention == 0 {
+		o.RedriveRetention = 24 * time.Hour
+	}
+	if o.RedriveRetention < 0 {
+		o.RedriveRetention = 0
+	}
+	o.RedriveRetention = min(o.RedriveRetention, o.RequestTTL)
 	if o.Lease == 0 {
 		o.Lease = 15 * time.Second
 	}

@@ -349,6 +349,10 @@ func newHarness(t testing.TB, define faasflow.DefineFunc, opts ...flowtest.Optio
 
 type keyLister interface{ Keys() []string }
 
+// noRedrive makes a failed request clean up at once, as it did before
+// redrive: a test of that cleanup asserts that nothing is left.
+var noRedrive = flowtest.WithEngineOptions(func(o *engine.Options) { o.RedriveRetention = -1 })
+
 // assertCleaned checks that only the request record (kept for retention)
 // and no working key or object of the request remains.
 func assertCleaned(t *testing.T, h *flowtest.Harness, id string) {
@@ -385,7 +389,7 @@ func TestFailureRunsOnFailureAndFinallyOnce(t *testing.T) {
 		flow.Finally(func(state string) { finally.Add(1); finalState.Store(state) })
 		return nil
 	}
-	h := newHarness(t, define)
+	h := newHarness(t, define, noRedrive)
 	res, err := h.Run(ctxT(t), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +552,7 @@ func TestPanicsInUserCodeFailTheNodeNotTheProcess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, tt.define)
+			h := newHarness(t, tt.define, noRedrive)
 			res, err := h.Run(ctxT(t), []byte("a,b"))
 			if err != nil {
 				t.Fatal(err)
@@ -646,7 +650,7 @@ func TestFailedNodeLeavesNoReservedChildBehind(t *testing.T) {
 		{"plain StateStore", plainState{statemem.New()}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, define, flowtest.WithStores(tt.state, nil))
+			h := newHarness(t, define, flowtest.WithStores(tt.state, nil), noRedrive)
 			res, err := h.Run(ctxT(t), []byte("x"))
 			if err != nil {
 				t.Fatal(err)

@@ -30,13 +30,19 @@ func (r *run) finish(ctx context.Context, out []byte) error {
 
 // nodeFailed fails the node the run holds and, with it in the same write,
 // the request: any hops staged are dropped.
-func (r *run) nodeFailed(ctx context.Context, cause error) error {
+func (r *run) nodeFailed(ctx context.Context, cause error, also ...func(*nodeRecord)) error {
+	if dyn, cursor, key, branches := r.tolerantBranch(); dyn != nil {
+		return r.branchFault(ctx, dyn, cursor, key, branches, cause)
+	}
 	r.dropReservations(ctx) // while the claim still holds
 	r.out = outbox{end: &requestEnd{state: StateFailed, cause: cause}}
 	r.early = nil
 	err := r.commit(ctx, func(n *nodeRecord) {
 		n.ended(NodeFailed, r.endTime)
 		n.Error, n.Attempts = cause.Error(), max(n.Attempts, r.attempts)
+		for _, f := range also {
+			f(n)
+		}
 	})
 	if err != nil {
 		return errors.Join(cause, err)
@@ -106,7 +112,7 @@ func (e *Engine) finalize(ctx context.Context, k keys, wf *sdk.Workflow, rec *Re
 // a redeployed definition, a Define that fails), and reports the end.
 func (e *Engine) failRequest(ctx context.Context, k keys, cause error) {
 	now := e.o.Now()
-	rec, won, err := e.updateRecord(ctx, k, e.retention(), func(rec *RequestRecord) bool {
+	rec, won, err := e.updateRecord(ctx, k, e.retentionOf(StateFailed), func(rec *RequestRecord) bool {
 		if terminalRequest(rec.State) {
 			return false
 		}
@@ -209,7 +215,7 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	}
 	summary, idle := e.nodeSummary(ctx, k)
 	cleaned := false
-	updated, won, err := e.updateRecordFrom(ctx, k, known, e.retention(), func(r *RequestRecord) bool {
+	updated, won, err := e.updateRecordFrom(ctx, k, known, e.retentionOf(rec.State), func(r *RequestRecord) bool {
 		changed := false
 		if fin != nil && r.Finalizing {
 			fin(r)
@@ -231,7 +237,7 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 		return nil
 	}
 	if cleaned {
-		e.cleanup(ctx, k)
+		e.cleanup(ctx, k, updated.State)
 	}
 	return updated
 }
@@ -258,18 +264,22 @@ func (e *Engine) nodeSummary(ctx context.Context, k keys) (map[string]NodeStatus
 	return summary, idle
 }
 
-// cleanup deletes the working state and data of a drained request, and
-// then its entry in the reconciler's index: a cleanup cut short leaves the
-// entry, and the reconciler cleans up again.
-func (e *Engine) cleanup(ctx context.Context, k keys) {
+// cleanup deletes the working state and data of a drained request that
+// ended in state, and then its entry in the reconciler's index: a cleanup
+// cut short leaves the entry, and the reconciler cleans up again. A request
+// that can be redriven keeps its working state and record; its keys expire
+// with their TTL, its data with the DataStore's expiry.
+func (e *Engine) cleanup(ctx context.Context, k keys, state string) {
 	var errs []error
-	if err := e.o.StateStore.DeletePrefix(ctx, k.work); err != nil {
-		errs = append(errs, fmt.Errorf("state: %w", err))
+	if !e.redrivable(state) {
+		if err := e.o.StateStore.DeletePrefix(ctx, k.work); err != nil {
+			errs = append(errs, fmt.Errorf("state: %w", err))
+		}
+		if err := e.o.DataStore.DeletePrefix(ctx, k.work); err != nil {
+			errs = append(errs, fmt.Errorf("data: %w", err))
+		}
 	}
-	if err := e.o.DataStore.DeletePrefix(ctx, k.work); err != nil {
-		errs = append(errs, fmt.Errorf("data: %w", err))
-	}
-	if e.o.Retention < 0 {
+	if e.o.Retention < 0 && !e.redrivable(state) {
 		if err := e.o.DataStore.Delete(ctx, k.result); err != nil {
 			errs = append(errs, fmt.Errorf("result: %w", err))
 		}

@@ -200,7 +200,7 @@ func TestPauseLeavesNodesPendingAndResumeSendsTheirHopsAgain(t *testing.T) {
 }
 
 func TestStopCancelsNodesNotStartedAndTheirLateHopsChangeNothing(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, func(o *engine.Options) { o.RedriveRetention = -1 })
 	ctx := context.Background()
 	id := f.start(t)
 	hop := f.tr.take(t)

@@ -358,7 +358,7 @@ func (r *run) endOp(ctx context.Context) (sdk.TxnOp, error) {
 		return sdk.TxnOp{}, err
 	}
 	r.endRecord = &rec
-	return sdk.TxnSwap(r.k.record, r.known.version, b, r.e.retention()), nil
+	return sdk.TxnSwap(r.k.record, r.known.version, b, r.e.retentionOf(rec.State)), nil
 }
 
 // endAlone writes the request's end on its own, for a store without

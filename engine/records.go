@@ -59,6 +59,10 @@ type RequestRecord struct {
 	Result      []byte     `json:"result,omitempty"`
 	ResultRef   string     `json:"result_ref,omitempty"`
 	Cleaned     bool       `json:"cleaned,omitempty"`
+	// Redrives counts the times the request was redriven (see Redrive),
+	// and Earlier keeps, by node, the runs the redrives reset.
+	Redrives int                     `json:"redrives,omitempty"`
+	Earlier  map[string][]NodeStatus `json:"earlier,omitempty"`
 	// Finalizing is set by the write that ends the request and cleared once
 	// its handlers (OnFailure, whose output becomes a failed request's
 	// result, and Finally) have run; the reconciler runs them for a request
@@ -79,6 +83,12 @@ type NodeStatus struct {
 	// Redelivered counts the times the reconciler sent the node's hop
 	// again because it stalled.
 	Redelivered int `json:"redelivered,omitempty"`
+	// Faults are the branches of a foreach node that failed within its
+	// tolerated failures.
+	Faults []sdk.Fault `json:"faults,omitempty"`
+	// Earlier are the node's runs before the redrives of its request,
+	// oldest first (from the request record; see RequestRecord.Earlier).
+	Earlier []NodeStatus `json:"earlier,omitempty"`
 }
 
 // nodeRecord is the StateStore record of one node instance.
@@ -115,9 +125,13 @@ func decodeNode(inst string, b []byte) (*nodeRecord, error) {
 	return &rec, nil
 }
 
-// ended marks the record final with status: its lease and hop are dropped.
+// ended marks the record final with status: its lease is dropped, and its
+// hop too unless the node did not succeed (a redrive sends it again).
 func (n *nodeRecord) ended(status string, at time.Time) {
-	n.Status, n.Ended, n.Hop, n.LeaseUntil, n.Send, n.Touched = status, &at, "", time.Time{}, nil, at
+	n.Status, n.Ended, n.Hop, n.LeaseUntil, n.Touched = status, &at, "", time.Time{}, at
+	if status == NodeSucceeded {
+		n.Send = nil
+	}
 }
 
 // loadRecord reads a request record.
@@ -131,6 +145,17 @@ func (e *Engine) loadRecord(ctx context.Context, k keys) (*RequestRecord, int64,
 		return nil, 0, err
 	}
 	return rec, ver, nil
+}
+
+// withEarlier puts the runs of each node before the request's redrives in
+// its status.
+func (r *RequestRecord) withEarlier() {
+	for inst, runs := range r.Earlier {
+		if st, ok := r.Nodes[inst]; ok {
+			st.Earlier = runs
+			r.Nodes[inst] = st
+		}
+	}
 }
 
 // decodeRecord decodes a request record read from the StateStore.
@@ -222,4 +247,20 @@ func (e *Engine) retention() time.Duration {
 		return time.Second
 	}
 	return e.o.Retention
+}
+
+// redrivable reports whether an ended request in state keeps what a
+// redrive needs.
+func (e *Engine) redrivable(state string) bool {
+	return e.o.RedriveRetention > 0 && (state == StateFailed || state == StateStopped)
+}
+
+// retentionOf is how long the record of a request that ended in state is
+// kept: the retention, or the redrive retention if longer for a request
+// that can be redriven.
+func (e *Engine) retentionOf(state string) time.Duration {
+	if e.redrivable(state) {
+		return max(e.retention(), e.o.RedriveRetention)
+	}
+	return e.retention()
 }

@@ -52,6 +52,7 @@ type Context struct {
 	node      string
 	ctx       context.Context
 	values    ValueStore
+	faults    []Fault
 }
 
 // NewContext returns a Context for one invocation. Executors call it; users

@@ -95,6 +95,8 @@ type BranchOptions struct {
 	retry          *RetryPolicy
 	timeout        time.Duration
 	maxConcurrency int
+	tolerated      int
+	toleratedPct   float64
 }
 
 // BranchOption sets one branch option.
@@ -135,6 +137,21 @@ func NodeTimeout(d time.Duration) BranchOption {
 // means no limit.
 func MaxConcurrency(n int) BranchOption {
 	return func(o *BranchOptions) { o.maxConcurrency = n }
+}
+
+// ToleratedFailures lets up to n branches of a foreach node fail without
+// failing the node: each failed branch becomes a fault record (see Fault),
+// and the aggregator receives the results of the branches that succeeded.
+// With more failures the node fails, its error naming the count. Combined
+// with ToleratedFailurePercent, both bounds must hold.
+func ToleratedFailures(n int) BranchOption {
+	return func(o *BranchOptions) { o.tolerated = n }
+}
+
+// ToleratedFailurePercent is ToleratedFailures as a share of the foreach
+// node's branches: up to p percent of them (0 < p <= 100) may fail.
+func ToleratedFailurePercent(p float64) BranchOption {
+	return func(o *BranchOptions) { o.toleratedPct = p }
 }
 
 func applyBranchOptions(opts []BranchOption) BranchOptions {

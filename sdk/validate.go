@@ -124,6 +124,12 @@ func (v *validator) node(n *Node) {
 	if n.maxConcurrency < 0 {
 		v.add(n.id, "negative MaxConcurrency", "use 0 (no limit) or a positive number")
 	}
+	if n.tolerated < 0 || n.toleratedPct < 0 || n.toleratedPct > 100 {
+		v.add(n.id, "tolerated failures out of range", "use ToleratedFailures(n) with n >= 0, ToleratedFailurePercent(p) with 0 <= p <= 100")
+	}
+	if (n.tolerated != 0 || n.toleratedPct != 0) && n.kind != KindForEach {
+		v.add(n.id, "tolerated failures on a node that is not a foreach", "set ToleratedFailures or ToleratedFailurePercent on a ForEachBranch")
+	}
 	if n.timeout < 0 {
 		v.add(n.id, "negative NodeTimeout", "use 0 (no limit) or a positive duration")
 	}

@@ -278,6 +278,8 @@ type Node struct {
 	retry           *RetryPolicy
 	timeout         time.Duration
 	maxConcurrency  int
+	tolerated       int     // foreach: branches that may fail
+	toleratedPct    float64 // foreach: percent of branches that may fail
 }
 
 func (n *Node) applyOptions(o BranchOptions) {
@@ -292,6 +294,12 @@ func (n *Node) applyOptions(o BranchOptions) {
 	}
 	if o.maxConcurrency != 0 {
 		n.maxConcurrency = o.maxConcurrency
+	}
+	if o.tolerated != 0 {
+		n.tolerated = o.tolerated
+	}
+	if o.toleratedPct != 0 {
+		n.toleratedPct = o.toleratedPct
 	}
 }
 
@@ -418,6 +426,14 @@ func (n *Node) Timeout() time.Duration { return n.timeout }
 
 // MaxConcurrency returns the foreach concurrency limit (0: none).
 func (n *Node) MaxConcurrency() int { return n.maxConcurrency }
+
+// ToleratedFailures returns how many branches of a foreach node may fail
+// (ToleratedFailures), and what percent of them (ToleratedFailurePercent);
+// zero for both means that a failing branch fails the node.
+func (n *Node) ToleratedFailures() (count int, percent float64) { return n.tolerated, n.toleratedPct }
+
+// ToleratesFailures reports whether some branches of the node may fail.
+func (n *Node) ToleratesFailures() bool { return n.tolerated > 0 || n.toleratedPct > 0 }
 
 // InDegree returns the number of parents.
 func (n *Node) InDegree() int { return len(n.parents) }

@@ -120,3 +120,12 @@ func (h *Harness) pass(ctx context.Context) (engine.ReconcileReport, error) {
 	}
 	return h.Engine.Reconcile(ctx)
 }
+
+// Redrive redrives request id (see engine.Engine.Redrive) and waits for it
+// to end again, as Await does.
+func (h *Harness) Redrive(ctx context.Context, id string) (*Result, error) {
+	if _, err := h.Engine.Redrive(ctx, id); err != nil {
+		return nil, err
+	}
+	return h.Await(ctx, id)
+}
