@@ -162,19 +162,34 @@ func (e *Engine) State(ctx context.Context, id string) (*RequestRecord, error) {
 		return nil, err
 	}
 	if !rec.Cleaned {
-		nodes, err := e.o.StateStore.List(ctx, k.nodes())
-		if err == nil {
-			rec.Nodes = make(map[string]NodeStatus, len(nodes))
-			for _, kv := range nodes {
-				if nr, err := decodeNode(kv.Key, kv.Value); err == nil {
-					rec.Nodes[kv.Key[len(k.nodes()):]] = nr.NodeStatus
-				}
-			}
-		}
+		rec = e.withNodes(ctx, k, rec)
 	}
 	rec.Result, rec.ResultRef = nil, ""
 	rec.withEarlier()
 	return rec, nil
+}
+
+// withNodes fills in the statuses of the nodes of request rec, which has
+// not been cleaned up, from their records. An ended request may be cleaned
+// up between the reads of its record and of its nodes; then its record,
+// read again, has them.
+func (e *Engine) withNodes(ctx context.Context, k keys, rec *RequestRecord) *RequestRecord {
+	nodes, err := e.o.StateStore.List(ctx, k.nodes())
+	if err != nil {
+		return rec
+	}
+	if terminalRequest(rec.State) {
+		if again, _, err := e.loadRecord(ctx, k); err == nil && again.Cleaned {
+			return again
+		}
+	}
+	rec.Nodes = make(map[string]NodeStatus, len(nodes))
+	for _, kv := range nodes {
+		if nr, err := decodeNode(kv.Key, kv.Value); err == nil {
+			rec.Nodes[kv.Key[len(k.nodes()):]] = nr.NodeStatus
+		}
+	}
+	return rec
 }
 
 // Result returns the result of an ended request (for a failed request, the

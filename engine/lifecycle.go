@@ -238,6 +238,11 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	}
 	if cleaned {
 		e.cleanup(ctx, k, updated.State)
+	} else if fin != nil {
+		// A node that was in flight when the summary was taken may have
+		// ended since, and its drain may have found the handlers still
+		// running: now that they are done, look again.
+		e.drain(ctx, k)
 	}
 	return updated
 }

@@ -742,3 +742,74 @@ func TestWaitOnAStoreThatStaysDownEndsWithItsError(t *testing.T) {
 		t.Fatalf("Wait with the store down: %v, want ErrStoreUnavailable", err)
 	}
 }
+
+// lateParent is a store on which the last write of node b waits until the
+// request's ending hop has read the node statuses it would fold into the
+// record (seeing b still running); that read then waits until b's own
+// drain has read them too (and found the handlers still running).
+type lateParent struct {
+	*statemem.Store
+	ended                 atomic.Bool
+	lists                 atomic.Int32
+	summaryRead, bDrained chan struct{}
+}
+
+func (s *lateParent) Txn(ctx context.Context, ops ...faasflow.TxnOp) ([]faasflow.TxnResult, error) {
+	for _, op := range ops {
+		if strings.HasSuffix(op.Key, "/n/b") && bytes.Contains(op.Value, []byte(`"status":"succeeded"`)) {
+			<-s.summaryRead
+		}
+		if isRecordKey(op.Key) && bytes.Contains(op.Value, []byte(`"state":"succeeded"`)) {
+			defer s.ended.Store(true)
+		}
+	}
+	return s.Store.Txn(ctx, ops...)
+}
+
+func (s *lateParent) List(ctx context.Context, prefix string) ([]faasflow.KV, error) {
+	kvs, err := s.Store.List(ctx, prefix)
+	if !s.ended.Load() || !strings.HasSuffix(prefix, "/n/") {
+		return kvs, err
+	}
+	switch s.lists.Add(1) {
+	case 1: // the ending hop's summary
+		close(s.summaryRead)
+		<-s.bDrained
+	case 2: // b's drain
+		close(s.bDrained)
+	}
+	return kvs, err
+}
+
+// TestARequestWhoseParentWritesLastIsStillCleanedUp: a child's hop leaves
+// before its parent's last write, so the child can end the request while
+// the parent is still running. Whichever of the two looks last must clean
+// the request up, without waiting for the reconciler.
+func TestARequestWhoseParentWritesLastIsStillCleanedUp(t *testing.T) {
+	state := &lateParent{Store: statemem.New(), summaryRead: make(chan struct{}), bDrained: make(chan struct{})}
+	f := newFixture(t, func(o *engine.Options) { o.StateStore = state })
+	id := f.start(t)
+	ctx := context.Background()
+	bHop := f.tr.take(t) // a ran in Start
+	bDone := make(chan error, 1)
+	go func() { bDone <- f.e.Receive(ctx, bHop) }()
+	for deadline := time.Now().Add(10 * time.Second); f.tr.len() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("c's hop did not leave before b's last write")
+		}
+	}
+	if err := f.e.Receive(ctx, f.tr.take(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bDone; err != nil {
+		t.Fatal(err)
+	}
+	if state.lists.Load() < 2 {
+		t.Fatalf("the interleaving did not happen (%d reads of the nodes after the end)", state.lists.Load())
+	}
+	rec := wantResult(t, f.e, id, ">abc")
+	if !rec.Cleaned {
+		st, _ := f.e.State(ctx, id)
+		t.Fatalf("the request was not cleaned up: %+v; lists %d", st, state.lists.Load())
+	}
+}
