@@ -37,6 +37,9 @@ func (e *Engine) Redrive(ctx context.Context, id string) (*RequestRecord, error)
 	case !rec.Cleaned || rec.Finalizing:
 		return nil, fmt.Errorf("%w: request %s still has work in flight or handlers to run; redrive it once it has drained", ErrWrongState, id)
 	}
+	if err := e.redriveWindow(rec); err != nil {
+		return nil, err
+	}
 	nodes, err := e.o.StateStore.List(ctx, k.nodes())
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
@@ -63,6 +66,22 @@ func (e *Engine) Redrive(ctx context.Context, id string) (*RequestRecord, error)
 	}
 	e.log.Info("request redriven", "request", id, "redrives", running.Redrives, "nodes", len(p.hops))
 	return running, nil
+}
+
+// redriveWindow refuses, with ErrRedriveExpired, a request that ended
+// longer than the redrive retention ago, or that started longer than the
+// request TTL ago: the oldest of its kept keys and data expire then.
+func (e *Engine) redriveWindow(rec *RequestRecord) error {
+	now := e.o.Now()
+	switch {
+	case rec.Ended != nil && now.Sub(*rec.Ended) > e.o.RedriveRetention:
+		return fmt.Errorf("%w: request %s ended %s ago, and a request can be redriven for %s after its end",
+			ErrRedriveExpired, rec.ID, now.Sub(*rec.Ended).Round(time.Second), e.o.RedriveRetention)
+	case now.Sub(rec.Created) >= e.o.RequestTTL:
+		return fmt.Errorf("%w: request %s started %s ago, and its working state expires %s after its start",
+			ErrRedriveExpired, rec.ID, now.Sub(rec.Created).Round(time.Second), e.o.RequestTTL)
+	}
+	return nil
 }
 
 // redrive is what a redrive does: node records to reset (and the status

@@ -173,6 +173,40 @@ func TestRedriveIsRefusedWithTheReason(t *testing.T) {
 			t.Fatalf("got %v, want ErrRedriveExpired", err)
 		}
 	})
+	// A request whose first node takes 2 hours fails; the request TTL is
+	// 7 hours, the redrive retention 6.
+	for _, tt := range []struct {
+		name  string
+		after time.Duration // from the failure
+		want  string        // in the error; "" for none
+	}{
+		{"within its redrive retention and request TTL", 4 * time.Hour, ""},
+		{"past its request TTL", 5*time.Hour + time.Second, "its working state expires 7h0m0s after its start"},
+		{"past its redrive retention", 6*time.Hour + time.Second, "can be redriven for 6h0m0s after its end"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var skew atomic.Int64
+			define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+				flow.Dag().Node("long").Modify(func(in []byte) ([]byte, error) { skew.Add(int64(2 * time.Hour)); return in, nil })
+				flow.Dag().Node("bad").Modify(func([]byte) ([]byte, error) { return nil, errors.New("bad") })
+				flow.Dag().Edge("long", "bad")
+				return nil
+			}
+			h := newHarness(t, define, flowtest.WithEngineOptions(func(o *engine.Options) {
+				o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+				o.RequestTTL, o.RedriveRetention = 7*time.Hour, 6*time.Hour
+			}))
+			res, err := h.Run(ctxT(t), []byte(">"))
+			if err != nil || res.State != engine.StateFailed {
+				t.Fatalf("run: %+v, %v", res, err)
+			}
+			skew.Add(int64(tt.after))
+			_, err = h.Engine.Redrive(ctx, res.ID)
+			if tt.want == "" && err != nil || tt.want != "" && (!errors.Is(err, engine.ErrRedriveExpired) || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("redrive %s after the failure: %v; want %q", tt.after, err, tt.want)
+			}
+		})
+	}
 	t.Run("redrive turned off", func(t *testing.T) {
 		h, id := failed(t, func(o *engine.Options) { o.RedriveRetention = -1 })
 		if _, err := h.Engine.Redrive(ctx, id); !errors.Is(err, engine.ErrRedriveExpired) {
