@@ -159,7 +159,8 @@ func TestCallbackNotifierRetriesAndSigns(t *testing.T) {
 	}
 	got := cb.Wait(t)
 	if string(got.Body) != "partial" || got.Header.Get(runtime.HeaderState) != "failed" || got.Header.Get(runtime.HeaderError) != "node b failed: boom" ||
-		got.Header.Get(runtime.HeaderFlow) != "f" || !runtime.VerifySignature([]byte("k"), got.Body, got.Header.Get(runtime.HeaderSignature)) {
+		got.Header.Get(runtime.HeaderFlow) != "f" ||
+		runtime.VerifyCallback([]byte("k"), got.Header.Get(runtime.HeaderSignature), "r1", "failed", got.Body, time.Now(), runtime.CallbackWindow) != nil {
 		t.Fatalf("callback %q %v", got.Body, got.Header)
 	}
 }

@@ -70,6 +70,9 @@ type Config struct {
 	HopMaxAge        time.Duration
 	NodeLease        time.Duration
 	StallAfter       time.Duration
+	// RedriveRetention is how long a failed or stopped request can be
+	// redriven (0: not at all).
+	RedriveRetention time.Duration
 	// ReconcileInterval is the time between reconciler passes.
 	ReconcileInterval time.Duration
 	DefaultMethod     string

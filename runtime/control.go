@@ -17,6 +17,7 @@ type stateView struct {
 	Updated   time.Time                    `json:"updated"`
 	Ended     *time.Time                   `json:"ended,omitempty"`
 	Error     string                       `json:"error,omitempty"`
+	Redrives  int                          `json:"redrives,omitempty"`
 	Nodes     map[string]engine.NodeStatus `json:"nodes"`
 }
 
@@ -35,7 +36,7 @@ func (s *Server) handleState(w http.ResponseWriter, r *http.Request, id string) 
 		return
 	}
 	v := stateView{RequestID: rec.ID, Flow: rec.Flow, State: rec.State, Created: rec.Created, Updated: rec.Updated,
-		Ended: rec.Ended, Error: rec.Error, Nodes: rec.Nodes}
+		Ended: rec.Ended, Error: rec.Error, Redrives: rec.Redrives, Nodes: rec.Nodes}
 	if v.Nodes == nil {
 		v.Nodes = map[string]engine.NodeStatus{}
 	}
@@ -92,9 +93,9 @@ func (s *Server) writeOutcome(w http.ResponseWriter, id string, res []byte, rec 
 	}
 }
 
-// handleControl answers POST /flow/{id}/pause|resume|stop (and
-// ?pause-flow=id, ?resume-flow=id, ?stop-flow=id): action is "pause",
-// "resume" or "stop".
+// handleControl answers POST /flow/{id}/pause|resume|stop|redrive (and
+// ?pause-flow=id, ?resume-flow=id, ?stop-flow=id, ?redrive-flow=id):
+// action is "pause", "resume", "stop" or "redrive".
 func (s *Server) handleControl(w http.ResponseWriter, r *http.Request, action, id string) {
 	if err := s.checkID(id); err != nil {
 		s.writeError(w, r, err, id)
@@ -103,7 +104,7 @@ func (s *Server) handleControl(w http.ResponseWriter, r *http.Request, action, i
 	ctx, cancel := s.invocation(r)
 	defer cancel()
 	var err error
-	state := ""
+	state, reply := "", map[string]any{}
 	switch action {
 	case "pause":
 		err, state = s.eng.Pause(ctx, id), engine.StatePaused
@@ -111,13 +112,19 @@ func (s *Server) handleControl(w http.ResponseWriter, r *http.Request, action, i
 		err, state = s.eng.Resume(ctx, id), engine.StateRunning
 	case "stop":
 		err, state = s.eng.Stop(ctx, id), engine.StateStopped
+	case "redrive":
+		var rec *engine.RequestRecord
+		if rec, err = s.eng.Redrive(ctx, id); err == nil {
+			state, reply["redrives"] = rec.State, rec.Redrives
+		}
 	}
 	if err != nil {
 		s.writeError(w, r, err, id)
 		return
 	}
 	w.Header().Set(HeaderRequestID, id)
-	s.writeJSON(w, http.StatusOK, map[string]string{"request_id": id, "state": state, "message": action + " done"})
+	reply["request_id"], reply["state"], reply["message"] = id, state, action+" done"
+	s.writeJSON(w, http.StatusOK, reply)
 }
 
 // checkID rejects an empty id, and any id of a flow that keeps no requests.

@@ -20,9 +20,12 @@ const (
 	HeaderCallbackURL = "X-Faas-Flow-Callback-Url"
 	HeaderState       = "X-Faas-Flow-State"
 	HeaderSignature   = "X-Faas-Flow-Signature"
-	HeaderError       = "X-Faas-Flow-Error"
-	HeaderWait        = "X-Faas-Flow-Wait"
-	HeaderFlow        = "X-Faas-Flow-Name"
+	// HeaderBodySignature carries the body-only signature of earlier
+	// versions, for one more release.
+	HeaderBodySignature = "X-Faas-Flow-Body-Signature"
+	HeaderError         = "X-Faas-Flow-Error"
+	HeaderWait          = "X-Faas-Flow-Wait"
+	HeaderFlow          = "X-Faas-Flow-Name"
 )
 
 // CallError is the error of an operation whose HTTP call answered with a

@@ -25,8 +25,8 @@ var ErrNotifierBusy = errors.New("callback queue full")
 // CallbackNotifier delivers completion callbacks: a POST of the request's
 // result to its X-Faas-Flow-Callback-Url with the headers X-Faas-Flow-Reqid,
 // X-Faas-Flow-State, X-Faas-Flow-Name, X-Faas-Flow-Error (failed requests)
-// and X-Faas-Flow-Signature: sha256=<hex HMAC-SHA256 of the body> (when a
-// key is set). Deliveries run in the background, retried with backoff on
+// and, when a key is set, X-Faas-Flow-Signature (see SignCallback), signed
+// anew for every attempt. Deliveries run in the background, retried with backoff on
 // connection errors, 408, 429 and 5xx, a bounded number of times. It is an
 // engine.Notifier.
 type CallbackNotifier struct {
@@ -138,15 +138,20 @@ func (n *CallbackNotifier) work() {
 	}
 }
 
-// Sign returns the X-Faas-Flow-Signature value of body for key.
+// Sign returns the X-Faas-Flow-Body-Signature value of body for key.
+//
+// Deprecated: it signs the body alone, so a callback can be replayed or
+// relabelled; receivers check X-Faas-Flow-Signature with VerifyCallback.
 func Sign(key, body []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// VerifySignature reports whether sig is the X-Faas-Flow-Signature of body
-// under key (constant-time compare). Callback receivers use it.
+// VerifySignature reports whether sig is the X-Faas-Flow-Body-Signature of
+// body under key (constant-time compare).
+//
+// Deprecated: use VerifyCallback on X-Faas-Flow-Signature.
 func VerifySignature(key, body []byte, sig string) bool {
 	return len(key) > 0 && hmac.Equal([]byte(sig), []byte(Sign(key, body)))
 }
@@ -186,7 +191,8 @@ func (n *CallbackNotifier) post(ctx context.Context, c engine.Completion) (bool,
 		req.Header.Set(HeaderError, headerSafe(c.Error))
 	}
 	if len(n.key) > 0 {
-		req.Header.Set(HeaderSignature, Sign(n.key, c.Result))
+		req.Header.Set(HeaderSignature, SignCallback(n.key, time.Now(), c.RequestID, c.State, c.Result))
+		req.Header.Set(HeaderBodySignature, Sign(n.key, c.Result))
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {

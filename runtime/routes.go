@@ -92,13 +92,15 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 		s.handleControl(w, r, "resume", q.Get("resume-flow"))
 	case q.Has("stop-flow"):
 		s.handleControl(w, r, "stop", q.Get("stop-flow"))
+	case q.Has("redrive-flow"):
+		s.handleControl(w, r, "redrive", q.Get("redrive-flow"))
 	default:
 		s.handleStart(w, r, q)
 	}
 }
 
 // handleFlow routes /flow/{id}/{action}: forward (hops.go), and state,
-// result, pause, resume and stop (control.go).
+// result, pause, resume, stop and redrive (control.go).
 func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, id, action string) {
 	switch action {
 	case "forward":
@@ -113,7 +115,7 @@ func (s *Server) handleFlow(w http.ResponseWriter, r *http.Request, id, action s
 		if allow(w, r, s, http.MethodGet, http.MethodHead) {
 			s.handleResult(w, r, id)
 		}
-	case "pause", "resume", "stop":
+	case "pause", "resume", "stop", "redrive":
 		if allow(w, r, s, http.MethodPost) {
 			s.handleControl(w, r, action, id)
 		}

@@ -150,6 +150,7 @@ func newEngineOptions(cfg Config, o *Options, notifier *CallbackNotifier, observ
 		Retention:         cfg.RequestRetention,
 		Lease:             cfg.NodeLease,
 		StallAfter:        cfg.StallAfter,
+		RedriveRetention:  redriveRetention(cfg.RedriveRetention),
 		ReconcileInterval: cfg.ReconcileInterval,
 	}
 	if cfg.RequestRetention == 0 {
@@ -253,6 +254,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
 	return errors.Join(serveErr, s.Close(cctx))
+}
+
+// redriveRetention maps the setting (0: no redrive) to the engine's option
+// (negative: no redrive).
+func redriveRetention(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // background starts the server's background work, the expiry of abandoned

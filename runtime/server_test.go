@@ -371,11 +371,14 @@ func TestCompletionCallbackIsSigned(t *testing.T) {
 	if string(got.Body) != "CB+bc!" || got.Header.Get(runtime.HeaderRequestID) != id || got.Header.Get(runtime.HeaderState) != "succeeded" {
 		t.Fatalf("callback %q %v", got.Body, got.Header)
 	}
+	if err := runtime.VerifyCallback([]byte(testKey), got.Header.Get(runtime.HeaderSignature), id, "succeeded", got.Body, time.Now(), runtime.CallbackWindow); err != nil {
+		t.Fatalf("signature %q: %v", got.Header.Get(runtime.HeaderSignature), err)
+	}
+	// The body-only signature of earlier versions is still there.
 	m := hmac.New(sha256.New, []byte(testKey))
 	m.Write(got.Body)
-	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
-	if sig := got.Header.Get(runtime.HeaderSignature); sig != want || !runtime.VerifySignature([]byte(testKey), got.Body, sig) {
-		t.Fatalf("signature %q, want %q", sig, want)
+	if sig := got.Header.Get(runtime.HeaderBodySignature); sig != "sha256="+hex.EncodeToString(m.Sum(nil)) {
+		t.Fatalf("body signature %q", sig)
 	}
 	if r := fakegateway.Do(t, http.MethodPost, f.base+"/", nil, runtime.HeaderCallbackURL, "not a url"); r.Status != 400 {
 		t.Fatalf("bad callback url: %d", r.Status)

@@ -66,7 +66,7 @@ func StatusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, engine.ErrWrongState), errors.Is(err, engine.ErrNotFinished),
 		errors.Is(err, engine.ErrWrongFlow), errors.Is(err, engine.ErrDefinitionChanged),
-		errors.Is(err, engine.ErrRequestExists),
+		errors.Is(err, engine.ErrRequestExists), errors.Is(err, engine.ErrRedriveExpired),
 		errors.Is(err, engine.ErrInvalidCursor):
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrHopNotSent):

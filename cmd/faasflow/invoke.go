@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -72,7 +73,21 @@ func runInvoke(ctx context.Context, e env, args []string) error {
 }
 
 func runState(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("state", e, "state FLOW REQUEST_ID")
+	return requestCall(ctx, e, "state", http.MethodGet, args)
+}
+
+// requestControl returns the command that posts action (pause, resume,
+// stop, redrive) to one request of a flow.
+func requestControl(action string) func(context.Context, env, []string) error {
+	return func(ctx context.Context, e env, args []string) error {
+		return requestCall(ctx, e, action, http.MethodPost, args)
+	}
+}
+
+// requestCall calls /flow/REQUEST_ID/<action> on the flow named in args
+// and prints the answer.
+func requestCall(ctx context.Context, e env, action, method string, args []string) error {
+	fs := newFlagSet(action, e, action+" FLOW REQUEST_ID")
 	var g gatewayFlags
 	g.register(fs)
 	pos, err := parse(fs, args)
@@ -82,7 +97,7 @@ func runState(ctx context.Context, e env, args []string) error {
 	if len(pos) != 2 {
 		return fmt.Errorf("want FLOW and REQUEST_ID")
 	}
-	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: "GET", Path: "/flow/" + escape(pos[1]) + "/state"})
+	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: method, Path: "/flow/" + escape(pos[1]) + "/" + action})
 	if err != nil {
 		return err
 	}

@@ -31,15 +31,19 @@ type command struct {
 // commands lists the subcommands; add new ones here.
 func commands() map[string]command {
 	return map[string]command{
-		"up":     {"start the local gateway, NATS JetStream and etcd in the foreground", runUp},
-		"down":   {"stop a running `faasflow up` (via its pid file)", runDown},
-		"deploy": {"build and deploy the functions of a stack file", runDeploy},
-		"invoke": {"invoke a function (stdin is the body)", runInvoke},
-		"state":  {"show the state of a flow request", runState},
-		"dag":    {"export a flow's DAG (dot, json or mermaid)", runDag},
-		"logs":   {"print a function's logs", runLogs},
-		"demo":   {"start a local stack, deploy stack.yml and run every example (the main job)", runDemo},
-		"bench":  {"start a local stack, deploy bench.yml and run the end-to-end benchmark", runBench},
+		"up":      {"start the local gateway, NATS JetStream and etcd in the foreground", runUp},
+		"down":    {"stop a running `faasflow up` (via its pid file)", runDown},
+		"deploy":  {"build and deploy the functions of a stack file", runDeploy},
+		"invoke":  {"invoke a function (stdin is the body)", runInvoke},
+		"state":   {"show the state of a flow request", runState},
+		"pause":   {"pause a flow request", requestControl("pause")},
+		"resume":  {"resume a paused flow request", requestControl("resume")},
+		"stop":    {"stop a flow request for good", requestControl("stop")},
+		"redrive": {"restart a failed or stopped flow request from where it stopped", requestControl("redrive")},
+		"dag":     {"export a flow's DAG (dot, json or mermaid)", runDag},
+		"logs":    {"print a function's logs", runLogs},
+		"demo":    {"start a local stack, deploy stack.yml and run every example (the main job)", runDemo},
+		"bench":   {"start a local stack, deploy bench.yml and run the end-to-end benchmark", runBench},
 	}
 }
 

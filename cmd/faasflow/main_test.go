@@ -98,6 +98,15 @@ func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
 	if r.stdout != "GET /flow/req-1/state? " {
 		t.Fatalf("state = %q %q", r.stdout, r.stderr)
 	}
+	for _, action := range []string{"pause", "resume", "stop", "redrive"} {
+		r = cli(t, "", append([]string{action, "echo", "req-1"}, gw...)...)
+		if r.stdout != "POST /flow/req-1/"+action+"? " {
+			t.Fatalf("%s = %q %q", action, r.stdout, r.stderr)
+		}
+	}
+	if r := cli(t, "", append([]string{"redrive", "echo"}, gw...)...); r.code == 0 || !strings.Contains(r.stderr, "REQUEST_ID") {
+		t.Fatalf("redrive without an id = %d %q", r.code, r.stderr)
+	}
 	r = cli(t, "", append([]string{"dag", "echo", "--format", "mermaid"}, gw...)...)
 	if r.stdout != "GET /?dag=mermaid " {
 		t.Fatalf("dag = %q %q", r.stdout, r.stderr)

@@ -271,7 +271,7 @@ func TestTemplateDAGFlowEndToEnd(t *testing.T) {
 		if string(got.Body) != want || got.Header.Get(runtime.HeaderRequestID) != id || got.Header.Get(runtime.HeaderState) != "succeeded" {
 			t.Fatalf("callback %q %v", got.Body, got.Header)
 		}
-		if !runtime.VerifySignature([]byte(key), got.Body, got.Header.Get(runtime.HeaderSignature)) {
+		if runtime.VerifyCallback([]byte(key), got.Header.Get(runtime.HeaderSignature), id, "succeeded", got.Body, time.Now(), runtime.CallbackWindow) != nil {
 			t.Fatalf("callback signature %q does not verify", got.Header.Get(runtime.HeaderSignature))
 		}
 	})
