@@ -27,6 +27,7 @@ import (
 	"github.com/faas-flow/faas-flow/examples/demo"
 	"github.com/faas-flow/faas-flow/gateway"
 	"github.com/faas-flow/faas-flow/internal/testenv"
+	"github.com/faas-flow/faas-flow/runtime"
 )
 
 const bucket = "faasflow-e2e"
@@ -190,8 +191,8 @@ func TestExamplesEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		type call struct {
-			id, sig string
-			body    []byte
+			id, state, sig, bodySig string
+			body                    []byte
 		}
 		var mu sync.Mutex
 		var calls []call
@@ -199,7 +200,8 @@ func TestExamplesEndToEnd(t *testing.T) {
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			mu.Lock()
-			calls = append(calls, call{r.Header.Get("X-Faas-Flow-Reqid"), r.Header.Get("X-Faas-Flow-Signature"), b})
+			calls = append(calls, call{r.Header.Get(runtime.HeaderRequestID), r.Header.Get(runtime.HeaderState),
+				r.Header.Get(runtime.HeaderSignature), r.Header.Get(runtime.HeaderBodySignature), b})
 			mu.Unlock()
 			got <- struct{}{}
 		}))
@@ -221,11 +223,16 @@ func TestExamplesEndToEnd(t *testing.T) {
 			t.Fatalf("%d callbacks, want 1", len(calls))
 		}
 		c := calls[0]
+		if c.id != id || string(c.body) != `{"count":"2","reverse":"b a","upper":"A B"}` {
+			t.Fatalf("callback id %s body %s; want id %s", c.id, c.body, id)
+		}
+		if err := runtime.VerifyCallback(bytes.TrimSpace(secret), c.sig, id, c.state, c.body, time.Now(), runtime.CallbackWindow); err != nil || c.state != "succeeded" {
+			t.Fatalf("callback signature %s, state %s: %v", c.sig, c.state, err)
+		}
 		m := hmac.New(sha256.New, bytes.TrimSpace(secret))
 		m.Write(c.body)
-		want := "sha256=" + hex.EncodeToString(m.Sum(nil))
-		if c.id != id || c.sig != want || string(c.body) != `{"count":"2","reverse":"b a","upper":"A B"}` {
-			t.Fatalf("callback id %s sig %s body %s; want id %s sig %s", c.id, c.sig, c.body, id, want)
+		if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); c.bodySig != want {
+			t.Fatalf("deprecated body signature %s, want %s", c.bodySig, want)
 		}
 	})
 
