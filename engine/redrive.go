@@ -54,10 +54,13 @@ func (e *Engine) Redrive(ctx context.Context, id string) (*RequestRecord, error)
 	if len(p.hops) == 0 {
 		return nil, fmt.Errorf("%w: request %s has no node that failed or did not run", ErrWrongState, id)
 	}
+	if err := e.keepEarlierRuns(ctx, k, p); err != nil {
+		return nil, err
+	}
 	if err := e.resetNodes(ctx, k, p); err != nil {
 		return nil, err
 	}
-	running, err := e.restartRecord(ctx, k, rec, p)
+	running, err := e.restartRecord(ctx, k, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +114,7 @@ func (e *Engine) redrivePlan(ctx context.Context, k keys, rec *RequestRecord, no
 	for _, kv := range nodes {
 		inst := kv.Key[len(k.nodes()):]
 		nr, err := decodeNode(inst, kv.Value)
-		if err != nil || (nr.Status != NodeFailed && nr.Status != NodeCancelled) || insideSucceeded(inst, status) {
+		if err != nil || !redriven(nr.Status) || insideSucceeded(inst, status) {
 			continue // done, or a tolerated fault of a foreach that succeeded
 		}
 		if nr.Options != nil {
@@ -151,6 +154,17 @@ func (e *Engine) redrivePlan(ctx context.Context, k keys, rec *RequestRecord, no
 	return p, nil
 }
 
+// redriven reports whether a redrive runs again a node in status: one that
+// failed, or did not run (cancelled when the request ended, or left pending
+// or waiting by an earlier redrive that stopped halfway).
+func redriven(status string) bool {
+	switch status {
+	case NodeFailed, NodeCancelled, NodePending, NodeWaiting:
+		return true
+	}
+	return false
+}
+
 // insideSucceeded reports whether inst is inside a branch of a dynamic node
 // that succeeded: a tolerated fault, which stays one.
 func insideSucceeded(inst string, status map[string]string) bool {
@@ -171,7 +185,7 @@ func insideSucceeded(inst string, status map[string]string) bool {
 func anyRedriven(dyn string, nodes []sdk.KV, k keys, status map[string]string) bool {
 	for _, kv := range nodes {
 		inst := kv.Key[len(k.nodes()):]
-		if strings.HasPrefix(inst, dyn+"[") && (status[inst] == NodeFailed || status[inst] == NodeCancelled) {
+		if strings.HasPrefix(inst, dyn+"[") && redriven(status[inst]) {
 			return true
 		}
 	}
@@ -238,24 +252,55 @@ func (e *Engine) resetNodes(ctx context.Context, k keys, p *redrive) error {
 	return nil
 }
 
-// restartRecord moves the request record back to running, counting the
-// redrive and keeping the runs of the nodes it reset, and puts the request
-// back in the reconciler's index.
-func (e *Engine) restartRecord(ctx context.Context, k keys, rec *RequestRecord, p *redrive) (*RequestRecord, error) {
-	now := e.o.Now()
-	running, won, err := e.updateRecord(ctx, k, e.o.RequestTTL, func(r *RequestRecord) bool {
+// keepEarlierRuns adds the runs of the nodes the redrive resets to the
+// request record (RequestRecord.Earlier) before they are reset. It runs
+// while the request is still ended, and adds a run only once: a redrive
+// that stopped halfway and is called again does not count a run twice.
+func (e *Engine) keepEarlierRuns(ctx context.Context, k keys, p *redrive) error {
+	_, _, err := e.updateRecord(ctx, k, e.retentionOf(StateFailed), func(r *RequestRecord) bool {
 		if r.State != StateFailed && r.State != StateStopped {
 			return false
 		}
+		changed := false
 		for _, rs := range p.resets {
-			if rs.status == "" {
+			run := rs.rec.NodeStatus
+			if rs.status == "" || run.Status == NodePending || run.Status == NodeWaiting {
+				continue // nothing ran
+			}
+			inst := rs.kv.Key[len(k.nodes()):]
+			if runs := r.Earlier[inst]; len(runs) > 0 && sameRun(runs[len(runs)-1], run) {
 				continue
 			}
 			if r.Earlier == nil {
 				r.Earlier = map[string][]NodeStatus{}
 			}
-			inst := rs.kv.Key[len(k.nodes()):]
-			r.Earlier[inst] = append(r.Earlier[inst], rs.rec.NodeStatus)
+			r.Earlier[inst] = append(r.Earlier[inst], run)
+			changed = true
+		}
+		return changed
+	})
+	if err != nil {
+		return fmt.Errorf("keep the runs of the nodes to reset: %w", err)
+	}
+	return nil // not won: nothing to add, or the request runs again, which resetNodes finds out
+}
+
+// sameRun reports whether a and b record the same run of a node.
+func sameRun(a, b NodeStatus) bool {
+	return a.Status == b.Status && a.Attempts == b.Attempts && timeEqual(a.Started, b.Started) && timeEqual(a.Ended, b.Ended)
+}
+
+func timeEqual(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// restartRecord moves the request record back to running, counting the
+// redrive, and puts the request back in the reconciler's index.
+func (e *Engine) restartRecord(ctx context.Context, k keys, rec *RequestRecord) (*RequestRecord, error) {
+	now := e.o.Now()
+	running, won, err := e.updateRecord(ctx, k, e.o.RequestTTL, func(r *RequestRecord) bool {
+		if r.State != StateFailed && r.State != StateStopped {
+			return false
 		}
 		r.State, r.Ended, r.Error, r.Result, r.ResultRef = StateRunning, nil, "", nil, ""
 		r.Cleaned, r.Nodes, r.Finalizing = false, nil, false

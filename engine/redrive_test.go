@@ -217,44 +217,79 @@ func TestRedriveIsRefusedWithTheReason(t *testing.T) {
 
 // TestRedrivenRequestEndsOnceUnderChaos redrives a failed request with
 // hops duplicated, reordered and lost, on a store with transactions and
-// one without.
+// one without; and again with deliveries (and the redrive itself) killed
+// partway, where a node's code and the handlers run at least once.
 func TestRedrivenRequestEndsOnceUnderChaos(t *testing.T) {
-	for seed := 1; seed <= 40; seed++ {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Parallel()
-			ran := &runs{n: map[string]int{}}
-			var broken atomic.Bool
-			broken.Store(true)
-			var state faasflow.StateStore = statemem.New()
-			if seed%2 == 1 {
-				state = plainState{state}
+	for _, killing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("killing=%t", killing), func(t *testing.T) {
+			var totals chaosTotals
+			t.Cleanup(func() { totals.check(t, killing) })
+			for seed := 1; seed <= chaosSeeds(); seed++ {
+				t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+					t.Parallel()
+					totals.add(testRedriveUnderChaos(t, uint64(seed), killing))
+				})
 			}
-			ends := &endCounter{ends: map[string]int{}}
-			h := newHarness(t, breakableChain(ran, &broken), flowtest.WithStores(state, nil), flowtest.WithChaos(flowtest.Chaos{
-				Seed: uint64(seed), Drop: 0.2, Duplicate: 0.3, Reorder: true,
-			}), flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer = ends }))
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			res, err := h.Run(ctx, []byte(">"))
-			if err != nil || res.State != engine.StateFailed {
-				t.Fatalf("run: %+v, %v", res, err)
-			}
-			broken.Store(false)
-			res, err = h.Redrive(ctx, res.ID)
-			if err != nil || res.State != engine.StateSucceeded || string(res.Output) != ">abc" {
-				t.Fatalf("redrive: %+v, %v", res, err)
-			}
-			if n := ends.get(res.ID); n != 2 {
-				t.Errorf("the request ended %d times, want twice (its failure, then its success)", n)
-			}
-			for name, want := range map[string]int{"a": 1, "c": 1, "OnFailure": 1, "Finally failure": 1, "Finally success": 1} {
-				if got := ran.get(name); got != want {
-					t.Errorf("%s ran %d times, want %d", name, got, want)
-				}
-			}
-			assertCleaned(t, h, res.ID)
 		})
 	}
+}
+
+// testRedriveUnderChaos runs one seed and returns the hops sent again,
+// lost, and the deliveries killed.
+func testRedriveUnderChaos(t *testing.T, seed uint64, killing bool) (redelivered, dropped, killed int) {
+	ran := &runs{n: map[string]int{}}
+	var broken atomic.Bool
+	broken.Store(true)
+	var state faasflow.StateStore = statemem.New()
+	if seed%2 == 1 {
+		state = plainState{state}
+	}
+	ch := flowtest.Chaos{Seed: seed, Drop: 0.2, Duplicate: 0.3, Reorder: true}
+	if killing {
+		ch.Kill = 0.1
+	}
+	ends := &endCounter{ends: map[string]int{}}
+	h := newHarness(t, breakableChain(ran, &broken), flowtest.WithStores(state, nil), flowtest.WithChaos(ch),
+		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer = ends }))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := h.Run(ctx, []byte(">"))
+	for try := 0; errors.Is(err, flowtest.ErrKilled) && try < 5; try++ {
+		res, err = h.Run(ctx, []byte(">")) // the start died: the caller calls again
+	}
+	if err != nil || res.State != engine.StateFailed {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	redelivered = res.Redelivered
+	broken.Store(false)
+	id := res.ID
+	res, err = h.Redrive(ctx, id)
+	for try := 0; errors.Is(err, flowtest.ErrKilled) && try < 5; try++ {
+		res, err = h.Redrive(ctx, id) // the redrive died partway: the operator calls again
+	}
+	if err != nil || res.State != engine.StateSucceeded || string(res.Output) != ">abc" {
+		t.Fatalf("redrive: %+v, %v", res, err)
+	}
+	redelivered += res.Redelivered
+	// b's run before the redrive failed; on a store without transactions
+	// a kill between the request's failure and b's own write leaves b to
+	// be cancelled by the reconciler instead.
+	b := res.Record.Nodes["b"]
+	lost := killing && seed%2 == 1 && len(b.Earlier) == 1 && b.Earlier[0].Status == engine.NodeCancelled
+	if b.Status != engine.NodeSucceeded || len(b.Earlier) != 1 || b.Earlier[0].Status != engine.NodeFailed && !lost {
+		t.Errorf("node b %+v: want succeeded, with its one failed run before the redrive", b)
+	}
+	want := map[string]int{"a": 1, "c": 1, "OnFailure": 1, "Finally failure": 1, "Finally success": 1}
+	if n := ends.get(id); n != 2 && !killing || n < 2 {
+		t.Errorf("the request ended %d times, want twice (its failure, then its success)", n)
+	}
+	for name, n := range want {
+		if got := ran.get(name); got != n && !killing || got < n {
+			t.Errorf("%s ran %d times, want %d", name, got, n)
+		}
+	}
+	assertCleaned(t, h, id)
+	return redelivered, h.Transport.Dropped(), h.Killed()
 }
 
 // tolerantForEach splits its input on commas; an item found in broken

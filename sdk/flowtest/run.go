@@ -122,10 +122,16 @@ func (h *Harness) pass(ctx context.Context) (engine.ReconcileReport, error) {
 }
 
 // Redrive redrives request id (see engine.Engine.Redrive) and waits for it
-// to end again, as Await does.
+// to end again, as Await does. Under chaos the redrive may be killed
+// partway, as a process can die under an operator's call: when it had
+// already restarted the request, the request goes on without it;
+// otherwise Redrive returns ErrKilled, and the caller may call again.
 func (h *Harness) Redrive(ctx context.Context, id string) (*Result, error) {
-	if _, err := h.Engine.Redrive(ctx, id); err != nil {
-		return nil, err
+	if _, err := h.Engine.Redrive(h.reaper.doom(ctx), id); err != nil {
+		rec, serr := h.Engine.State(ctx, id)
+		if !errors.Is(err, ErrKilled) || serr != nil || rec.State != engine.StateRunning {
+			return nil, err
+		}
 	}
 	return h.Await(ctx, id)
 }
