@@ -73,19 +73,43 @@ func (o *countingObserver) RequestEnded(context.Context, engine.RequestInfo, str
 type endedState struct {
 	*statememory.Store
 	ended atomic.Bool
+	reads atomic.Int32 // of request records
 }
 
 func (s *endedState) Get(ctx context.Context, key string) ([]byte, int64, error) {
-	if s.ended.Load() && strings.HasPrefix(key, "r/") {
-		return nil, 0, fmt.Errorf("state store went away: %w", faasflow.ErrStoreUnavailable)
+	if strings.HasPrefix(key, "r/") {
+		s.reads.Add(1)
+		if s.ended.Load() {
+			return nil, 0, fmt.Errorf("state store went away: %w", faasflow.ErrStoreUnavailable)
+		}
 	}
 	return s.Store.Get(ctx, key)
 }
 
 func (s *endedState) CompareAndSwap(ctx context.Context, key string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
 	nver, ok, err := s.Store.CompareAndSwap(ctx, key, ver, v, ttl)
-	if ok && strings.HasPrefix(key, "r/") && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
-		s.ended.Store(true)
+	if ok {
+		s.wrote(key, v)
 	}
 	return nver, ok, err
+}
+
+// Txn is the memory store's, watching for the write that ends the request
+// (a node's last write, in one transaction with its own status).
+func (s *endedState) Txn(ctx context.Context, ops ...faasflow.TxnOp) ([]faasflow.TxnResult, error) {
+	res, err := s.Store.Txn(ctx, ops...)
+	if err == nil {
+		for i, op := range ops {
+			if op.Kind == faasflow.TxnKindSwap && res[i].OK {
+				s.wrote(op.Key, op.Value)
+			}
+		}
+	}
+	return res, err
+}
+
+func (s *endedState) wrote(key string, v []byte) {
+	if strings.HasPrefix(key, "r/") && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
+		s.ended.Store(true)
+	}
 }

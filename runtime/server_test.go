@@ -274,7 +274,20 @@ func TestWaitAnswersWithWhatTheEndingHopWrote(t *testing.T) {
 	st := &endedState{Store: statememory.New()}
 	f := startFlow(t, parallelFlow, nil,
 		runtime.WithStateStore(func() (faasflow.StateStore, error) { return st, nil }))
-	r := fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("xy"))
+	f.gw.SetHold(true)
+	got := make(chan fakegateway.Result, 1)
+	go func() { got <- fakegateway.Do(t, http.MethodPost, f.base+"/?wait=10s", []byte("xy")) }()
+	// Once the first hops are held, the next read of the record is the
+	// wait's, registered: only then may the request end.
+	var held []fakegateway.HeldHop
+	waitFor(t, func() bool { held = append(held, f.gw.TakeHeld()...); return len(held) > 0 })
+	before := st.reads.Load()
+	waitFor(t, func() bool { return st.reads.Load() > before })
+	f.gw.SetHold(false)
+	for _, h := range held {
+		f.gw.Deliver(h.ID, h.Body)
+	}
+	r := <-got
 	if r.Status != 200 || string(r.Body) != "XY+yx!" || r.Header.Get(runtime.HeaderState) != "succeeded" {
 		t.Fatalf("%d %q %v", r.Status, r.Body, r.Header)
 	}

@@ -29,6 +29,7 @@ type end struct {
 	state  string
 	result string
 	at     time.Time
+	differ bool // a later callback said something else than an earlier one
 }
 
 func newEnds(t *testing.T) *ends {
@@ -44,7 +45,9 @@ func newEnds(t *testing.T) *ends {
 			e.got[id] = g
 		}
 		g.count++
-		g.state, g.result, g.at = r.Header.Get("X-Faas-Flow-State"), string(b), time.Now()
+		state := r.Header.Get("X-Faas-Flow-State")
+		g.differ = g.differ || g.count > 1 && (state != g.state || string(b) != g.result)
+		g.state, g.result, g.at = state, string(b), time.Now()
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
@@ -77,17 +80,34 @@ func (e *ends) wait(t *testing.T, want map[string]string, timeout time.Duration)
 // with its result, and returns when the last one ended.
 func (e *ends) check(t *testing.T, want map[string]string) time.Time {
 	t.Helper()
+	last, _ := e.checkRepeats(t, want, false)
+	return last
+}
+
+// checkRepeats is check; with repeatsOK, a request may have called back
+// more than once, as long as every callback said the same: the handlers
+// and the callback run at least once when the store goes away between the
+// end and the record of their run (docs/callbacks.md). It also returns how
+// many callbacks were repeats.
+func (e *ends) checkRepeats(t *testing.T, want map[string]string, repeatsOK bool) (time.Time, int) {
+	t.Helper()
 	time.Sleep(500 * time.Millisecond) // a second callback would come now
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var last time.Time
+	repeats := 0
 	for id, result := range want {
 		g := e.got[id]
+		if g != nil {
+			repeats += g.count - 1
+		}
 		switch {
 		case g == nil:
 			t.Errorf("request %s never ended", id)
-		case g.count != 1:
+		case g.count != 1 && !repeatsOK:
 			t.Errorf("request %s ended %d times", id, g.count)
+		case g.differ:
+			t.Errorf("request %s called back %d times, not all with the same state and result", id, g.count)
 		case g.state != "succeeded" || g.result != result:
 			t.Errorf("request %s ended %s with %q, want succeeded with %q", id, g.state, g.result, result)
 		default:
@@ -96,7 +116,7 @@ func (e *ends) check(t *testing.T, want map[string]string) time.Time {
 			}
 		}
 	}
-	return last
+	return last, repeats
 }
 
 // startAll starts n requests of flow, the i-th with input(i), each with a
@@ -177,8 +197,10 @@ func TestKilledFlowProcessUnderLoadEveryRequestEndsOnce(t *testing.T) {
 
 // TestEtcdOutageDuringRequestsEveryRequestEnds stops the state store (a
 // real etcd, as in production) for 15 s while 200 requests of a
-// fan-out/fan-in flow run: every request ends, exactly once, with its own
-// result.
+// fan-out/fan-in flow run: every request ends with its own result. A
+// request whose end was written just before the outage, and whose
+// handlers ran but could not be recorded as run, has them run again by
+// the reconciler once etcd is back: its callback may come twice, the same.
 func TestEtcdOutageDuringRequestsEveryRequestEnds(t *testing.T) {
 	etcd := testenv.StartEtcd(t, testenv.EtcdConfig{})
 	s := startStackWith(t, func(o *gateway.LocalOptions) { o.EtcdEndpoints = etcd.Endpoints() },
@@ -201,8 +223,9 @@ func TestEtcdOutageDuringRequestsEveryRequestEnds(t *testing.T) {
 		ids[id] = want
 	}
 	e.wait(t, ids, 3*time.Minute)
-	e.check(t, ids)
-	t.Logf("200 requests ended once; %d hops sent again by the reconciler", s.redelivered(t, "fanin", ids))
+	_, repeats := e.checkRepeats(t, ids, true)
+	t.Logf("200 requests ended, each with its own result; %d callbacks repeated (the store went away before their end's handlers were recorded); %d hops sent again by the reconciler",
+		repeats, s.redelivered(t, "fanin", ids))
 }
 
 // TestAtMostOnceDeliveryWithFailingHopsEveryRequestEndsOnce runs the local
