@@ -59,8 +59,10 @@ type Options struct {
 	// RequestTimeout bounds each store call, retries and the transfer of
 	// the whole value included. Default 2m.
 	RequestTimeout time.Duration
-	// MaxRetries is how often minio-go retries a failed request (network
-	// errors, 5xx, throttling) within RequestTimeout. Default 3.
+	// MaxRetries is how often a failed request (network errors, 5xx,
+	// throttling) is tried again within RequestTimeout: by minio-go for
+	// reads and deletes, by the store, with the body sent afresh, for
+	// writes. Default 3.
 	MaxRetries int
 	// PartSize is the multipart part size for large values; values up to it
 	// are sent with one PUT. Default 16 MiB, minimum 5 MiB.

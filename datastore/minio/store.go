@@ -34,7 +34,11 @@ const probePrefix = ".faasflow-probe/"
 
 // Store is an sdk.DataStore on one S3 bucket. It is safe for concurrent use.
 type Store struct {
-	cli   *minio.Client
+	cli *minio.Client
+	// put writes objects without minio-go's own retries: a retry of
+	// minio-go seeks the body it sent while the transport of the failed
+	// attempt may still read it. Put retries with a fresh reader instead.
+	put   *minio.Client
 	tr    *http.Transport
 	opts  Options
 	where string // "minio data store (endpoint, bucket b)"
@@ -81,19 +85,28 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	lookup := map[string]minio.BucketLookupType{
 		"auto": minio.BucketLookupAuto, "path": minio.BucketLookupPath, "dns": minio.BucketLookupDNS,
 	}[o.BucketLookup]
-	cli, err := minio.New(host, &minio.Options{
-		Creds:        credentials.NewStaticV4(o.AccessKey, o.SecretKey, o.SessionToken),
-		Secure:       secure,
-		Region:       o.Region,
-		BucketLookup: lookup,
-		Transport:    tr,
-		MaxRetries:   o.MaxRetries,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.where, err)
+	client := func(retries int) (*minio.Client, error) {
+		c, err := minio.New(host, &minio.Options{
+			Creds:        credentials.NewStaticV4(o.AccessKey, o.SecretKey, o.SessionToken),
+			Secure:       secure,
+			Region:       o.Region,
+			BucketLookup: lookup,
+			Transport:    tr,
+			MaxRetries:   retries,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.where, err)
+		}
+		c.SetAppInfo("faas-flow", "1")
+		return c, nil
 	}
-	cli.SetAppInfo("faas-flow", "1")
-	s.cli, s.tr = cli, tr
+	if s.cli, err = client(o.MaxRetries); err != nil {
+		return nil, err
+	}
+	if s.put, err = client(1); err != nil {
+		return nil, err
+	}
+	s.tr = tr
 
 	ictx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
@@ -146,7 +159,7 @@ func (s *Store) probe(ctx context.Context) error {
 	_, _ = rand.Read(b[:])
 	name := s.opts.KeyPrefix + probePrefix + hex.EncodeToString(b[:])
 	body := []byte("faas-flow permission check")
-	if _, err := s.cli.PutObject(ctx, s.opts.Bucket, name, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+	if _, err := s.put.PutObject(ctx, s.opts.Bucket, name, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
 	obj, err := s.cli.GetObject(ctx, s.opts.Bucket, name, minio.GetObjectOptions{})
@@ -218,11 +231,22 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	return s.call(ctx, "put", key, func(ctx context.Context) error {
-		_, err := s.cli.PutObject(ctx, s.opts.Bucket, name, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
-			ContentType: "application/octet-stream",
-			PartSize:    s.opts.PartSize,
-		})
-		return err
+		wait := 100 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			_, err := s.put.PutObject(ctx, s.opts.Bucket, name, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+				ContentType: "application/octet-stream",
+				PartSize:    s.opts.PartSize,
+			})
+			if err == nil || attempt > s.opts.MaxRetries || !isUnavailable(err) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
 	})
 }
 
