@@ -69,11 +69,12 @@ func TestArchitectureDocShowsTheRealPackageGraph(t *testing.T) {
 }
 
 // packageGraph returns the import edges between the module's packages
-// (non-test imports; examples and test infrastructure left out), reduced
-// to those no longer path implies, keyed by importer.
+// (non-test imports; examples, test infrastructure and deploy/, which holds
+// manifests and their tests but no code, left out), reduced to those no
+// longer path implies, keyed by importer.
 func packageGraph(pkgs []*pkg) map[string][]string {
 	shown := func(p string) bool {
-		return p != "" && !under(p, "examples") && !under(p, "internal")
+		return p != "" && !under(p, "examples") && !under(p, "internal") && !under(p, "deploy")
 	}
 	edges := map[string][]string{}
 	for _, p := range pkgs {
