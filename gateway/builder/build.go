@@ -167,9 +167,11 @@ type CompileSpec struct {
 	Log           io.Writer
 }
 
-// Compile builds the Go program at ContextDir into Output. A context whose
-// go.mod or function/go.mod requires SDKModule gets a replace to SDKDir
-// (unless it already has one) and the SDK's go.sum lines.
+// Compile builds the Go program at ContextDir into Output: it runs the
+// steps of the context's Dockerfile (see DockerfileSteps), or go generate
+// and go build when it has none. A context whose go.mod or function/go.mod
+// requires SDKModule gets a replace to SDKDir, in place of any it has (the
+// faas-flow template's copy of the SDK), and the SDK's go.sum lines.
 func Compile(ctx context.Context, s CompileSpec) (string, error) {
 	if s.ContextDir == "" || s.Output == "" {
 		return "", fmt.Errorf("%w: ContextDir and Output are required", ErrSpec)
@@ -208,12 +210,12 @@ func Compile(ctx context.Context, s CompileSpec) (string, error) {
 // go build into Output (through Output.tmp, so Output is never half
 // written). A failing go command is a CompileError with its output.
 func (s CompileSpec) goBuild(ctx context.Context) error {
+	if df, err := os.ReadFile(filepath.Join(s.ContextDir, "Dockerfile")); err == nil {
+		return s.dockerfileBuild(ctx, df)
+	}
 	env := goEnv(s.ContextDir)
 	var out bytes.Buffer
-	var w io.Writer = &out
-	if s.Log != nil {
-		w = io.MultiWriter(&out, prefixWriter(s.Log, "["+s.Name+"] "))
-	}
+	w := s.output(&out)
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = s.ContextDir, env, w, w
@@ -265,14 +267,16 @@ func prepareModules(dir, sdkDir string, log io.Writer, name string) (bool, error
 		sums = append(sums, b)
 	}
 	needsSDK := mentions(root, SDKModule) || mentions(fnmod, SDKModule)
-	if needsSDK && sdkDir != "" && !hasReplace(root, SDKModule) {
+	if needsSDK && sdkDir != "" {
+		// The local checkout wins over the copy a template carries, so that
+		// what is built is what is being changed.
 		abs, err := filepath.Abs(sdkDir)
 		if err != nil {
 			return needsSDK, fmt.Errorf("sdk dir: %w", err)
 		}
 		line := fmt.Sprintf("\nreplace %s => %s\n", SDKModule, abs)
-		if err := appendFile(gomod, line); err != nil {
-			return needsSDK, err
+		if err := os.WriteFile(gomod, append(withoutReplace(root, SDKModule), line...), 0o644); err != nil {
+			return needsSDK, fmt.Errorf("edit %s: %w", gomod, err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
 			if err := appendFile(filepath.Join(dir, "go.work"), line); err != nil {
@@ -301,7 +305,9 @@ func mentions(mod []byte, module string) bool {
 	return false
 }
 
-func hasReplace(mod []byte, module string) bool {
+// withoutReplace returns mod without its replace directives of module.
+func withoutReplace(mod []byte, module string) []byte {
+	var out []string
 	inBlock := false
 	for _, l := range strings.Split(string(mod), "\n") {
 		t := strings.TrimSpace(l)
@@ -310,13 +316,13 @@ func hasReplace(mod []byte, module string) bool {
 			inBlock = true
 		case inBlock && t == ")":
 			inBlock = false
-		case strings.HasPrefix(t, "replace "+module+" ") || strings.HasPrefix(t, "replace "+module+"=>"):
-			return true
-		case inBlock && strings.HasPrefix(t, module+" "):
-			return true
+		case strings.HasPrefix(t, "replace "+module+" ") || strings.HasPrefix(t, "replace "+module+"=>"),
+			inBlock && (strings.HasPrefix(t, module+" ") || strings.HasPrefix(t, module+"=>")):
+			continue
 		}
+		out = append(out, l)
 	}
-	return false
+	return []byte(strings.Join(out, "\n"))
 }
 
 func appendFile(path, s string) error {

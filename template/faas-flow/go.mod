@@ -8,3 +8,7 @@ require (
 )
 
 replace handler/function => ./function
+
+// The SDK comes with the template (third_party/faas-flow, a copy of the
+// module's packages), not from the module proxy.
+replace github.com/faas-flow/faas-flow => ./third_party/faas-flow
