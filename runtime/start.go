@@ -75,6 +75,13 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, q url.Value
 		return
 	}
 	out := outcome{state: res.State}
+	if in.wait > 0 && queued(r) {
+		// A queue's worker waits for this answer, and may be the one that
+		// delivers the flow's own hops (OpenFaaS CE runs one call at a
+		// time): waiting here could hold them up for the whole wait.
+		w.Header().Set(HeaderWaitIgnored, "the call came through a queue")
+		in.wait = 0
+	}
 	if in.wait > 0 && (out.state == engine.StateRunning || out.state == engine.StatePaused) {
 		remaining := s.budget - time.Since(started)
 		if out, err = s.waitForEnd(ctx, id, out.state, min(in.wait, remaining)); err != nil {
@@ -158,15 +165,50 @@ func (s *Server) answerStarted(w http.ResponseWriter, r *http.Request, id string
 	s.writeJSON(w, http.StatusAccepted, accepted{
 		RequestID: id, Flow: s.cfg.Flow, State: out.state,
 		StatePath: "/flow/" + url.PathEscape(id) + "/state",
-		StateURL:  s.functionURL(id, "state"),
-		ResultURL: s.functionURL(id, "result"),
+		StateURL:  s.functionURL(r, id, "state"),
+		ResultURL: s.functionURL(r, id, "result"),
 	})
 }
 
 // functionURL is the URL of route /flow/{id}/{what} of this flow through
-// the gateway.
-func (s *Server) functionURL(id, what string) string {
-	return s.cfg.Gateway + "/function/" + url.PathEscape(s.cfg.Flow) + "/flow/" + url.PathEscape(id) + "/" + what
+// the gateway the caller used: the one X-Forwarded-Host and
+// X-Forwarded-Proto name (an OpenFaaS gateway, or a proxy in front of it,
+// sets them), else the gateway setting.
+func (s *Server) functionURL(r *http.Request, id, what string) string {
+	return callerGateway(r, s.cfg.Gateway) + "/function/" + url.PathEscape(s.cfg.Flow) + "/flow/" + url.PathEscape(id) + "/" + what
+}
+
+// callerGateway returns the base URL of the gateway r came through, from
+// its X-Forwarded-Host (and -Proto, default http), or def when it has none
+// that is a plain host[:port].
+func callerGateway(r *http.Request, def string) string {
+	host := firstValue(r.Header.Get("X-Forwarded-Host"))
+	if host == "" {
+		return def
+	}
+	u, err := url.Parse("http://" + host)
+	if err != nil || u.Host != host || u.User != nil || u.Path != "" || u.RawQuery != "" {
+		return def
+	}
+	proto := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto")))
+	if proto != "https" {
+		proto = "http"
+	}
+	return proto + "://" + host
+}
+
+// firstValue is the first of a comma-separated header value, trimmed.
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+// queued reports whether r was delivered by a queue's worker (an async
+// call): OpenFaaS's and the local gateway's workers name themselves in
+// User-Agent, and a call queued through an OpenFaaS gateway carries two
+// X-Start-Time values (one from its acceptance, one from its delivery).
+func queued(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("User-Agent"), "queue-worker") || len(r.Header.Values("X-Start-Time")) > 1
 }
 
 // waitDuration reads ?wait= or X-Faas-Flow-Wait: a duration (seconds or Go

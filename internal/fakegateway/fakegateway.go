@@ -182,7 +182,7 @@ func (r Result) JSON(t testing.TB) map[string]any {
 	return m
 }
 
-// Do makes one HTTP call; headers are name, value pairs.
+// Do makes one HTTP call; headers are name, value pairs (a name may repeat).
 func Do(t testing.TB, method, url string, body []byte, headers ...string) Result {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
@@ -190,7 +190,7 @@ func Do(t testing.TB, method, url string, body []byte, headers ...string) Result
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -20,6 +20,8 @@ const (
 	HeaderCallbackURL = "X-Faas-Flow-Callback-Url"
 	HeaderState       = "X-Faas-Flow-State"
 	HeaderSignature   = "X-Faas-Flow-Signature"
+	// HeaderWaitIgnored on a 202 says why a ?wait was not honoured.
+	HeaderWaitIgnored = "X-Faas-Flow-Wait-Ignored"
 	// HeaderBodySignature carries the body-only signature of earlier
 	// versions, for one more release.
 	HeaderBodySignature = "X-Faas-Flow-Body-Signature"
