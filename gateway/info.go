@@ -7,12 +7,20 @@ import (
 	"github.com/faas-flow/faas-flow/gateway/api"
 )
 
-// info serves GET /system/info: the provider and gateway versions and the
-// architecture.
+// info serves GET /system/info. To a client (faas-cli version) it answers
+// as a gateway: the provider and gateway versions and the architecture. To
+// an OpenFaaS gateway that uses this one as its provider, it answers as a
+// faas-provider does (provider name, orchestration, version), which that
+// gateway wraps into its own answer; such a gateway forwards the call with
+// X-Forwarded-Host, which a client calling directly does not send.
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	v := &api.VersionInfo{SHA: "", Release: Version}
+	provider := &api.ProviderInfo{Name: "faasflow-local", Version: &api.VersionInfo{SHA: "", Release: Version}, Orchestration: "process"}
+	if r.Header.Get("X-Forwarded-Host") != "" {
+		writeJSON(w, http.StatusOK, provider)
+		return
+	}
 	writeJSON(w, http.StatusOK, api.GatewayInfo{
-		Provider: &api.ProviderInfo{Name: "faasflow-local", Version: v, Orchestration: "process"},
+		Provider: provider,
 		Version:  &api.VersionInfo{CommitMessage: "faas-flow local gateway", SHA: "", Release: Version},
 		Arch:     runtime.GOARCH,
 	})

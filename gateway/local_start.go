@@ -302,7 +302,8 @@ func (l *Local) startEtcd() error {
 
 // localFlowEnv is the environment (and the extra secrets) the local stack
 // gives faas-flow functions: its etcd, NATS queue and data store, under
-// what their stack file sets.
+// what their stack file sets, and the stack's hop signing secret, so that
+// a flow made by faas-cli new runs without editing its stack file.
 func localFlowEnv(o LocalOptions, etcdURLs []string, natsURL string) (map[string]string, []string) {
 	env := map[string]string{
 		"state_store": "etcd", "etcd_endpoints": strings.Join(etcdURLs, ","),
@@ -318,11 +319,11 @@ func localFlowEnv(o LocalOptions, etcdURLs []string, natsURL string) (map[string
 		env["etcd_serializable_reads"] = "true"
 	}
 	if o.S3URL == "" {
-		return env, nil
+		return env, []string{HMACSecretName}
 	}
 	env["data_store"] = "minio"
 	env["s3_url"] = o.S3URL
 	env["s3_bucket"] = o.S3Bucket
 	delete(env, "data_dir")
-	return env, []string{"s3-access-key", "s3-secret-key"}
+	return env, []string{HMACSecretName, "s3-access-key", "s3-secret-key"}
 }

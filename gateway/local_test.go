@@ -23,14 +23,14 @@ func TestLocalFlowEnvPointsFlowsAtTheStacksServers(t *testing.T) {
 		env         map[string]string
 		flowSecrets []string
 	}{
-		{"embedded etcd, local data", LocalOptions{StateDir: "/st"}, base, nil},
+		{"embedded etcd, local data", LocalOptions{StateDir: "/st"}, base, []string{HMACSecretName}},
 		{"external etcd reads linearizably", LocalOptions{StateDir: "/st", EtcdEndpoints: etcd},
-			with(func(m map[string]string) { delete(m, "etcd_serializable_reads") }), nil},
+			with(func(m map[string]string) { delete(m, "etcd_serializable_reads") }), []string{HMACSecretName}},
 		{"MinIO data", LocalOptions{StateDir: "/st", S3URL: "minio:9000", S3Bucket: "b"},
 			with(func(m map[string]string) {
 				m["data_store"], m["s3_url"], m["s3_bucket"] = "minio", "minio:9000", "b"
 				delete(m, "data_dir")
-			}), []string{"s3-access-key", "s3-secret-key"}},
+			}), []string{HMACSecretName, "s3-access-key", "s3-secret-key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,7 +54,8 @@ type Options struct {
 	BuildCacheDir string
 	// SDKDir is the local faas-flow checkout used for remote builds.
 	SDKDir string
-	// Env is set for every function, overriding its envVars (gateway URL…).
+	// Env is set for every function (the gateway URL…); a function's own
+	// envVars win.
 	Env map[string]string
 	// FlowEnv is set for functions built from the faas-flow template, under
 	// their envVars (state/data store settings).

@@ -24,8 +24,11 @@ func (s *Server) spec(f store.Function) supervisor.Spec {
 			}
 		}
 	}
-	maps.Copy(env, d.EnvVars)
+	// The stack's defaults (its gateway URL) give way to what the
+	// deployment sets: behind another gateway, a flow sends its hops
+	// where its stack file says.
 	maps.Copy(env, s.opts.Env)
+	maps.Copy(env, d.EnvVars)
 	if d.EnvProcess != "" {
 		env["fprocess"] = d.EnvProcess
 	}
