@@ -313,14 +313,21 @@ func TestContract12FunctionsShareTheHostWithoutPortClashes(t *testing.T) {
 
 func TestContract13FunctionGetsItsListenAddressNameAndEnv(t *testing.T) {
 	l := sharedLocal(t)
-	deploy(t, l, fnDef{name: "c13", env: map[string]string{"FOO": "bar", "gateway": "http://gateway.openfaas:8080"}})
-	want := map[string]string{
-		"OPENFAAS_NAME": "c13", "OPENFAAS_NAMESPACE": "openfaas-fn", "FOO": "bar", "mode": "http",
-		"gateway": l.URL(), "fprocess": "./handler",
+	deploy(t, l, fnDef{name: "c13", env: map[string]string{"FOO": "bar"}},
+		fnDef{name: "c13-own", env: map[string]string{"gateway": "http://gateway.openfaas:8080"}})
+	want := map[string]map[string]string{
+		"c13": {
+			"OPENFAAS_NAME": "c13", "OPENFAAS_NAMESPACE": "openfaas-fn", "FOO": "bar", "mode": "http",
+			"gateway": l.URL(), "fprocess": "./handler",
+		},
+		// A deployment's own gateway wins (behind another gateway, it is that one).
+		"c13-own": {"OPENFAAS_NAME": "c13-own", "gateway": "http://gateway.openfaas:8080"},
 	}
-	for k, v := range want {
-		if r := do(t, "GET", l.URL()+"/function/c13/env?k="+k, "", nil); r.body != v {
-			t.Errorf("env %s = %q, want %q", k, r.body, v)
+	for fn, env := range want {
+		for k, v := range env {
+			if r := do(t, "GET", l.URL()+"/function/"+fn+"/env?k="+k, "", nil); r.body != v {
+				t.Errorf("%s: env %s = %q, want %q", fn, k, r.body, v)
+			}
 		}
 	}
 	r := do(t, "GET", l.URL()+"/function/c13/env?k=secret_mount_path", "", nil)
@@ -342,7 +349,7 @@ func TestContract14BuildContextRestoresTemplateFiles(t *testing.T) {
 func TestContract15RemoteBuilderBuildsSignedTarWithoutDocker(t *testing.T) {
 	l := sharedLocal(t)
 	ctxDir := t.TempDir()
-	copyDir(t, repoRoot+"/template/golang-http", ctxDir)
+	copyDir(t, repoRoot+"/template/golang-middleware", ctxDir)
 	copyDir(t, handlerDir, ctxDir+"/function")
 	var tarBuf strings.Builder
 	if err := remotebuild.WriteTar(&tarBuf, ctxDir, api.BuildConfig{Image: "c15:1", BuildArgs: map[string]string{"ADDITIONAL_PACKAGE": ""}}); err != nil {

@@ -26,7 +26,7 @@ func TestDeployOfFunctionThatDoesNotCompileReportsCompilerOutput(t *testing.T) {
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "handler.go"), []byte("package function\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter, r *http.Request) { notDefined() }\n"), 0o644)
 	stack := filepath.Join(t.TempDir(), "stack.yml")
-	os.WriteFile(stack, []byte("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  broken:\n    lang: golang-http\n    handler: "+bad+"\n    image: broken:1\n"), 0o644)
+	os.WriteFile(stack, []byte("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  broken:\n    lang: golang-middleware\n    handler: "+bad+"\n    image: broken:1\n"), 0o644)
 	err := l.Deploy(context.Background(), stack, nil)
 	if err == nil || !strings.Contains(err.Error(), "undefined: notDefined") {
 		t.Fatalf("deploy error = %v, want the compiler output", err)
@@ -209,7 +209,7 @@ func TestFlowFunctionsGetStoreEnvironment(t *testing.T) {
 	// another package's); the gateway keys the flow env on the language.
 	stackDir := t.TempDir()
 	tdir := filepath.Join(stackDir, "template", "faas-flow")
-	copyDir(t, repoRoot+"/template/golang-http", tdir)
+	copyDir(t, repoRoot+"/template/golang-middleware", tdir)
 	os.WriteFile(filepath.Join(tdir, "template.yml"), []byte("language: faas-flow\nfprocess: ./handler\n"), 0o644)
 	stack := filepath.Join(stackDir, "stack.yml")
 	os.WriteFile(stack, []byte("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  f-flow:\n    lang: faas-flow\n    handler: "+handlerDir+"\n    image: f-flow:1\n    environment:\n      data_store: memory\n"), 0o644)
@@ -227,7 +227,7 @@ func TestFlowFunctionsGetStoreEnvironment(t *testing.T) {
 		}
 	}
 	if r := do(t, "GET", l.URL()+"/function/c13/env?k=state_store", "", nil); r.body != "" && r.code == 200 {
-		t.Errorf("a golang-http function got state_store=%q", r.body)
+		t.Errorf("a golang-middleware function got state_store=%q", r.body)
 	}
 }
 
@@ -284,7 +284,7 @@ func TestLogsEndpointReturnsFunctionOutputAsNDJSON(t *testing.T) {
 	}
 	found := false
 	for _, m := range msgs {
-		if m.Name == "f-logs" && strings.Contains(m.Text, "golang-http handler listening") {
+		if m.Name == "f-logs" && strings.Contains(m.Text, "golang-middleware handler listening") {
 			found = true
 		}
 	}

@@ -110,7 +110,7 @@ func writeStack(t *testing.T, fns ...fnDef) string {
 	for _, f := range fns {
 		lang := f.lang
 		if lang == "" {
-			lang = "golang-http"
+			lang = "golang-middleware"
 		}
 		fmt.Fprintf(&b, "  %s:\n    lang: %s\n    handler: %s\n    image: %s:latest\n", f.name, lang, handlerDir, f.name)
 		if len(f.env) > 0 {

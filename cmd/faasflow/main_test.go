@@ -52,7 +52,7 @@ func cli(t *testing.T, stdin string, args ...string) result {
 func writeStack(t *testing.T, gatewayURL string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "stack.yml")
-	src := fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\n  gateway: %s\nfunctions:\n  echo:\n    lang: golang-http\n    handler: %s\n    image: echo:latest\n    environment:\n      GREETING: hi\n", gatewayURL, handlerDir)
+	src := fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\n  gateway: %s\nfunctions:\n  echo:\n    lang: golang-middleware\n    handler: %s\n    image: echo:latest\n    environment:\n      GREETING: hi\n", gatewayURL, handlerDir)
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
 		t.Fatalf("bad format accepted")
 	}
 	r = cli(t, "", append([]string{"logs", "echo"}, gw...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "golang-http handler listening") {
+	if r.code != 0 || !strings.Contains(r.stdout, "golang-middleware handler listening") {
 		t.Fatalf("logs = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	// --follow prints what is kept, then stays until the function is removed.
@@ -133,7 +133,7 @@ func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
 	}
 	select {
 	case r := <-followed:
-		if r.code != 0 || !strings.Contains(r.stdout, "golang-http handler listening") {
+		if r.code != 0 || !strings.Contains(r.stdout, "golang-middleware handler listening") {
 			t.Fatalf("logs --follow = %d %q %q", r.code, r.stdout, r.stderr)
 		}
 	case <-time.After(10 * time.Second):
@@ -156,7 +156,7 @@ func TestDeployReportsCompilerOutput(t *testing.T) {
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "handler.go"), []byte("package function\n\nfunc Handle() { oops }\n"), 0o644)
 	p := filepath.Join(t.TempDir(), "stack.yml")
-	os.WriteFile(p, []byte("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  bad:\n    lang: golang-http\n    handler: "+bad+"\n    image: bad:1\n"), 0o644)
+	os.WriteFile(p, []byte("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  bad:\n    lang: golang-middleware\n    handler: "+bad+"\n    image: bad:1\n"), 0o644)
 	r := cli(t, "", "deploy", "-f", p, "--gateway", l.URL(), "--state-dir", state)
 	if r.code != 1 || !strings.Contains(r.stderr, "undefined: oops") {
 		t.Fatalf("deploy = %d\n%s", r.code, r.stderr)

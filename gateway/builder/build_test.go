@@ -80,9 +80,9 @@ func TestShrinkwrapOverlaysHandlerOnTemplateLikeFaasCli(t *testing.T) {
 	}
 }
 
-func TestFunctionBuildsGolangHTTPTemplateThatServes(t *testing.T) {
+func TestFunctionBuildsGolangMiddlewareTemplateThatServes(t *testing.T) {
 	root := repoRoot(t)
-	tdir := filepath.Join(root, "template", "golang-http")
+	tdir := filepath.Join(root, "template", "golang-middleware")
 	handler := t.TempDir()
 	writeFiles(t, handler, map[string]string{
 		"go.mod":     "module handler/function\n\ngo 1.24\n",
@@ -118,7 +118,7 @@ func TestCompileFailureReportsCompilerOutput(t *testing.T) {
 	writeFiles(t, handler, map[string]string{
 		"handler.go": "package function\n\nfunc Handle() { undefinedThing() }\n",
 	})
-	_, err := Function(context.Background(), Spec{Name: "broken", TemplateDir: filepath.Join(root, "template", "golang-http"), HandlerDir: handler, OutDir: t.TempDir()})
+	_, err := Function(context.Background(), Spec{Name: "broken", TemplateDir: filepath.Join(root, "template", "golang-middleware"), HandlerDir: handler, OutDir: t.TempDir()})
 	var ce *CompileError
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *CompileError", err)
@@ -157,7 +157,7 @@ func TestCacheSkipsUnchangedBuild(t *testing.T) {
 	handler := t.TempDir()
 	writeFiles(t, handler, map[string]string{"handler.go": "package function\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter, r *http.Request) {}\n"})
 	cache := t.TempDir()
-	spec := Spec{Name: "c", TemplateDir: filepath.Join(root, "template", "golang-http"), HandlerDir: handler, OutDir: t.TempDir(), CacheDir: cache}
+	spec := Spec{Name: "c", TemplateDir: filepath.Join(root, "template", "golang-middleware"), HandlerDir: handler, OutDir: t.TempDir(), CacheDir: cache}
 	if _, err := Function(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestCacheSkipsUnchangedBuild(t *testing.T) {
 
 func TestFindSDKDirWalksUpToModule(t *testing.T) {
 	root := repoRoot(t)
-	got, err := FindSDKDir(filepath.Join(root, "template", "golang-http", "function"))
+	got, err := FindSDKDir(filepath.Join(root, "template", "golang-middleware", "function"))
 	if err != nil || got != root {
 		t.Fatalf("FindSDKDir = %q, %v; want %q", got, err, root)
 	}

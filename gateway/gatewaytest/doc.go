@@ -1,5 +1,5 @@
 // Package gatewaytest builds the worker function the gateway's tests deploy: a
-// golang-http function (built from template/golang-http with package build)
+// golang-middleware function (built from template/golang-middleware with package build)
 // whose paths misbehave on demand.
 //
 //	/               echo: "METHOD PATH?QUERY BODY"

@@ -114,7 +114,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	return builder.Function(ctx, builder.Spec{
-		Name: "worker", Lang: "golang-http", TemplateDir: filepath.Join(root, "template", "golang-http"),
+		Name: "worker", Lang: "golang-middleware", TemplateDir: filepath.Join(root, "template", "golang-middleware"),
 		HandlerDir: handler, OutDir: filepath.Join(dir, "out"),
 	})
 }

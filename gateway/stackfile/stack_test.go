@@ -35,7 +35,7 @@ provider:
   gateway: http://127.0.0.1:${PORT:-8080}
 functions:
   probe-fn:
-    lang: golang-http
+    lang: golang-middleware
     handler: ./probe
     image: probe-fn:latest
     environment:

@@ -23,7 +23,7 @@ func TestRegistrySurvivesReopen(t *testing.T) {
 	if err := s.Put(Function{Deployment: api.FunctionDeployment{Service: "a", Image: "a:1"}, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetImage("b:1", "/bin/b", "golang-http"); err != nil {
+	if err := s.SetImage("b:1", "/bin/b", "golang-middleware"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetReplicas("a", 0); err != nil {
@@ -41,7 +41,7 @@ func TestRegistrySurvivesReopen(t *testing.T) {
 	if !ok || b.Deployment.EnvVars["k"] != "v" || !b.CreatedAt.Equal(created) {
 		t.Fatalf("b = %+v", b)
 	}
-	if img, ok := s2.Image("b:1"); !ok || img.Binary != "/bin/b" || img.Lang != "golang-http" {
+	if img, ok := s2.Image("b:1"); !ok || img.Binary != "/bin/b" || img.Lang != "golang-middleware" {
 		t.Fatalf("image = %+v %v", img, ok)
 	}
 	if err := s2.Delete("a"); err != nil {

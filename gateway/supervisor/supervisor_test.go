@@ -162,7 +162,7 @@ func TestLogsAreCapturedInRingAndFile(t *testing.T) {
 		lines, _ := s.Logs("w", 0)
 		found := false
 		for _, l := range lines {
-			if strings.Contains(l.Text, "golang-http handler listening") {
+			if strings.Contains(l.Text, "golang-middleware handler listening") {
 				found = true
 			}
 		}
@@ -175,7 +175,7 @@ func TestLogsAreCapturedInRingAndFile(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b, err := os.ReadFile(filepath.Join(s.opts.StateDir, "logs", "w.log"))
-	if err != nil || !strings.Contains(string(b), "golang-http handler listening") {
+	if err != nil || !strings.Contains(string(b), "golang-middleware handler listening") {
 		t.Fatalf("log file: %v %q", err, b)
 	}
 }

@@ -1,4 +1,4 @@
-// Package function holds the handler of a golang-http function.
+// Package function holds the handler of a golang-middleware function.
 package function
 
 import (

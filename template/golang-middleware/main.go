@@ -1,5 +1,5 @@
-// Command handler serves a golang-http function: every request except the
-// health endpoint goes to function.Handle.
+// Command handler serves a golang-middleware function: every request except
+// the health endpoint goes to function.Handle, in full duplex (see handle).
 //
 // Environment:
 //
@@ -59,7 +59,7 @@ func run() error {
 		}
 		fmt.Fprint(w, "OK")
 	})
-	mux.HandleFunc("/", function.Handle)
+	mux.HandleFunc("/", handle)
 
 	srv := &http.Server{
 		Addr:              addr,
@@ -73,7 +73,7 @@ func run() error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Printf("golang-http handler listening on %s", addr)
+	log.Printf("golang-middleware handler listening on %s", addr)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -91,6 +91,15 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// handle calls function.Handle with full duplex on, so that a handler may
+// write its answer while it still reads the body (an echo that copies one
+// to the other): otherwise Go's HTTP/1 server reads what is left of the
+// body for itself once the answer starts, and the handler never sees it.
+func handle(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	function.Handle(w, r)
 }
 
 // durationEnv reads a duration given as whole seconds ("10") or a Go duration ("10s").
