@@ -28,6 +28,10 @@ const (
 	HeaderError         = "X-Faas-Flow-Error"
 	HeaderWait          = "X-Faas-Flow-Wait"
 	HeaderFlow          = "X-Faas-Flow-Name"
+	// HeaderRuntime is on every answer of a flow function, errors
+	// included, with the SDKVersion it runs: it tells a client (faasflow
+	// state, dag, pause...) that the function it called is a flow.
+	HeaderRuntime = "X-Faas-Flow-Runtime"
 )
 
 // CallError is the error of an operation whose HTTP call answered with a

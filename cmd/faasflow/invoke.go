@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,7 +104,7 @@ func requestCall(ctx context.Context, e env, action, method string, args []strin
 		return err
 	}
 	defer resp.Body.Close()
-	return printResponse(e, resp.StatusCode, resp.Body)
+	return printFlowResponse(e, pos[0], resp)
 }
 
 func runDag(ctx context.Context, e env, args []string) error {
@@ -127,5 +129,35 @@ func runDag(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	return printResponse(e, resp.StatusCode, resp.Body)
+	return printFlowResponse(e, pos[0], resp)
+}
+
+// headerFlowRuntime is the header the flow runtime puts on every answer of
+// a flow function (runtime.HeaderRuntime).
+const headerFlowRuntime = "X-Faas-Flow-Runtime"
+
+// printFlowResponse is printResponse for the commands that only mean
+// something to a flow (state, pause, resume, stop, redrive, dag). An answer
+// without headerFlowRuntime did not come from a flow: it is an error saying
+// so, whatever its status, unless the gateway made it (an unknown function,
+// one that is down), which is reported as it is.
+func printFlowResponse(e env, name string, resp *http.Response) error {
+	if resp.Header.Get(headerFlowRuntime) != "" {
+		return printResponse(e, resp.StatusCode, resp.Body)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if gatewayAnswer(resp, b) {
+		return printResponse(e, resp.StatusCode, bytes.NewReader(b))
+	}
+	return fmt.Errorf("%s is not a faas-flow flow: its answer (%s) lacks the %s header that every flow function sends",
+		name, resp.Status, headerFlowRuntime)
+}
+
+// gatewayAnswer reports whether resp, with body b, was made by the gateway
+// or the watchdog rather than by the function: they mark their errors with
+// X-OpenFaaS-Internal, except the gateway's 404 for a function that is not
+// deployed, which says "error finding function".
+func gatewayAnswer(resp *http.Response, b []byte) bool {
+	return resp.Header.Get("X-OpenFaaS-Internal") != "" ||
+		(resp.StatusCode == http.StatusNotFound && bytes.HasPrefix(b, []byte("error finding function")))
 }

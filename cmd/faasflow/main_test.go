@@ -94,22 +94,23 @@ func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "404") {
 		t.Fatalf("unknown function = %d %q", r.code, r.stderr)
 	}
-	r = cli(t, "", append([]string{"state", "echo", "req-1"}, gw...)...)
-	if r.stdout != "GET /flow/req-1/state? " {
-		t.Fatalf("state = %q %q", r.stdout, r.stderr)
-	}
-	for _, action := range []string{"pause", "resume", "stop", "redrive"} {
-		r = cli(t, "", append([]string{action, "echo", "req-1"}, gw...)...)
-		if r.stdout != "POST /flow/req-1/"+action+"? " {
-			t.Fatalf("%s = %q %q", action, r.stdout, r.stderr)
+	// echo answers anything with 200, but it is not a flow: the flow
+	// commands must say so instead of printing its answer.
+	for _, args := range [][]string{
+		{"state", "echo", "req-1"}, {"pause", "echo", "req-1"}, {"resume", "echo", "req-1"},
+		{"stop", "echo", "req-1"}, {"redrive", "echo", "req-1"}, {"dag", "echo", "--format", "mermaid"},
+	} {
+		r = cli(t, "", append(args, gw...)...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "faasflow "+args[0]+": echo is not a faas-flow flow") {
+			t.Fatalf("%s = %d %q %q", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 		}
+	}
+	r = cli(t, "", append([]string{"state", "missing", "req-1"}, gw...)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "404 - error finding function missing") {
+		t.Fatalf("state of an unknown function = %d %q", r.code, r.stderr)
 	}
 	if r := cli(t, "", append([]string{"redrive", "echo"}, gw...)...); r.code == 0 || !strings.Contains(r.stderr, "REQUEST_ID") {
 		t.Fatalf("redrive without an id = %d %q", r.code, r.stderr)
-	}
-	r = cli(t, "", append([]string{"dag", "echo", "--format", "mermaid"}, gw...)...)
-	if r.stdout != "GET /?dag=mermaid " {
-		t.Fatalf("dag = %q %q", r.stdout, r.stderr)
 	}
 	if r := cli(t, "", append([]string{"dag", "echo", "--format", "png"}, gw...)...); r.code != 1 {
 		t.Fatalf("bad format accepted")

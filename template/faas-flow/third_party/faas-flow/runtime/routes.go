@@ -10,9 +10,10 @@ import (
 	"strings"
 )
 
-// ServeHTTP routes a request. A panic in a handler becomes a 500 for that
-// request only.
+// ServeHTTP routes a request. Every answer carries HeaderRuntime. A panic
+// in a handler becomes a 500 for that request only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(HeaderRuntime, SDKVersion)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
