@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -86,8 +87,16 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	s.metrics.observe(label, strconv.Itoa(code), time.Since(started).Seconds())
 }
 
-// forward proxies r to the function and returns the status sent.
+// forward proxies r to the function and returns the status sent. A body
+// over MaxBodyBytes never reaches the function as a cut-short success: it
+// is answered 413 before the call when its declared length is too large,
+// or when the function has not answered yet once it passes the limit;
+// when the function's answer has already started, it is broken off (see
+// abort), as is an answer the function itself did not finish.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Function, started time.Time) int {
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return s.bodyTooLarge(w, f, r.ContentLength)
+	}
 	inst, err := s.instance(r.Context(), f)
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, "function "+f.Deployment.Service+" cannot start: "+err.Error())
@@ -95,32 +104,45 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), inst.Timeout())
 	defer cancel()
-	out, code := s.outgoing(ctx, w, r)
+	body, code := s.requestBody(w, r)
+	if body == nil {
+		return code
+	}
+	out, code := s.outgoing(ctx, w, r, body)
 	if out == nil {
 		return code
 	}
+	capped, _ := body.(*cappedBody)
 	resp, err := inst.RoundTrip(out)
 	if err != nil {
+		if capped.tooLarge() {
+			return s.bodyTooLarge(w, f, -1)
+		}
 		return callFailed(w, r, f, inst, err)
 	}
 	defer resp.Body.Close()
-	s.relay(w, r, resp, started)
+	if capped != nil {
+		// The function may answer while the body is still arriving (a
+		// streaming echo). Without full duplex, sending the answer's
+		// headers makes the server read what is left of the body for
+		// itself, from under the transport that is passing it on.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
+	if err := s.relay(w, r, resp, started); err != nil || capped.tooLarge() {
+		abort(w)
+	}
 	return resp.StatusCode
 }
 
-// outgoing is the request forward sends to the function for r, with ctx:
-// the same method, path remainder, query, body and headers (less the
+// outgoing is the request forward sends to the function for r, with ctx
+// and body: the same method, path remainder, query and headers (less the
 // hop-by-hop ones), X-Forwarded-Host and -For when the caller set none, and
 // the trace context. When it cannot be made, the error has been answered
 // and outgoing returns nil and its status.
-func (s *Server) outgoing(ctx context.Context, w http.ResponseWriter, r *http.Request) (*http.Request, int) {
+func (s *Server) outgoing(ctx context.Context, w http.ResponseWriter, r *http.Request, body io.Reader) (*http.Request, int) {
 	target := "http://function" + functionPath(r)
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
-	}
-	body, code := s.requestBody(w, r)
-	if body == nil {
-		return nil, code
 	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
 	if err != nil {
@@ -144,27 +166,72 @@ func (s *Server) outgoing(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return out, 0
 }
 
-// requestBody is r's body bounded by MaxBodyBytes, read into memory first
-// when it is small. When reading fails, the error has been answered and
-// requestBody returns nil and its status.
+// requestBody is r's body: read into memory first when it is small, else
+// a *cappedBody that fails once it passes MaxBodyBytes, streamed to the
+// function. (A declared length over the limit was refused by forward, and
+// the server holds a body to its declared length.) When reading fails, the
+// error has been answered and requestBody returns nil and its status.
 func (s *Server) requestBody(w http.ResponseWriter, r *http.Request) (io.Reader, int) {
-	var body io.Reader = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	if n := r.ContentLength; n > 0 && n <= smallBody {
 		// A small body is read first and sent from memory: the transport
 		// then writes it with the headers, where a streamed body makes it
 		// flush the headers and copy through a fresh 32 KiB buffer.
 		b := make([]byte, n)
-		if _, err := io.ReadFull(body, b); err != nil {
-			code := http.StatusBadRequest
-			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-				code = http.StatusRequestEntityTooLarge
-			}
-			httpError(w, code, "read request body: "+err.Error())
-			return nil, code
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			httpError(w, http.StatusBadRequest, "read request body: "+err.Error())
+			return nil, http.StatusBadRequest
 		}
-		body = bytes.NewReader(b)
+		return bytes.NewReader(b), 0
 	}
-	return body, 0
+	return &cappedBody{r: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)}, 0
+}
+
+// cappedBody is a request body that fails once it passes the gateway's
+// limit (r is an http.MaxBytesReader) and records that it did. The
+// transport reads it on a goroutine of its own, hence the atomic.
+type cappedBody struct {
+	r        io.Reader
+	exceeded atomic.Bool
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		b.exceeded.Store(true)
+	}
+	return n, err
+}
+
+// tooLarge reports whether the body passed the limit; false for nil (a
+// body read into memory, whose declared length was within it).
+func (b *cappedBody) tooLarge() bool { return b != nil && b.exceeded.Load() }
+
+// bodyTooLarge answers 413, marked as the gateway's answer, for a request
+// body over MaxBodyBytes: size is its declared length, or -1 when the limit
+// was found while the body was read. It returns the status sent.
+func (s *Server) bodyTooLarge(w http.ResponseWriter, f store.Function, size int64) int {
+	what := "request body"
+	if size >= 0 {
+		what = fmt.Sprintf("request body of %d bytes", size)
+	}
+	w.Header().Set(api.HeaderOpenFaaSInternal, "gateway")
+	httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		"%s for function %s is too large: the gateway accepts at most %d bytes (faasflow up --max-body-size)",
+		what, f.Deployment.Service, s.opts.MaxBodyBytes))
+	return http.StatusRequestEntityTooLarge
+}
+
+// abort breaks off an answer whose status and part of whose body have been
+// sent, by closing the caller's connection, so that the caller sees an
+// incomplete answer (an unexpected end of the body) rather than a complete
+// one that is cut short. An answer that cannot be broken off (a writer
+// without a connection, such as the queue worker's) is left as it is.
+func abort(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	_ = conn.Close()
 }
 
 // callFailed answers a call the function gave no response to, marked as
@@ -188,8 +255,9 @@ func callFailed(w http.ResponseWriter, r *http.Request, f store.Function, inst *
 // relay sends the function's response to the caller: its headers (less the
 // hop-by-hop ones; the request's Content-Type, or text/plain, when it set
 // none), the duration so far, the status and the body, streamed with a
-// flush per read for event streams and NDJSON.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, started time.Time) {
+// flush per read for event streams and NDJSON. It returns the error that
+// cut the function's body short, if one did.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, started time.Time) error {
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
@@ -206,14 +274,16 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Respon
 	// The function's body is streamed, so the duration is the time to headers.
 	w.Header().Set(api.HeaderDuration, fmt.Sprintf("%f", time.Since(started).Seconds()))
 	w.WriteHeader(resp.StatusCode)
+	src := &readerOnly{r: resp.Body}
 	ct := resp.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/x-ndjson") {
-		streamCopy(w, resp.Body)
+		streamCopy(w, src)
 	} else {
 		buf := s.copyBufs.Get().(*[]byte)
-		_, _ = io.CopyBuffer(writerOnly{w}, readerOnly{resp.Body}, *buf)
+		_, _ = io.CopyBuffer(writerOnly{w}, src, *buf)
 		s.copyBufs.Put(buf)
 	}
+	return src.err
 }
 
 // smallBody is the largest request body requestBody reads into memory
@@ -224,8 +294,21 @@ const smallBody = 16 << 10
 // writerOnly and readerOnly hide ReadFrom and WriteTo, so that
 // io.CopyBuffer uses the buffer it is given (the response writer and the
 // TCP connection under it would each allocate a new one per call).
+// readerOnly also keeps the first error other than io.EOF its reader
+// returned: the reason the body it copies was cut short.
 type writerOnly struct{ io.Writer }
-type readerOnly struct{ io.Reader }
+type readerOnly struct {
+	r   io.Reader
+	err error
+}
+
+func (ro *readerOnly) Read(p []byte) (int, error) {
+	n, err := ro.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && ro.err == nil {
+		ro.err = err
+	}
+	return n, err
+}
 
 // streamCopy copies r to w, flushing after every read, until either fails.
 func streamCopy(w http.ResponseWriter, r io.Reader) {

@@ -77,6 +77,9 @@ type LocalOptions struct {
 	BuildCacheDir string
 	// FunctionTimeout is the default exec timeout (default 60s).
 	FunctionTimeout time.Duration
+	// MaxBodyBytes bounds the body of a sync call (default 32 MiB); see
+	// Options.MaxBodyBytes.
+	MaxBodyBytes int64
 	// FunctionProcs is the GOMAXPROCS of functions without a CPU limit or
 	// a GOMAXPROCS of their own (0: Go's default); see Options.FunctionProcs.
 	FunctionProcs int

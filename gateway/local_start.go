@@ -152,7 +152,7 @@ func (l *Local) newServer(reg *store.Store, js jetstream.JetStream, promReg *pro
 		Auth:         l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
 		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,
-		TracerProvider: o.TracerProvider, Logger: o.Logger,
+		MaxBodyBytes: o.MaxBodyBytes, TracerProvider: o.TracerProvider, Logger: o.Logger,
 	})
 }
 

@@ -70,7 +70,9 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// Logger receives gateway events (nil: discarded).
 	Logger *slog.Logger
-	// MaxBodyBytes bounds sync request bodies (default 32 MiB).
+	// MaxBodyBytes bounds sync request bodies (default 32 MiB). A larger
+	// body is answered 413 and never reaches the function cut short: see
+	// docs/gateway.md, "Request body limit".
 	MaxBodyBytes int64
 	// FunctionProcs is the GOMAXPROCS of functions that set neither
 	// GOMAXPROCS in their environment nor a CPU limit (0: Go's default, all

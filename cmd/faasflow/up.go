@@ -92,6 +92,8 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.QueueDelivery, "queue-delivery", gateway.DeliverAtLeastOnce, "at-least-once (acknowledge after the call, retry failures) or at-most-once (as OpenFaaS CE: acknowledge first, never retry, one call at a time, 202 for unknown functions)")
 	fs.Float64Var(&o.QueueFailRate, "queue-fail-rate", 0, "fail this fraction of queued calls on purpose, without calling the function (to test flows under lost hops)")
 	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")
+	o.MaxBodyBytes = 32 << 20
+	fs.Var((*sizeFlag)(&o.MaxBodyBytes), "max-body-size", "largest body of a sync call, in bytes or with KiB, MiB or GiB; a larger one is answered 413")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")
 }

@@ -3,6 +3,7 @@
 // whose paths misbehave on demand.
 //
 //	/               echo: "METHOD PATH?QUERY BODY"
+//	/stream         echo of the body, written while it is read
 //	/headers        request headers as JSON
 //	/status/CODE    answers CODE (query retry_after sets Retry-After)
 //	/sleep?d=DUR    sleeps, then answers "slept"

@@ -24,6 +24,13 @@ import (
 )
 
 func Handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/stream" {
+		// Echo the body while it arrives: the answer starts before the
+		// request has been read to its end.
+		w.Header().Set("Content-Type", "application/octet-stream")
+		io.Copy(w, r.Body)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	q := r.URL.Query()
 	switch {
