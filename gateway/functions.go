@@ -13,8 +13,8 @@ import (
 	"github.com/faas-flow/faas-flow/gateway/store"
 )
 
-// status is the API view of a registry entry: one available replica when
-// its instance is running, ready and not scaled to zero.
+// status is the API view of a registry entry: its replicas, and as
+// available those of its running processes that pass their health check.
 func (s *Server) status(f store.Function) api.FunctionStatus {
 	d := f.Deployment
 	st := api.FunctionStatus{
@@ -24,8 +24,8 @@ func (s *Server) status(f store.Function) api.FunctionStatus {
 		ReadOnlyRootFilesystem: d.ReadOnlyRootFilesystem, Replicas: f.Replicas, CreatedAt: f.CreatedAt,
 		InvocationCount: s.metrics.invocationCount(d.Service),
 	}
-	if inst, ok := s.opts.Supervisor.Get(d.Service); ok && inst.Ready() && f.Replicas > 0 {
-		st.AvailableReplicas = 1
+	if inst, ok := s.opts.Supervisor.Get(d.Service); ok && f.Replicas > 0 {
+		st.AvailableReplicas = uint64(inst.AvailableReplicas())
 	}
 	return st
 }
@@ -79,17 +79,21 @@ func (s *Server) deploy(update bool) http.HandlerFunc {
 			httpError(w, http.StatusBadRequest, "namespace must be: "+api.DefaultNamespace)
 			return
 		}
+		s.replicasMu.Lock()
+		defer s.replicasMu.Unlock()
 		old, exists := s.opts.Store.Get(d.Service)
 		if update && !exists {
 			httpError(w, http.StatusNotFound, "function "+d.Service+" not found")
 			return
 		}
-		f := store.Function{Deployment: d, CreatedAt: time.Now().UTC(), Replicas: 1}
+		replicas, err := deployReplicas(d, old, exists)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		f := store.Function{Deployment: d, CreatedAt: time.Now().UTC(), Replicas: replicas}
 		if exists {
 			f.CreatedAt = old.CreatedAt
-			if old.Replicas > 0 {
-				f.Replicas = old.Replicas
-			}
 		}
 		if img, ok := s.opts.Store.Image(d.Image); ok {
 			f.Binary, f.Lang = img.Binary, img.Lang
@@ -99,7 +103,7 @@ func (s *Server) deploy(update bool) http.HandlerFunc {
 				"or give an fprocess command to run per request")
 			return
 		}
-		spec := s.spec(f)
+		spec := s.runSpec(f)
 		if err := s.opts.Supervisor.CheckSecrets(spec.Secrets); err != nil {
 			httpError(w, http.StatusBadRequest, err.Error())
 			return
@@ -112,7 +116,7 @@ func (s *Server) deploy(update bool) http.HandlerFunc {
 			httpError(w, http.StatusInternalServerError, "start "+d.Service+": "+err.Error())
 			return
 		}
-		s.opts.Logger.Info("deployed", "function", d.Service, "image", d.Image, "update", exists)
+		s.opts.Logger.Info("deployed", "function", d.Service, "image", d.Image, "update", exists, "replicas", replicas)
 		s.pruneBinaries()
 		w.WriteHeader(http.StatusAccepted)
 	}
@@ -143,14 +147,15 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// Restore starts every registered function with replicas > 0 (after a restart).
+// Restore starts every registered function with replicas > 0, with its
+// replicas (after a restart).
 func (s *Server) Restore(ctx context.Context) error {
 	var errs []error
 	for _, f := range s.opts.Store.List() {
 		if f.Replicas == 0 {
 			continue
 		}
-		if err := s.opts.Supervisor.Start(ctx, s.spec(f)); err != nil {
+		if err := s.opts.Supervisor.Start(ctx, s.runSpec(f)); err != nil {
 			errs = append(errs, err)
 			s.opts.Logger.Error("restore function", "function", f.Deployment.Service, "err", err)
 		}

@@ -57,11 +57,7 @@ func (s *Server) instance(ctx context.Context, f store.Function) (*supervisor.In
 	if inst, ok := s.opts.Supervisor.Get(name); ok {
 		return inst, nil
 	}
-	if err := s.opts.Store.SetReplicas(name, 1); err != nil {
-		return nil, err
-	}
-	f.Replicas = 1
-	if err := s.opts.Supervisor.Start(ctx, s.spec(f)); err != nil {
+	if err := s.scaleFromZero(ctx, f); err != nil {
 		return nil, err
 	}
 	inst, ok := s.opts.Supervisor.Get(name)

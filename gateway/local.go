@@ -96,6 +96,10 @@ type LocalOptions struct {
 	// QueueFailRate makes this fraction of queued calls fail on purpose
 	// (see queue.WorkerOptions.FailRate); for tests of lost hops.
 	QueueFailRate float64
+	// QueueDuplicateRate makes the queue worker deliver this fraction of
+	// queued calls twice at once (see queue.WorkerOptions.DuplicateRate);
+	// for tests of duplicated hops.
+	QueueDuplicateRate float64
 	// AckWait, MaxDeliver, InitialRetryWait, MaxRetryWait tune the queue
 	// worker (defaults 30s, 10, 1s, 60s).
 	AckWait          time.Duration
@@ -222,18 +226,28 @@ func (l *Local) EtcdEndpoints() []string { return l.etcdURLs }
 // SecretsDir is the secret store.
 func (l *Local) SecretsDir() string { return l.opts.SecretsDir }
 
-// FunctionPIDs are the process ids of the running function instances
+// FunctionPIDs are the process ids of the running function replicas
 // (classic fprocess functions, which start a process per call, have none).
 func (l *Local) FunctionPIDs() []int {
 	var pids []int
 	for _, name := range l.sup.Names() {
-		if inst, ok := l.sup.Get(name); ok {
-			if pid := inst.PID(); pid > 0 {
+		for _, pid := range l.ReplicaPIDs(name) {
+			if pid > 0 {
 				pids = append(pids, pid)
 			}
 		}
 	}
 	return pids
+}
+
+// ReplicaPIDs are the process ids of the replicas of function name, in
+// replica order (0 for a replica whose process is not running; none when
+// the function is not running).
+func (l *Local) ReplicaPIDs(name string) []int {
+	if inst, ok := l.sup.Get(name); ok {
+		return inst.PIDs()
+	}
+	return nil
 }
 
 // Server is the HTTP API (for its metrics registry).

@@ -49,6 +49,9 @@ func (o LocalOptions) withDefaults() (LocalOptions, error) {
 	if o.QueueFailRate < 0 || o.QueueFailRate >= 1 {
 		return o, fmt.Errorf("queue fail rate %v: want at least 0 and less than 1", o.QueueFailRate)
 	}
+	if o.QueueDuplicateRate < 0 || o.QueueDuplicateRate > 1 {
+		return o, fmt.Errorf("queue duplicate rate %v: want from 0 to 1", o.QueueDuplicateRate)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -185,7 +188,7 @@ func (l *Local) startWorker(ctx context.Context, js jetstream.JetStream, promReg
 		GatewayURL: l.url, Handler: l.server, Concurrency: o.QueueWorkers, AckWait: o.AckWait, MaxDeliver: o.MaxDeliver,
 		InitialRetryWait: o.InitialRetryWait, MaxRetryWait: o.MaxRetryWait,
 		AtMostOnce: o.QueueDelivery == DeliverAtMostOnce, FailRate: o.QueueFailRate, FailSeed: uint64(time.Now().UnixNano()),
-		Registerer: promReg, TracerProvider: o.TracerProvider, Logger: o.Logger,
+		DuplicateRate: o.QueueDuplicateRate, Registerer: promReg, TracerProvider: o.TracerProvider, Logger: o.Logger,
 	})
 	return err
 }

@@ -99,6 +99,9 @@ type Server struct {
 	// binaries is read-locked by builds from compiling a binary until the
 	// registry refers to it; pruneBinaries runs only when none is.
 	binaries sync.RWMutex
+	// replicasMu orders the changes of a function's replicas (deploy,
+	// scale, scale from zero): each records them and applies them whole.
+	replicasMu sync.Mutex
 }
 
 // NewServer builds the HTTP API.

@@ -85,3 +85,38 @@ func TestFailRateFailsCallsWithoutReachingTheFunction(t *testing.T) {
 		t.Fatalf("%d of %d calls failed on purpose, %d reached the function", failed, n, calls.Load())
 	}
 }
+
+func TestDuplicateRateMakesEachCallTwiceAtOnceAndSettlesOnTheFinalAnswer(t *testing.T) {
+	js := startJS(t)
+	var calls, inFlight, peak atomic.Int32
+	// The two copies of a call meet: the first to arrive holds the call
+	// (503, as a flow answers a hop whose node another delivery holds),
+	// and the second runs it (200).
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		now := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); now > p && !peak.CompareAndSwap(p, now); p = peak.Load() {
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n%2 == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ran")
+	}))
+	defer gw.Close()
+	cb, ch := callbackServer(t)
+	w := startWorker(t, js, WorkerOptions{GatewayURL: gw.URL, Concurrency: 1, DuplicateRate: 1})
+	publish(t, js, queuemsg.Request{Function: "f", CallbackURL: cb}, "dup")
+	c := waitCallback(t, ch)
+	if c.header.Get("X-Function-Status") != "200" || c.body != "ran" {
+		t.Fatalf("callback %s %q, want the copy that ran (200)", c.header.Get("X-Function-Status"), c.body)
+	}
+	if !streamEmpty(t, w) {
+		t.Fatal("the message was not settled by the copy that ran")
+	}
+	if calls.Load() != 2 || peak.Load() != 2 {
+		t.Fatalf("%d calls, at most %d at once; want the 2 copies at once", calls.Load(), peak.Load())
+	}
+}

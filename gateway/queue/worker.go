@@ -62,6 +62,13 @@ type WorkerOptions struct {
 	// calls; 0 in normal use.
 	FailRate float64
 	FailSeed uint64
+	// DuplicateRate is the fraction of calls made twice at once, as a
+	// queue that delivers a message again while its first delivery still
+	// runs (drawn from the same seeded source as FailRate). The message is
+	// settled by the better of the two answers: a final one if either is.
+	// It lets tests show that a flow runs a duplicated hop's node once; 0
+	// in normal use.
+	DuplicateRate float64
 	// CallbackAttempts bounds attempts to post a callback (default 3).
 	CallbackAttempts int
 	// CallbackTimeout bounds one callback attempt (default 10s).
@@ -316,9 +323,9 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	res := w.call(ctx, req)
 	stopBeat()
 
-	retryable := res.err != nil || res.status >= 500 || res.status == http.StatusTooManyRequests
+	retry := retryable(res)
 	final := int(meta.NumDelivered) >= w.opts.MaxDeliver
-	if retryable && !final {
+	if retry && !final {
 		delay := w.backoff(int(meta.NumDelivered))
 		if res.status == http.StatusServiceUnavailable || res.status == http.StatusTooManyRequests {
 			if d, ok := retryAfter(res.header.Get("Retry-After"), time.Now()); ok {
@@ -345,7 +352,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	if req.CallbackURL != nil && req.CallbackURL.Host != "" {
 		w.callback(ctx, req, callID, status, res, received)
 	}
-	if retryable {
+	if retry {
 		w.processed.WithLabelValues(req.Function, "failed").Inc()
 		w.opts.Logger.Warn("queue: giving up", "function", req.Function, "call_id", callID, "status", status, "attempts", meta.NumDelivered)
 		_ = msg.TermWithReason(fmt.Sprintf("failed after %d attempts (status %d)", meta.NumDelivered, status))
@@ -369,7 +376,7 @@ func (w *Worker) deliverOnce(ctx context.Context, msg jetstream.Msg, req queuems
 		status = http.StatusServiceUnavailable
 	}
 	outcome := "ack"
-	if res.err != nil || status >= 500 || status == http.StatusTooManyRequests {
+	if retryable(res) {
 		outcome = "failed"
 		w.opts.Logger.Warn("queue: call failed; delivering at most once, it is not retried",
 			"function", req.Function, "call_id", callID, "status", status, "err", res.err)
@@ -380,22 +387,48 @@ func (w *Worker) deliverOnce(ctx context.Context, msg jetstream.Msg, req queuems
 	}
 }
 
-// call invokes the function of req, unless FailRate makes it fail.
+// call invokes the function of req, unless FailRate makes it fail; when
+// DuplicateRate makes it a duplicated call, twice at once.
 func (w *Worker) call(ctx context.Context, req queuemsg.Request) result {
-	if w.failing() {
+	if w.draw(w.opts.FailRate) {
 		return result{status: http.StatusBadGateway, header: http.Header{}, body: []byte("call failed on purpose (queue fail rate)")}
 	}
-	return w.invoke(ctx, req)
+	if !w.draw(w.opts.DuplicateRate) {
+		return w.invoke(ctx, req)
+	}
+	var both [2]result
+	var wg sync.WaitGroup
+	for k := range both {
+		wg.Add(1)
+		go func() { defer wg.Done(); both[k] = w.invoke(ctx, req) }()
+	}
+	wg.Wait()
+	w.opts.Logger.Debug("queue: call made twice on purpose (queue duplicate rate)",
+		"function", req.Function, "status", both[0].status, "duplicate_status", both[1].status)
+	if retryable(both[0]) && !retryable(both[1]) {
+		return both[1]
+	}
+	return both[0]
 }
 
-// failing draws whether the next call fails on purpose.
-func (w *Worker) failing() bool {
-	if w.opts.FailRate <= 0 {
+// retryable reports whether res asks for the call to be made again: no
+// answer, a 5xx or a 429.
+func retryable(res result) bool {
+	return res.err != nil || res.status >= 500 || res.status == http.StatusTooManyRequests
+}
+
+// draw reports, with probability rate, that a fault applies to the next
+// call (always when rate is 1 or more, never when it is 0 or less).
+func (w *Worker) draw(rate float64) bool {
+	switch {
+	case rate <= 0:
 		return false
+	case rate >= 1:
+		return true
 	}
 	w.failMu.Lock()
 	defer w.failMu.Unlock()
-	return w.failRNG.Float64() < w.opts.FailRate
+	return w.failRNG.Float64() < rate
 }
 
 // heartbeat sends in-progress acks so a long call is not redelivered.
@@ -494,64 +527,6 @@ func (b *responseBuffer) WriteHeader(code int) {
 func (b *responseBuffer) Write(p []byte) (int, error) {
 	b.WriteHeader(http.StatusOK)
 	return b.body.Write(p)
-}
-
-// callback posts the result to the request's callback URL, up to
-// CallbackAttempts times with a doubling wait between attempts.
-func (w *Worker) callback(ctx context.Context, req queuemsg.Request, callID string, status int, res result, received time.Time) {
-	wait := 200 * time.Millisecond
-	for attempt := 1; attempt <= w.opts.CallbackAttempts; attempt++ {
-		err := w.postCallback(ctx, req, callID, status, res, received)
-		if err == nil {
-			w.callbacks.WithLabelValues("ok").Inc()
-			return
-		}
-		w.opts.Logger.Warn("queue: callback failed", "url", req.CallbackURL.Redacted(), "attempt", attempt, "err", err)
-		if attempt < w.opts.CallbackAttempts {
-			time.Sleep(wait)
-			wait *= 2
-		}
-	}
-	w.callbacks.WithLabelValues("failed").Inc()
-}
-
-// postCallback makes one callback attempt: the function's body and headers
-// plus X-Call-Id, X-Function-Status, X-Function-Name and X-Duration-Seconds.
-// A 5xx answer is an error.
-func (w *Worker) postCallback(ctx context.Context, req queuemsg.Request, callID string, status int, res result, received time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, w.opts.CallbackTimeout)
-	defer cancel()
-	var body []byte
-	if res.err == nil {
-		body = res.body
-	}
-	cr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.CallbackURL.String(), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	for k, v := range res.header {
-		cr.Header[k] = append([]string(nil), v...)
-	}
-	for _, h := range hopHeaders {
-		cr.Header.Del(h)
-	}
-	if callID != "" {
-		cr.Header.Set(api.HeaderCallID, callID)
-	}
-	cr.Header.Set(api.HeaderFunctionStatus, strconv.Itoa(status))
-	cr.Header.Set(api.HeaderFunctionName, req.Function)
-	cr.Header.Set(api.HeaderDuration, fmt.Sprintf("%f", time.Since(received).Seconds()))
-	w.prop.Inject(ctx, propagation.HeaderCarrier(cr.Header))
-	resp, err := w.opts.Client.Do(cr)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 500 {
-		return fmt.Errorf("callback answered %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // backoff is exponential with equal jitter: between half and all of

@@ -1,24 +1,18 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
-// Instance is one supervised function.
+// Instance is one supervised function: its replicas (one process each for
+// an HTTP function), the log they share, and the spreading of calls over
+// the replicas that are ready (see RoundTrip).
 type Instance struct {
 	sup     *Supervisor
 	spec    Spec
@@ -29,17 +23,22 @@ type Instance struct {
 	classic bool
 
 	mu       sync.Mutex
-	ready    bool
-	port     int
-	pid      int
+	replicas []*replica // replica k+1 at index k; empty for classic functions
+	want     int        // replicas asked for (a classic function only counts them)
+	next     int        // where the next pick starts looking: turns among equals
 	restarts int
-	readyCh  chan struct{} // closed while ready
-	proc     *os.Process
+	changed  chan struct{} // closed and replaced when readiness or the set changes
 	stopped  bool
 	stopCh   chan struct{}
-	done     chan struct{}
-	kick     chan struct{}   // asks the health loop to probe now
-	tr       *http.Transport // per process: its idle connections die with it
+}
+
+func newInstance(s *Supervisor, spec Spec, logs *ring, mount, workDir string) *Instance {
+	return &Instance{
+		sup: s, spec: spec, logs: logs, mount: mount, workDir: workDir,
+		timeout: execTimeout(spec.Env, s.opts.DefaultTimeout),
+		classic: spec.Binary == "", want: max(spec.Replicas, 1),
+		changed: make(chan struct{}), stopCh: make(chan struct{}),
+	}
 }
 
 // Name is the function's name.
@@ -48,43 +47,89 @@ func (i *Instance) Name() string { return i.spec.Name }
 // Timeout is the function's exec timeout.
 func (i *Instance) Timeout() time.Duration { return i.timeout }
 
-// Ready reports whether the function can serve requests now.
-func (i *Instance) Ready() bool {
+// Ready reports whether the function can serve requests now: at least one
+// of its replicas passes its health check (a classic function always can).
+func (i *Instance) Ready() bool { return i.AvailableReplicas() > 0 }
+
+// Replicas is the number of replicas the function runs (asked for).
+func (i *Instance) Replicas() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.ready
+	return i.want
 }
 
-// Restarts counts restarts after crashes.
+// AvailableReplicas counts the replicas that pass their health check. A
+// classic function, which starts a process per call, counts as all ready.
+func (i *Instance) AvailableReplicas() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.stopped {
+		return 0
+	}
+	if i.classic {
+		return i.want
+	}
+	n := 0
+	for _, r := range i.replicas {
+		if r.ready {
+			n++
+		}
+	}
+	return n
+}
+
+// Restarts counts restarts after crashes, over all replicas.
 func (i *Instance) Restarts() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.restarts
 }
 
-// PID is the current process id (0 when not running or classic).
+// PID is the process id of the first replica (0 when it is not running,
+// and for classic functions).
 func (i *Instance) PID() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.pid
+	if len(i.replicas) == 0 {
+		return 0
+	}
+	return i.replicas[0].pid
 }
 
-func (i *Instance) setReady(r bool) {
+// PIDs are the process ids of the replicas, in replica order (0 for a
+// replica whose process is not running).
+func (i *Instance) PIDs() []int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if r == i.ready {
-		return
+	pids := make([]int, len(i.replicas))
+	for k, r := range i.replicas {
+		pids[k] = r.pid
 	}
-	i.ready = r
-	if r {
-		close(i.readyCh)
-	} else {
-		i.readyCh = make(chan struct{})
-	}
+	return pids
 }
 
-// WaitReady blocks until the function is ready, ctx ends or the
-// supervisor's ReadyTimeout passes.
+// Logs returns the last n lines of output, of every replica.
+func (i *Instance) Logs(n int) []LogLine { return i.logs.tail(n) }
+
+// setReadyLocked records r's readiness and wakes the waiters when it
+// changed. i.mu is held.
+func (i *Instance) setReadyLocked(r *replica, ok bool) {
+	if r.ready == ok {
+		return
+	}
+	r.ready = ok
+	i.broadcastLocked()
+}
+
+// broadcastLocked wakes everything waiting for a change. i.mu is held.
+func (i *Instance) broadcastLocked() {
+	close(i.changed)
+	i.changed = make(chan struct{})
+}
+
+// WaitReady blocks until a replica of the function is ready, ctx ends or
+// the supervisor's ReadyTimeout passes, and returns that replica's port
+// (0 for classic functions).
 func (i *Instance) WaitReady(ctx context.Context) (port int, err error) {
 	t := time.NewTimer(i.sup.opts.ReadyTimeout)
 	defer t.Stop()
@@ -94,71 +139,136 @@ func (i *Instance) WaitReady(ctx context.Context) (port int, err error) {
 			i.mu.Unlock()
 			return 0, fmt.Errorf("%w: %s", ErrStopped, i.spec.Name)
 		}
-		if i.ready {
-			p := i.port
+		if i.classic {
 			i.mu.Unlock()
-			return p, nil
+			return 0, nil
 		}
-		ch := i.readyCh
+		for _, r := range i.replicas {
+			if r.ready {
+				p := r.port
+				i.mu.Unlock()
+				return p, nil
+			}
+		}
+		ch := i.changed
 		i.mu.Unlock()
-		select {
-		case <-ch:
-		case <-i.stopCh:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("%w: %s: %w", ErrNotReady, i.spec.Name, ctx.Err())
-		case <-t.C:
-			return 0, fmt.Errorf("%w: %s did not pass its health check within %s", ErrNotReady, i.spec.Name, i.sup.opts.ReadyTimeout)
+		if err := i.wait(ctx, ch, t.C); err != nil {
+			return 0, err
 		}
 	}
 }
 
-// RoundTrip sends req to the function. For HTTP functions req.URL's path and
-// query are kept and its host is replaced; classic functions fork fprocess.
-// Transport errors (the process died mid-request) are returned as errors.
-func (i *Instance) RoundTrip(req *http.Request) (*http.Response, error) {
+// wait blocks until changed is closed (nil), or returns why it gave up:
+// the function stopped, ctx ended, or timeout fired.
+func (i *Instance) wait(ctx context.Context, changed <-chan struct{}, timeout <-chan time.Time) error {
+	select {
+	case <-changed:
+		return nil
+	case <-i.stopCh:
+		return fmt.Errorf("%w: %s", ErrStopped, i.spec.Name)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %s: %w", ErrNotReady, i.spec.Name, ctx.Err())
+	case <-timeout:
+		return fmt.Errorf("%w: %s did not pass its health check within %s", ErrNotReady, i.spec.Name, i.sup.opts.ReadyTimeout)
+	}
+}
+
+// startReplicas starts the function's processes (none for a classic one).
+func (i *Instance) startReplicas() {
 	if i.classic {
-		return i.runClassic(req)
+		return
 	}
-	port, err := i.WaitReady(req.Context())
-	if err != nil {
-		return nil, err
+	i.mu.Lock()
+	for k := range i.want {
+		i.replicas = append(i.replicas, newReplica(i, k+1))
 	}
-	for {
-		i.mu.Lock()
-		tr := i.tr
+	start := append([]*replica(nil), i.replicas...)
+	i.mu.Unlock()
+	for _, r := range start {
+		go r.run()
+	}
+}
+
+// Scale makes the function run n replicas (n >= 1): new ones are started,
+// and the last ones are taken out of the rotation and stopped, the others
+// going on undisturbed. It returns once the replicas it stops have
+// stopped, or with ctx's error when ctx ends first (they still stop).
+// Stop the function to scale it to zero.
+func (i *Instance) Scale(ctx context.Context, n int) error {
+	if n < 1 {
+		return fmt.Errorf("supervisor: scale %s to %d replicas: at least 1 (stop the function instead)", i.spec.Name, n)
+	}
+	i.mu.Lock()
+	if i.stopped {
 		i.mu.Unlock()
-		resp, err := tr.RoundTrip(i.target(req, port))
-		var op *net.OpError
-		if err == nil || !errors.As(err, &op) || op.Op != "dial" {
-			return resp, err
+		return fmt.Errorf("%w: %s", ErrStopped, i.spec.Name)
+	}
+	was := i.want
+	i.want = n
+	var started, stopping []*replica
+	if !i.classic {
+		for len(i.replicas) < n {
+			r := newReplica(i, len(i.replicas)+1)
+			i.replicas = append(i.replicas, r)
+			started = append(started, r)
 		}
-		// Nothing was sent: the process is gone or restarting. Mark it
-		// unready, let the health loop confirm, and retry once it is back.
-		i.setReady(false)
-		select {
-		case i.kick <- struct{}{}:
-		default:
+		if len(i.replicas) > n {
+			stopping = append(stopping, i.replicas[n:]...)
+			i.replicas = append([]*replica(nil), i.replicas[:n]...)
 		}
-		if port, err = i.WaitReady(req.Context()); err != nil {
-			return nil, err
-		}
+		i.broadcastLocked()
+	}
+	i.mu.Unlock()
+	if was != n {
+		i.logs.add("supervisor", fmt.Sprintf("scaled from %d to %d replicas", was, n))
+	}
+	for _, r := range started {
+		go r.run()
+	}
+	return waitStopped(ctx, stopping)
+}
+
+// waitStopped stops the replicas at once and waits until they have
+// stopped or ctx ends (its error).
+func waitStopped(ctx context.Context, rs []*replica) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.stop() }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
-func (i *Instance) target(req *http.Request, port int) *http.Request {
-	out := req.Clone(req.Context())
-	u := *req.URL
-	u.Scheme = "http"
-	u.Host = "127.0.0.1:" + strconv.Itoa(port)
-	out.URL = &u
-	out.Host = u.Host
-	out.RequestURI = ""
-	return out
+// stop stops every replica and waits for them; closeLogs ends the log too
+// (the function is removed, not replaced).
+func (i *Instance) stop(closeLogs bool) {
+	i.mu.Lock()
+	if !i.stopped {
+		i.stopped = true
+		close(i.stopCh)
+	}
+	rs := i.replicas
+	i.replicas = nil
+	i.broadcastLocked()
+	i.mu.Unlock()
+	_ = waitStopped(context.Background(), rs)
+	if closeLogs {
+		i.logs.close()
+	}
 }
 
-// Logs returns the last n lines of output.
-func (i *Instance) Logs(n int) []LogLine { return i.logs.tail(n) }
-
+// env is the environment of a process of the function, listening on port
+// (0: a classic function's process, which does not listen).
 func (i *Instance) env(port int) []string {
 	env := os.Environ()
 	keys := make([]string, 0, len(i.spec.Env))
@@ -181,193 +291,4 @@ func (i *Instance) env(port int) []string {
 		env = append(env, "fprocess="+i.spec.FProcess)
 	}
 	return env
-}
-
-// run starts the process and restarts it until stopped.
-func (i *Instance) run() {
-	defer close(i.done)
-	backoff := i.sup.opts.BackoffMin
-	for {
-		port, err := freePort()
-		if err != nil {
-			i.logs.add("supervisor", "no free port: "+err.Error())
-		} else {
-			started := time.Now()
-			err = i.runOnce(port)
-			if i.isStopped() {
-				return
-			}
-			if time.Since(started) > 30*time.Second {
-				backoff = i.sup.opts.BackoffMin
-			}
-			i.logs.add("supervisor", fmt.Sprintf("process exited (%v); restarting in %s", err, backoff))
-			i.sup.opts.Logger.Warn("function process exited", "function", i.spec.Name, "err", err, "restart_in", backoff)
-		}
-		select {
-		case <-i.stopCh:
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, i.sup.opts.BackoffMax)
-		i.mu.Lock()
-		i.restarts++
-		i.mu.Unlock()
-		if i.sup.opts.OnRestart != nil {
-			i.sup.opts.OnRestart(i.spec.Name)
-		}
-	}
-}
-
-func (i *Instance) isStopped() bool {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.stopped
-}
-
-func (i *Instance) runOnce(port int) error {
-	cmd := exec.Command(i.spec.Binary)
-	cmd.Dir = i.workDir
-	cmd.Env = i.env(port)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	lw := &lineWriter{r: i.logs}
-	cmd.Stdout, cmd.Stderr = lw, lw
-	i.mu.Lock()
-	if i.stopped {
-		i.mu.Unlock()
-		return ErrStopped
-	}
-	if err := cmd.Start(); err != nil {
-		i.mu.Unlock()
-		return fmt.Errorf("start %s: %w", i.spec.Binary, err)
-	}
-	i.proc = cmd.Process
-	i.pid = cmd.Process.Pid
-	i.port = port
-	tr := i.sup.newTransport()
-	i.tr = tr
-	i.mu.Unlock()
-	defer tr.CloseIdleConnections()
-	lw.mu.Lock()
-	lw.instance = strconv.Itoa(cmd.Process.Pid)
-	lw.mu.Unlock()
-	i.logs.add("supervisor", fmt.Sprintf("started pid %d on 127.0.0.1:%d", cmd.Process.Pid, port))
-
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	healthURL := "http://127.0.0.1:" + strconv.Itoa(port) + "/_/health"
-	client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-exited:
-			i.setReady(false)
-			tr.CloseIdleConnections()
-			lw.flush()
-			i.mu.Lock()
-			i.proc, i.pid = nil, 0
-			i.mu.Unlock()
-			return err
-		case <-i.kick:
-			tick.Reset(50 * time.Millisecond)
-		case <-tick.C:
-			ok := probe(client, healthURL)
-			if ok != i.Ready() {
-				i.setReady(ok)
-				if !ok {
-					i.logs.add("supervisor", "health check failing")
-				}
-			}
-			if ok {
-				tick.Reset(i.sup.opts.HealthInterval)
-			} else {
-				tick.Reset(50 * time.Millisecond)
-			}
-		}
-	}
-}
-
-func probe(c *http.Client, url string) bool {
-	resp, err := c.Get(url)
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// stop terminates the process (SIGTERM, then SIGKILL after StopTimeout).
-func (i *Instance) stop(closeLogs bool) {
-	i.mu.Lock()
-	if !i.stopped {
-		i.stopped = true
-		close(i.stopCh)
-	}
-	p := i.proc
-	i.mu.Unlock()
-	i.setReady(false)
-	if p != nil {
-		_ = syscall.Kill(-p.Pid, syscall.SIGTERM)
-		select {
-		case <-i.done:
-		case <-time.After(i.sup.opts.StopTimeout):
-			_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-		}
-	}
-	<-i.done
-	if closeLogs {
-		i.logs.close()
-	}
-}
-
-// runClassic forks fprocess for one request: body on stdin, stdout returned.
-func (i *Instance) runClassic(req *http.Request) (*http.Response, error) {
-	args := strings.Fields(i.spec.FProcess)
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
-	}
-	cmd := exec.CommandContext(req.Context(), args[0], args[1:]...)
-	cmd.Dir = i.workDir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	env := i.env(0)
-	for k, v := range req.Header {
-		env = append(env, "Http_"+strings.ReplaceAll(k, "-", "_")+"="+strings.Join(v, ","))
-	}
-	env = append(env, "Http_Method="+req.Method, "Http_Query="+req.URL.RawQuery, "Http_Path="+req.URL.Path,
-		"Http_ContentLength="+strconv.Itoa(len(body)))
-	cmd.Env = env
-	cmd.Stdin = bytes.NewReader(body)
-	var stdout bytes.Buffer
-	lw := &lineWriter{r: i.logs, instance: "fprocess"}
-	cmd.Stdout = &stdout
-	cmd.Stderr = lw
-	err = cmd.Run()
-	lw.flush()
-	if ctxErr := req.Context().Err(); ctxErr != nil {
-		return nil, ctxErr
-	}
-	h := http.Header{}
-	ct := i.spec.Env["content_type"]
-	if ct == "" {
-		ct = "text/plain; charset=utf-8"
-	}
-	h.Set("Content-Type", ct)
-	status := http.StatusOK
-	out := stdout.Bytes()
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			return nil, fmt.Errorf("fprocess %s: %w", args[0], err)
-		}
-		status = http.StatusInternalServerError
-		out = []byte(fmt.Sprintf("fprocess %q failed: %v\n", i.spec.FProcess, err))
-	}
-	return &http.Response{
-		StatusCode: status, Status: strconv.Itoa(status) + " " + http.StatusText(status),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(bytes.NewReader(out)), ContentLength: int64(len(out)), Request: req,
-	}, nil
 }

@@ -68,6 +68,9 @@ type Spec struct {
 	Env map[string]string
 	// Secrets are copied from SecretsDir into the function's secret mount.
 	Secrets []string
+	// Replicas is how many processes run the function (0 means 1). They
+	// share the function's working directory, secret mount and log.
+	Replicas int
 }
 
 // Supervisor owns the function processes. It is safe for concurrent use.
@@ -147,8 +150,9 @@ func (s *Supervisor) CheckSecrets(names []string) error {
 // SecretsDir is where secret values are read from.
 func (s *Supervisor) SecretsDir() string { return s.opts.SecretsDir }
 
-// Start runs spec, replacing a running instance of the same name. It returns
-// once the process is launched; requests wait for it to become healthy.
+// Start runs spec's replicas, replacing a running instance of the same
+// name. It returns once the processes are launched; requests wait for one
+// to become healthy.
 func (s *Supervisor) Start(ctx context.Context, spec Spec) error {
 	if err := s.CheckSecrets(spec.Secrets); err != nil {
 		return err
@@ -176,25 +180,28 @@ func (s *Supervisor) Start(ctx context.Context, spec Spec) error {
 	} else {
 		logs = newRing(s.opts.LogLines, filepath.Join(s.opts.StateDir, "logs", spec.Name+".log"))
 	}
-	inst := &Instance{
-		sup: s, spec: spec, logs: logs, mount: mount, workDir: workDir,
-		readyCh: make(chan struct{}), stopCh: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
-		timeout: execTimeout(spec.Env, s.opts.DefaultTimeout),
-	}
+	inst := newInstance(s, spec, logs, mount, workDir)
 	s.fns[spec.Name] = inst
 	s.mu.Unlock()
 	if old != nil {
 		old.stop(false)
 	}
-	if spec.Binary == "" {
-		inst.classic = true
-		inst.setReady(true)
-		close(inst.done)
+	if inst.classic {
 		logs.add("supervisor", "classic mode: fprocess "+spec.FProcess+" runs once per request")
 		return nil
 	}
-	go inst.run()
+	inst.startReplicas()
 	return nil
+}
+
+// Scale makes the running function name run n replicas (n >= 1); see
+// Instance.Scale.
+func (s *Supervisor) Scale(ctx context.Context, name string, n int) error {
+	inst, ok := s.Get(name)
+	if !ok {
+		return fmt.Errorf("%w: %s", api.ErrFunctionNotFound, name)
+	}
+	return inst.Scale(ctx, n)
 }
 
 // Stop stops and forgets the function.
