@@ -106,7 +106,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		var ce *builder.CompileError
 		msg := err.Error()
 		if errors.As(err, &ce) {
-			msg = "go build failed:\n" + ce.Output
+			msg = "build failed (" + ce.Err.Error() + "):\n" + ce.Output
 		}
 		log.emit(api.BuildResult{Image: cfg.Image, Status: api.BuildFailed, Error: msg})
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/faas-flow/faas-flow/gateway/api"
 	"github.com/faas-flow/faas-flow/gateway/store"
+	"github.com/faas-flow/faas-flow/gateway/supervisor"
 )
 
 // status is the API view of a registry entry: its replicas, and as
@@ -79,47 +80,73 @@ func (s *Server) deploy(update bool) http.HandlerFunc {
 			httpError(w, http.StatusBadRequest, "namespace must be: "+api.DefaultNamespace)
 			return
 		}
-		s.replicasMu.Lock()
-		defer s.replicasMu.Unlock()
-		old, exists := s.opts.Store.Get(d.Service)
-		if update && !exists {
-			httpError(w, http.StatusNotFound, "function "+d.Service+" not found")
+		if !s.startDeployment(w, r, d, update) {
 			return
 		}
-		replicas, err := deployReplicas(d, old, exists)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		f := store.Function{Deployment: d, CreatedAt: time.Now().UTC(), Replicas: replicas}
-		if exists {
-			f.CreatedAt = old.CreatedAt
-		}
-		if img, ok := s.opts.Store.Image(d.Image); ok {
-			f.Binary, f.Lang = img.Binary, img.Lang
-		} else if d.EnvProcess == "" || strings.HasPrefix(d.EnvProcess, "./") {
-			httpError(w, http.StatusBadRequest, "image "+d.Image+" was not built by this gateway: build it first "+
-				"(faasflow deploy -f stack.yml, or faas-cli up --remote-builder <gateway>/ --payload-secret <file>), "+
-				"or give an fprocess command to run per request")
-			return
-		}
-		spec := s.runSpec(f)
-		if err := s.opts.Supervisor.CheckSecrets(spec.Secrets); err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		if err := s.opts.Store.Put(f); err != nil {
-			httpError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		if err := s.opts.Supervisor.Start(r.Context(), spec); err != nil {
-			httpError(w, http.StatusInternalServerError, "start "+d.Service+": "+err.Error())
-			return
-		}
-		s.opts.Logger.Info("deployed", "function", d.Service, "image", d.Image, "update", exists, "replicas", replicas)
-		s.pruneBinaries()
-		w.WriteHeader(http.StatusAccepted)
+		s.awaitStart(w, r, d.Service)
 	}
+}
+
+// startDeployment records deployment d and starts (or restarts) its
+// function; it reports whether it did, having answered the error if not.
+func (s *Server) startDeployment(w http.ResponseWriter, r *http.Request, d api.FunctionDeployment, update bool) bool {
+	s.replicasMu.Lock()
+	defer s.replicasMu.Unlock()
+	old, exists := s.opts.Store.Get(d.Service)
+	if update && !exists {
+		httpError(w, http.StatusNotFound, "function "+d.Service+" not found")
+		return false
+	}
+	replicas, err := deployReplicas(d, old, exists)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	f := store.Function{Deployment: d, CreatedAt: time.Now().UTC(), Replicas: replicas}
+	if exists {
+		f.CreatedAt = old.CreatedAt
+	}
+	if img, ok := s.opts.Store.Image(d.Image); ok {
+		f.Binary, f.Lang = img.Binary, img.Lang
+	} else if d.EnvProcess == "" || strings.HasPrefix(d.EnvProcess, "./") {
+		httpError(w, http.StatusBadRequest, "image "+d.Image+" was not built by this gateway: build it first "+
+			"(faasflow deploy -f stack.yml, or faas-cli up --remote-builder <gateway>/ --payload-secret <file>), "+
+			"or give an fprocess command to run per request")
+		return false
+	}
+	spec := s.runSpec(f)
+	if err := s.opts.Supervisor.CheckSecrets(spec.Secrets); err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	if err := s.opts.Store.Put(f); err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return false
+	}
+	if err := s.opts.Supervisor.Start(r.Context(), spec); err != nil {
+		httpError(w, http.StatusInternalServerError, "start "+d.Service+": "+err.Error())
+		return false
+	}
+	s.opts.Logger.Info("deployed", "function", d.Service, "image", d.Image, "update", exists, "replicas", replicas)
+	s.pruneBinaries()
+	return true
+}
+
+// awaitStart answers a deployment of function name once a replica passes
+// its health check (202), or with 422 and the function's own last output
+// when it exits at start or does not become healthy in time: a deploy
+// that succeeds is a function that serves. The function stays deployed, so
+// that its logs can be read and a fixed deployment can replace it.
+func (s *Server) awaitStart(w http.ResponseWriter, r *http.Request, name string) {
+	inst, ok := s.opts.Supervisor.Get(name)
+	if ok {
+		if _, err := inst.WaitReady(r.Context()); err != nil && !errors.Is(err, supervisor.ErrStopped) {
+			s.opts.Logger.Warn("deployed function does not start", "function", name, "err", err)
+			httpError(w, http.StatusUnprocessableEntity, "deployed, but "+err.Error())
+			return
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // deleteFunction serves DELETE /system/functions: it removes the registry

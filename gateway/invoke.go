@@ -240,7 +240,7 @@ func callFailed(w http.ResponseWriter, r *http.Request, f store.Function, inst *
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		code = http.StatusGatewayTimeout
 		msg = fmt.Sprintf("function %s timed out after %s (exec_timeout)", f.Deployment.Service, inst.Timeout())
-	case errors.Is(err, supervisor.ErrNotReady):
+	case errors.Is(err, supervisor.ErrNotReady), errors.Is(err, supervisor.ErrCrashing):
 		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set(api.HeaderOpenFaaSInternal, "gateway")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -114,11 +115,50 @@ func (i *Instance) Logs(n int) []LogLine { return i.logs.tail(n) }
 // setReadyLocked records r's readiness and wakes the waiters when it
 // changed. i.mu is held.
 func (i *Instance) setReadyLocked(r *replica, ok bool) {
+	if ok {
+		r.everReady = true
+	}
 	if r.ready == ok {
 		return
 	}
 	r.ready = ok
 	i.broadcastLocked()
+}
+
+// crashingLocked returns an ErrCrashing error when no replica is ready and
+// one has exited CrashLimit times without ever passing its health check:
+// it fails at start, and waiting for it is pointless. i.mu is held.
+func (i *Instance) crashingLocked() error {
+	crashed := false
+	for _, r := range i.replicas {
+		if r.ready {
+			return nil
+		}
+		crashed = crashed || !r.everReady && r.crashes >= CrashLimit
+	}
+	if !crashed {
+		return nil
+	}
+	return fmt.Errorf("%w: %s exited %d times before passing its health check; its last output:\n%s",
+		ErrCrashing, i.spec.Name, CrashLimit, i.lastOutput(8))
+}
+
+// lastOutput returns the last n lines the function's processes wrote (not
+// the supervisor's own notes), indented.
+func (i *Instance) lastOutput(n int) string {
+	var out []string
+	for _, l := range i.logs.tail(200) {
+		if l.Instance != "supervisor" {
+			out = append(out, "  "+l.Text)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	if len(out) == 0 {
+		return "  (none)"
+	}
+	return strings.Join(out, "\n")
 }
 
 // broadcastLocked wakes everything waiting for a change. i.mu is held.
@@ -150,6 +190,10 @@ func (i *Instance) WaitReady(ctx context.Context) (port int, err error) {
 				return p, nil
 			}
 		}
+		if err := i.crashingLocked(); err != nil {
+			i.mu.Unlock()
+			return 0, err
+		}
 		ch := i.changed
 		i.mu.Unlock()
 		if err := i.wait(ctx, ch, t.C); err != nil {
@@ -169,7 +213,8 @@ func (i *Instance) wait(ctx context.Context, changed <-chan struct{}, timeout <-
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %s: %w", ErrNotReady, i.spec.Name, ctx.Err())
 	case <-timeout:
-		return fmt.Errorf("%w: %s did not pass its health check within %s", ErrNotReady, i.spec.Name, i.sup.opts.ReadyTimeout)
+		return fmt.Errorf("%w: %s did not pass its health check within %s; its last output:\n%s",
+			ErrNotReady, i.spec.Name, i.sup.opts.ReadyTimeout, i.lastOutput(8))
 	}
 }
 

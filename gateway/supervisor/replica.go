@@ -29,6 +29,10 @@ type replica struct {
 	tr       *http.Transport // per process: its idle connections die with it
 	inflight int             // calls sent to it whose answer is not closed yet
 	stopped  bool
+	// everReady is set once the replica passed a health check; crashes
+	// counts its exits before that.
+	everReady bool
+	crashes   int
 }
 
 func newReplica(inst *Instance, index int) *replica {
@@ -102,6 +106,7 @@ func (r *replica) run() {
 				backoff = opts.BackoffMin
 			}
 			r.note(fmt.Sprintf("process exited (%v); restarting in %s", err, backoff))
+			r.exited()
 			opts.Logger.Warn("function process exited", "function", i.spec.Name, "replica", r.index, "err", err, "restart_in", backoff)
 		}
 		select {
@@ -221,4 +226,16 @@ func (r *replica) stop() {
 		}
 	}
 	<-r.done
+}
+
+// exited records an exit of the replica's process; one before its first
+// passed health check counts as a crash at start. Waiters are woken.
+func (r *replica) exited() {
+	i := r.inst
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !r.everReady {
+		r.crashes++
+	}
+	i.broadcastLocked()
 }

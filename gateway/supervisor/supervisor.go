@@ -28,7 +28,15 @@ var (
 	ErrNotReady = errors.New("function not ready")
 	// ErrStopped: the function was removed or the supervisor closed.
 	ErrStopped = errors.New("function stopped")
+	// ErrCrashing: the function's processes exit before they ever pass
+	// their health check (see CrashLimit); the error carries their last
+	// lines of output.
+	ErrCrashing = errors.New("function exits at start")
 )
+
+// CrashLimit is how many times a replica may exit before it first passes
+// its health check before the function counts as crashing at start.
+const CrashLimit = 2
 
 // Options configure a Supervisor. Zero values mean the documented defaults.
 type Options struct {

@@ -220,3 +220,36 @@ func TestExecTimeoutPrefersExecThenWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestAFunctionThatExitsAtStartIsReportedWithItsOwnOutput: a waiter for a
+// function whose process exits before it ever answers its health check
+// learns it after CrashLimit exits, with the process's last lines, instead
+// of waiting out ReadyTimeout.
+func TestAFunctionThatExitsAtStartIsReportedWithItsOwnOutput(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "broken")
+	script := "#!/bin/sh\necho 'starting'\necho 'faas-flow: node_lease: not a duration: \"banana\"' >&2\nexit 1\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newSup(t)
+	if err := s.Start(context.Background(), Spec{Name: "broken", Binary: bin}); err != nil {
+		t.Fatal(err)
+	}
+	inst, _ := s.Get("broken")
+	start := time.Now()
+	_, err := inst.WaitReady(context.Background())
+	if !errors.Is(err, ErrCrashing) || !strings.Contains(err.Error(), `node_lease: not a duration: "banana"`) {
+		t.Fatalf("WaitReady: %v; want ErrCrashing with the process's own error line", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the crash took %s to report (ReadyTimeout is 15s)", took)
+	}
+	// A function that starts does not count as crashing.
+	if err := s.Start(context.Background(), Spec{Name: "w", Binary: workerBin}); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := s.Get("w")
+	if _, err := w.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
