@@ -213,7 +213,7 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	if err != nil || !terminalRequest(rec.State) || rec.Cleaned && fin == nil {
 		return nil
 	}
-	summary, idle := e.nodeSummary(ctx, k)
+	summary, inFlight, idle := e.nodeSummary(ctx, k)
 	cleaned := false
 	updated, won, err := e.updateRecordFrom(ctx, k, known, e.retentionOf(rec.State), func(r *RequestRecord) bool {
 		changed := false
@@ -238,35 +238,53 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	}
 	if cleaned {
 		e.cleanup(ctx, k, updated.State)
-	} else if fin != nil {
-		// A node that was in flight when the summary was taken may have
-		// ended since, and its drain may have found the handlers still
-		// running: now that they are done, look again.
+	} else if fin != nil && e.anyEnded(ctx, k, inFlight) {
+		// A node that was in flight when the summary was taken has ended
+		// since, and its drain may have found the handlers still running:
+		// now that they are done, look again. (One still in flight drains
+		// after its own last write, and finds them done.)
 		e.drain(ctx, k)
 	}
 	return updated
 }
 
-// nodeSummary returns the statuses of the request's nodes, and whether
-// none of them is in flight (false also when they cannot be read).
-func (e *Engine) nodeSummary(ctx context.Context, k keys) (map[string]NodeStatus, bool) {
+// anyEnded reports whether one of the nodes insts of the request is no
+// longer in flight (or cannot be read).
+func (e *Engine) anyEnded(ctx context.Context, k keys, insts []string) bool {
+	for _, inst := range insts {
+		b, _, err := e.o.StateStore.Get(ctx, k.node(inst))
+		if err != nil {
+			return true
+		}
+		nr, err := decodeNode(inst, b)
+		if err != nil || !nodeInFlight(nr.Status) {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeSummary returns the statuses of the request's nodes, those in
+// flight, and whether there are none (false also when the nodes cannot be
+// read).
+func (e *Engine) nodeSummary(ctx context.Context, k keys) (summary map[string]NodeStatus, inFlight []string, idle bool) {
 	nodes, err := e.o.StateStore.List(ctx, k.nodes())
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
-	summary := make(map[string]NodeStatus, len(nodes))
-	idle := true
+	summary = make(map[string]NodeStatus, len(nodes))
 	for _, kv := range nodes {
 		nr, err := decodeNode(kv.Key, kv.Value)
 		if err != nil {
 			continue
 		}
+		inst := kv.Key[len(k.nodes()):]
 		if nodeInFlight(nr.Status) {
-			idle = false
+			inFlight = append(inFlight, inst)
 		}
-		summary[kv.Key[len(k.nodes()):]] = nr.NodeStatus
+		summary[inst] = nr.NodeStatus
 	}
-	return summary, idle
+	return summary, inFlight, len(inFlight) == 0
 }
 
 // cleanup deletes the working state and data of a drained request that
