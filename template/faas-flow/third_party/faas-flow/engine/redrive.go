@@ -294,10 +294,16 @@ func timeEqual(a, b *time.Time) bool {
 	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
 }
 
-// restartRecord moves the request record back to running, counting the
-// redrive, and puts the request back in the reconciler's index.
+// restartRecord puts the request back in the reconciler's index, then
+// moves its record back to running, counting the redrive. In that order: a
+// redrive that stops between the two leaves an ended request in the index,
+// which the reconciler drops; the other order could leave a running
+// request nothing watches.
 func (e *Engine) restartRecord(ctx context.Context, k keys, rec *RequestRecord) (*RequestRecord, error) {
 	now := e.o.Now()
+	if _, _, err := e.o.StateStore.Create(ctx, k.active, []byte(now.UTC().Format(time.RFC3339Nano)), e.o.RequestTTL); err != nil {
+		return nil, fmt.Errorf("put the request back in the reconciler's index: %w", err)
+	}
 	running, won, err := e.updateRecord(ctx, k, e.o.RequestTTL, func(r *RequestRecord) bool {
 		if r.State != StateFailed && r.State != StateStopped {
 			return false
@@ -312,9 +318,6 @@ func (e *Engine) restartRecord(ctx context.Context, k keys, rec *RequestRecord) 
 	}
 	if !won {
 		return nil, fmt.Errorf("%w: request %s is %s", ErrWrongState, rec.ID, running.State)
-	}
-	if _, _, err := e.o.StateStore.Create(ctx, k.active, []byte(now.UTC().Format(time.RFC3339Nano)), e.o.RequestTTL); err != nil {
-		e.log.Warn("redriven request not in the reconciler's index", "request", rec.ID, "err", err)
 	}
 	return running, nil
 }
