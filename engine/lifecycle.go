@@ -213,17 +213,26 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	if err != nil || !terminalRequest(rec.State) || rec.Cleaned && fin == nil {
 		return nil
 	}
-	summary, inFlight, idle := e.nodeSummary(ctx, k)
-	cleaned := false
+	summary, idle := e.nodeSummary(ctx, k)
+	cleaned, recheck := false, false
 	updated, won, err := e.updateRecordFrom(ctx, k, known, e.retentionOf(rec.State), func(r *RequestRecord) bool {
 		changed := false
+		recheck = false
 		if fin != nil && r.Finalizing {
 			fin(r)
-			changed = true
+			// A node's drain found everything done while the handlers
+			// ran (see below): look again once they are recorded.
+			recheck, r.DrainWanted, changed = r.DrainWanted, false, true
 		}
 		cleaned = idle && !r.Cleaned && !r.Finalizing
-		if cleaned {
-			r.Cleaned, r.Nodes, changed = true, summary, true
+		switch {
+		case cleaned:
+			r.Cleaned, r.Nodes, r.DrainWanted, changed = true, summary, false, true
+		case fin == nil && idle && r.Finalizing && !r.DrainWanted:
+			// Only the handlers are left: tell whoever records them to
+			// drain the request (this write makes its update conflict,
+			// so it reads it).
+			r.DrainWanted, changed = true, true
 		}
 		return changed
 	})
@@ -236,55 +245,35 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	if !won {
 		return nil
 	}
-	if cleaned {
+	switch {
+	case cleaned:
 		e.cleanup(ctx, k, updated.State)
-	} else if fin != nil && e.anyEnded(ctx, k, inFlight) {
-		// A node that was in flight when the summary was taken has ended
-		// since, and its drain may have found the handlers still running:
-		// now that they are done, look again. (One still in flight drains
-		// after its own last write, and finds them done.)
+	case recheck:
 		e.drain(ctx, k)
 	}
 	return updated
 }
 
-// anyEnded reports whether one of the nodes insts of the request is no
-// longer in flight (or cannot be read).
-func (e *Engine) anyEnded(ctx context.Context, k keys, insts []string) bool {
-	for _, inst := range insts {
-		b, _, err := e.o.StateStore.Get(ctx, k.node(inst))
-		if err != nil {
-			return true
-		}
-		nr, err := decodeNode(inst, b)
-		if err != nil || !nodeInFlight(nr.Status) {
-			return true
-		}
-	}
-	return false
-}
-
-// nodeSummary returns the statuses of the request's nodes, those in
-// flight, and whether there are none (false also when the nodes cannot be
-// read).
-func (e *Engine) nodeSummary(ctx context.Context, k keys) (summary map[string]NodeStatus, inFlight []string, idle bool) {
+// nodeSummary returns the statuses of the request's nodes, and whether
+// none of them is in flight (false also when they cannot be read).
+func (e *Engine) nodeSummary(ctx context.Context, k keys) (map[string]NodeStatus, bool) {
 	nodes, err := e.o.StateStore.List(ctx, k.nodes())
 	if err != nil {
-		return nil, nil, false
+		return nil, false
 	}
-	summary = make(map[string]NodeStatus, len(nodes))
+	summary := make(map[string]NodeStatus, len(nodes))
+	idle := true
 	for _, kv := range nodes {
 		nr, err := decodeNode(kv.Key, kv.Value)
 		if err != nil {
 			continue
 		}
-		inst := kv.Key[len(k.nodes()):]
 		if nodeInFlight(nr.Status) {
-			inFlight = append(inFlight, inst)
+			idle = false
 		}
-		summary[inst] = nr.NodeStatus
+		summary[kv.Key[len(k.nodes()):]] = nr.NodeStatus
 	}
-	return summary, inFlight, len(inFlight) == 0
+	return summary, idle
 }
 
 // cleanup deletes the working state and data of a drained request that

@@ -68,9 +68,13 @@ type RequestRecord struct {
 	// result, and Finally) have run; the reconciler runs them for a request
 	// whose ending process died first. Result of a failed request waits for
 	// it to clear.
-	Finalizing bool                  `json:"finalizing,omitempty"`
-	Trace      map[string]string     `json:"trace,omitempty"`
-	Nodes      map[string]NodeStatus `json:"nodes,omitempty"`
+	Finalizing bool `json:"finalizing,omitempty"`
+	// DrainWanted is set by a node that found every node done while the
+	// handlers still ran, for the process that records them to drain the
+	// request afterwards.
+	DrainWanted bool                  `json:"drain_wanted,omitempty"`
+	Trace       map[string]string     `json:"trace,omitempty"`
+	Nodes       map[string]NodeStatus `json:"nodes,omitempty"`
 }
 
 // NodeStatus is the status of one node instance.
