@@ -16,6 +16,7 @@ import (
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/internal/testflow"
 	faasflow "github.com/faas-flow/faas-flow/sdk"
+	"github.com/faas-flow/faas-flow/sdk/flowtest"
 	statemem "github.com/faas-flow/faas-flow/statestore/memory"
 )
 
@@ -811,5 +812,54 @@ func TestARequestWhoseParentWritesLastIsStillCleanedUp(t *testing.T) {
 	if !rec.Cleaned {
 		st, _ := f.e.State(ctx, id)
 		t.Fatalf("the request was not cleaned up: %+v; lists %d", st, state.lists.Load())
+	}
+}
+
+// slowFinalize is a store on which the write that records a failed
+// request's handlers takes 300 ms.
+type slowFinalize struct{ *statemem.Store }
+
+func (s slowFinalize) CompareAndSwap(ctx context.Context, k string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
+	if isRecordKey(k) && bytes.Contains(v, []byte(`"state":"failed"`)) && !bytes.Contains(v, []byte(`"finalizing":true`)) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return s.Store.CompareAndSwap(ctx, k, ver, v, ttl)
+}
+
+// TestResultOfAFailureWaitsForItsOnFailureOutput: asked for the result of a
+// failed request whose OnFailure output is still being stored, Result
+// waits for it instead of answering that the request has not finished.
+func TestResultOfAFailureWaitsForItsOnFailureOutput(t *testing.T) {
+	define := func(flow *faasflow.Workflow, _ *faasflow.Context) error {
+		flow.Dag().Node("a").Modify(testflow.AppendMod("a"))
+		flow.Dag().Node("bad").Modify(func([]byte) ([]byte, error) { return nil, errors.New("boom") })
+		flow.Dag().Edge("a", "bad")
+		flow.OnFailure(func(error) ([]byte, error) { return []byte("handled"), nil })
+		return nil
+	}
+	state := slowFinalize{statemem.New()}
+	h := newHarness(t, define, flowtest.WithStores(plainState{state}, nil))
+	ctx := ctxT(t)
+	started, err := h.Engine.Start(ctx, engine.StartRequest{Body: []byte(">")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.Transport.WaitIdle(ctx) }()
+	for {
+		rec, err := h.Engine.State(ctx, started.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State == engine.StateFailed {
+			if !rec.Finalizing {
+				t.Fatal("the handlers were recorded before the test could ask: the store did not slow them")
+			}
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	out, rec, err := h.Engine.Result(ctx, started.ID)
+	if err != nil || string(out) != "handled" || rec.State != engine.StateFailed {
+		t.Fatalf("Result: %q %+v %v; want the OnFailure output", out, rec, err)
 	}
 }

@@ -203,8 +203,37 @@ func (e *Engine) Result(ctx context.Context, id string) ([]byte, *RequestRecord,
 	if err != nil {
 		return nil, nil, err
 	}
+	if rec, err = e.awaitFailureOutput(ctx, k, rec); err != nil {
+		return nil, nil, err
+	}
 	rec.withEarlier()
 	return e.resultOf(ctx, rec)
+}
+
+// finalizeWait bounds how long Result waits for a failed request's
+// OnFailure output to be stored: the process that ended the request
+// stores it right after the end, so a caller that learnt of the failure
+// (a ?wait, a callback) and asks for the result at once need not be told
+// to come back.
+const finalizeWait = 5 * time.Second
+
+// awaitFailureOutput reloads rec, a failed request whose handlers are
+// still being recorded, until they are or finalizeWait has passed.
+func (e *Engine) awaitFailureOutput(ctx context.Context, k keys, rec *RequestRecord) (*RequestRecord, error) {
+	deadline := time.Now().Add(finalizeWait)
+	for rec.Finalizing && rec.State == StateFailed && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return rec, nil
+		case <-time.After(20 * time.Millisecond):
+		}
+		again, _, err := e.loadRecord(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		rec = again
+	}
+	return rec, nil
 }
 
 // resultOf returns the result of the request rec records, loading it from
