@@ -136,15 +136,15 @@ func (r *run) runOp(ctx context.Context, op *sdk.Op, info NodeInfo, data []byte)
 			return callModify(ctx, op, data, info.NodeID)
 		}
 		if op.ModifyContext != nil {
-			return guard(ctx, "modifier of "+info.NodeID, func() ([]byte, error) { return op.ModifyContext(ctx, data) })
+			return r.guard(ctx, info, "modifier of "+info.NodeID, func() ([]byte, error) { return op.ModifyContext(ctx, data) })
 		}
-		return guard(ctx, "modifier of "+info.NodeID, func() ([]byte, error) { return op.Modify(data) })
+		return r.guard(ctx, info, "modifier of "+info.NodeID, func() ([]byte, error) { return op.Modify(data) })
 	case sdk.OpCustom:
 		opts := map[string]interface{}{"request-id": r.reqID, "flow": r.e.o.Flow}
 		if co, ok := op.Custom.(sdk.ContextOperation); ok {
-			return guard(ctx, "operation "+op.ID(), func() ([]byte, error) { return co.ExecuteContext(ctx, data, opts) })
+			return r.guard(ctx, info, "operation "+op.ID(), func() ([]byte, error) { return co.ExecuteContext(ctx, data, opts) })
 		}
-		return guard(ctx, "operation "+op.ID(), func() ([]byte, error) { return op.Custom.Execute(data, opts) })
+		return r.guard(ctx, info, "operation "+op.ID(), func() ([]byte, error) { return op.Custom.Execute(data, opts) })
 	default:
 		if r.e.o.Invoker == nil {
 			return nil, fmt.Errorf("%w: no Invoker for %s", ErrConfig, op.ID())
@@ -166,8 +166,9 @@ func (r *run) runOp(ctx context.Context, op *sdk.Op, info NodeInfo, data []byte)
 
 // guard calls user code, turning a panic into a sdk.PanicError. When ctx has a
 // deadline, the call runs in its own goroutine so the deadline can fire even
-// if the code ignores it (the goroutine is then abandoned).
-func guard(ctx context.Context, where string, f func() ([]byte, error)) ([]byte, error) {
+// if the code ignores it: the goroutine is then abandoned, still running,
+// and reported to Options.OnOverrun.
+func (r *run) guard(ctx context.Context, info NodeInfo, where string, f func() ([]byte, error)) ([]byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		return protect(where, f)
 	}
@@ -176,7 +177,9 @@ func guard(ctx context.Context, where string, f func() ([]byte, error)) ([]byte,
 		err error
 	}
 	ch := make(chan result, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		b, err := protect(where, f)
 		ch <- result{b, err}
 	}()
@@ -184,6 +187,9 @@ func guard(ctx context.Context, where string, f func() ([]byte, error)) ([]byte,
 	case res := <-ch:
 		return res.b, res.err
 	case <-ctx.Done():
+		if h := r.e.o.OnOverrun; h != nil {
+			h(Overrun{RequestID: r.reqID, Node: info.NodeID, Where: where, Done: done})
+		}
 		return nil, fmt.Errorf("%s: %w: %w", where, sdk.ErrTimeout, ctx.Err())
 	}
 }

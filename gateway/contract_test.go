@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,9 @@ func TestContract07QueuedMessageIsCEQueueRequestJSON(t *testing.T) {
 	if r.code != http.StatusAccepted {
 		t.Fatalf("async = %d", r.code)
 	}
-	nc, err := nats.Connect(l.NATSURL())
+	user, _ := ReadSecretFile(filepath.Join(l.SecretsDir(), natsUserSecret))
+	password, _ := ReadSecretFile(filepath.Join(l.SecretsDir(), natsPasswordSecret))
+	nc, err := nats.Connect(l.NATSURL(), nats.UserInfo(user, password))
 	if err != nil {
 		t.Fatal(err)
 	}

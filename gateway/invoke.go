@@ -114,7 +114,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 		if capped.tooLarge() {
 			return s.bodyTooLarge(w, f, -1)
 		}
-		return callFailed(w, r, f, inst, err)
+		code := callFailed(w, r, f, inst, err)
+		s.stopRunaway(ctx, r, inst, err)
+		return code
 	}
 	defer resp.Body.Close()
 	if capped != nil {
@@ -125,9 +127,21 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, f store.Functio
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	if err := s.relay(w, r, resp, started); err != nil || capped.tooLarge() {
+		s.stopRunaway(ctx, r, inst, err)
 		abort(w)
 	}
 	return resp.StatusCode
+}
+
+// stopRunaway stops the process that had a call (err names it) once the
+// call ran past the function's exec timeout, the deadline of ctx, and not
+// the caller's own: a process still busy with a call nobody waits for is
+// restarted, as on OpenFaaS (see supervisor.Instance.StopRunaway).
+func (s *Server) stopRunaway(ctx context.Context, r *http.Request, inst *supervisor.Instance, err error) {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) || r.Context().Err() != nil {
+		return
+	}
+	inst.StopRunaway(err) // logs and counts the kill
 }
 
 // outgoing is the request forward sends to the function for r, with ctx
@@ -342,6 +356,9 @@ func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
 		}
 		cb = u
 	}
+	if _, ok := s.admitAsync(r.Context(), w, r, raw, name, false); !ok {
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, queuemsg.MaxBodyBytes+1))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "read body: "+err.Error())
@@ -359,8 +376,14 @@ func (s *Server) invokeAsync(w http.ResponseWriter, r *http.Request) {
 		Header: r.Header.Clone(), Host: r.Host, Body: body, Method: r.Method, Path: path,
 		QueryString: r.URL.RawQuery, Function: raw, CallbackURL: cb,
 	}
-	if err := s.opts.Publisher.Publish(r.Context(), req, callID); err != nil {
-		httpError(w, http.StatusInternalServerError, "error queuing request: "+err.Error())
+	unlock, ok := s.admitAsync(r.Context(), w, r, raw, name, true)
+	if !ok {
+		return
+	}
+	err = s.opts.Publisher.Publish(r.Context(), req, callID)
+	unlock()
+	if err != nil {
+		s.publishRefused(w, name, err)
 		return
 	}
 	s.metrics.invocations.WithLabelValues(name+"."+api.DefaultNamespace, "202").Inc()

@@ -68,6 +68,11 @@ type LocalOptions struct {
 	// EtcdSync keeps fsync in the embedded etcd (default off: faster, and a
 	// machine crash may lose the last writes; see docs/gateway.md).
 	EtcdSync bool
+	// CallbackAllow lists callback destinations allowed although they are
+	// internal services of the stack (the etcd and NATS ports, the S3
+	// URL): IPs, CIDRs or host names, each optionally with :port (see
+	// callbackguard.Options.Allow). Other such callbacks are refused.
+	CallbackAllow []string
 	// S3URL selects MinIO/S3 for flow data (default: StateDir/data) with
 	// S3Bucket, S3AccessKey and S3SecretKey (written as the secrets
 	// s3-access-key and s3-secret-key).
@@ -80,6 +85,11 @@ type LocalOptions struct {
 	// MaxBodyBytes bounds the body of a sync call (default 32 MiB); see
 	// Options.MaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxConcurrentBuilds bounds the POST /build requests handled at once
+	// (default 2; more are answered 429), and MaxBuildBytes the archive of
+	// one (default 256 MiB; larger is 413); see Options.
+	MaxConcurrentBuilds int
+	MaxBuildBytes       int64
 	// FunctionProcs is the GOMAXPROCS of functions without a CPU limit or
 	// a GOMAXPROCS of their own (0: Go's default); see Options.FunctionProcs.
 	FunctionProcs int
@@ -87,6 +97,12 @@ type LocalOptions struct {
 	// starts no worker (requests stay queued).
 	QueueWorkers  int
 	NoQueueWorker bool
+	// QueueMaxPerFunction bounds the calls queued for one function,
+	// waiting or in flight (0: unbounded). The stream refuses a call past
+	// it, so a flow's own hops then wait in its records for the reconciler;
+	// new async calls are refused earlier, with 429, once the function has
+	// QueueAdmitBelow(QueueMaxPerFunction) calls queued.
+	QueueMaxPerFunction int64
 	// QueueDelivery is how the queue worker delivers async calls:
 	// DeliverAtLeastOnce (the default: acknowledged after the call, retried
 	// on failure) or DeliverAtMostOnce (as OpenFaaS CE: acknowledged before

@@ -117,7 +117,7 @@ func (l *Local) openRegistry(promReg *prometheus.Registry) (*store.Store, *Metri
 	}
 	l.sup, err = supervisor.New(supervisor.Options{
 		StateDir: o.StateDir, SecretsDir: o.SecretsDir, DefaultTimeout: o.FunctionTimeout,
-		Logger: o.Logger, OnRestart: metrics.Restarted,
+		Logger: o.Logger, OnRestart: metrics.Restarted, OnKill: metrics.Killed,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -134,7 +134,7 @@ func (l *Local) openQueue(ctx context.Context) (jetstream.JetStream, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := queue.EnsureStream(sctx, js, queue.StreamOptions{}); err != nil {
+	if _, err := queue.EnsureStream(sctx, js, queue.StreamOptions{MaxPerSubject: l.opts.QueueMaxPerFunction, Logger: l.opts.Logger}); err != nil {
 		return nil, err
 	}
 	return js, nil
@@ -145,17 +145,22 @@ func (l *Local) openQueue(ctx context.Context) (jetstream.JetStream, error) {
 // functions the stack's stores (localFlowEnv; the data dir is created).
 func (l *Local) newServer(reg *store.Store, js jetstream.JetStream, promReg *prometheus.Registry, metrics *Metrics) (*Server, error) {
 	o := l.opts
-	flowEnv, flowSecrets := localFlowEnv(o, l.etcdURLs, l.natsURL)
+	natsURL, err := l.flowNATSURL()
+	if err != nil {
+		return nil, err
+	}
+	flowEnv, flowSecrets := localFlowEnv(o, l.etcdURLs, natsURL)
 	if err := os.MkdirAll(filepath.Join(o.StateDir, "data"), 0o755); err != nil {
 		return nil, err
 	}
 	return NewServer(Options{
 		Store: reg, Supervisor: l.sup, Publisher: natsqueue.NewPublisher(js, o.TracerProvider),
-		QueueUnknown: o.QueueDelivery == DeliverAtMostOnce,
-		Auth:         l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
+		QueueUnknown: o.QueueDelivery == DeliverAtMostOnce, QueueAdmitBelow: QueueAdmitBelow(o.QueueMaxPerFunction),
+		Auth: l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
 		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,
-		MaxBodyBytes: o.MaxBodyBytes, TracerProvider: o.TracerProvider, Logger: o.Logger,
+		MaxBodyBytes: o.MaxBodyBytes, MaxBuildBytes: o.MaxBuildBytes, MaxConcurrentBuilds: o.MaxConcurrentBuilds,
+		TracerProvider: o.TracerProvider, Logger: o.Logger,
 	})
 }
 
@@ -183,9 +188,13 @@ func (l *Local) startWorker(ctx context.Context, js jetstream.JetStream, promReg
 	if o.NoQueueWorker {
 		return nil
 	}
-	var err error
+	guard, err := l.callbackGuard()
+	if err != nil {
+		return err
+	}
 	l.worker, err = queue.NewWorker(ctx, js, queue.WorkerOptions{
-		GatewayURL: l.url, Handler: l.server, Concurrency: o.QueueWorkers, AckWait: o.AckWait, MaxDeliver: o.MaxDeliver,
+		CallbackGuard: guard,
+		GatewayURL:    l.url, Handler: l.server, Concurrency: o.QueueWorkers, AckWait: o.AckWait, MaxDeliver: o.MaxDeliver,
 		InitialRetryWait: o.InitialRetryWait, MaxRetryWait: o.MaxRetryWait,
 		AtMostOnce: o.QueueDelivery == DeliverAtMostOnce, FailRate: o.QueueFailRate, FailSeed: uint64(time.Now().UnixNano()),
 		DuplicateRate: o.QueueDuplicateRate, Registerer: promReg, TracerProvider: o.TracerProvider, Logger: o.Logger,
@@ -278,7 +287,11 @@ func (l *Local) startNATS() error {
 		l.natsURL = l.opts.NATSURL
 		return nil
 	}
-	l.natsSrv, err = embedded.StartNATS(embedded.NATSOptions{StoreDir: filepath.Join(l.opts.StateDir, "nats")})
+	user, password, err := l.natsLogin()
+	if err != nil {
+		return err
+	}
+	l.natsSrv, err = embedded.StartNATS(embedded.NATSOptions{StoreDir: filepath.Join(l.opts.StateDir, "nats"), User: user, Password: password})
 	if err != nil {
 		return err
 	}
@@ -295,7 +308,12 @@ func (l *Local) startEtcd() error {
 		return nil
 	}
 	var err error
-	l.etcd, err = embedded.StartEtcd(embedded.EtcdOptions{Dir: filepath.Join(l.opts.StateDir, "etcd"), Sync: l.opts.EtcdSync, Logger: l.opts.Logger})
+	root, user, err := l.etcdLogins()
+	if err != nil {
+		return err
+	}
+	l.etcd, err = embedded.StartEtcd(embedded.EtcdOptions{Dir: filepath.Join(l.opts.StateDir, "etcd"), Sync: l.opts.EtcdSync, Logger: l.opts.Logger,
+		RootPassword: root, Users: []embedded.EtcdUser{user}})
 	if err != nil {
 		return err
 	}
@@ -321,12 +339,16 @@ func localFlowEnv(o LocalOptions, etcdURLs []string, natsURL string) (map[string
 		// trip to be up to date.
 		env["etcd_serializable_reads"] = "true"
 	}
+	if len(o.CallbackAllow) > 0 {
+		env["callback_allow"] = strings.Join(o.CallbackAllow, ",")
+	}
+	secrets := append([]string{HMACSecretName}, internalSecrets(o)...)
 	if o.S3URL == "" {
-		return env, []string{HMACSecretName}
+		return env, secrets
 	}
 	env["data_store"] = "minio"
 	env["s3_url"] = o.S3URL
 	env["s3_bucket"] = o.S3Bucket
 	delete(env, "data_dir")
-	return env, []string{HMACSecretName, "s3-access-key", "s3-secret-key"}
+	return env, append(secrets, "s3-access-key", "s3-secret-key")
 }

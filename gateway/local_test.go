@@ -23,14 +23,18 @@ func TestLocalFlowEnvPointsFlowsAtTheStacksServers(t *testing.T) {
 		env         map[string]string
 		flowSecrets []string
 	}{
-		{"embedded etcd, local data", LocalOptions{StateDir: "/st"}, base, []string{HMACSecretName}},
-		{"external etcd reads linearizably", LocalOptions{StateDir: "/st", EtcdEndpoints: etcd},
-			with(func(m map[string]string) { delete(m, "etcd_serializable_reads") }), []string{HMACSecretName}},
+		{"embedded etcd, local data, with the embedded services' logins", LocalOptions{StateDir: "/st"}, base,
+			[]string{HMACSecretName, "etcd-username", "etcd-password", "nats-username", "nats-password"}},
+		{"external etcd reads linearizably and gets no generated etcd login", LocalOptions{StateDir: "/st", EtcdEndpoints: etcd},
+			with(func(m map[string]string) { delete(m, "etcd_serializable_reads") }),
+			[]string{HMACSecretName, "nats-username", "nats-password"}},
+		{"external NATS gets no generated NATS login", LocalOptions{StateDir: "/st", NATSURL: nats}, base,
+			[]string{HMACSecretName, "etcd-username", "etcd-password"}},
 		{"MinIO data", LocalOptions{StateDir: "/st", S3URL: "minio:9000", S3Bucket: "b"},
 			with(func(m map[string]string) {
 				m["data_store"], m["s3_url"], m["s3_bucket"] = "minio", "minio:9000", "b"
 				delete(m, "data_dir")
-			}), []string{HMACSecretName, "s3-access-key", "s3-secret-key"}},
+			}), []string{HMACSecretName, "etcd-username", "etcd-password", "nats-username", "nats-password", "s3-access-key", "s3-secret-key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

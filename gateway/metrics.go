@@ -13,6 +13,7 @@ type Metrics struct {
 	invocations *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	restarts    *prometheus.CounterVec
+	kills       *prometheus.CounterVec
 	counts      sync.Map // function name -> *atomic.Int64 (for invocationCount)
 }
 
@@ -32,8 +33,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "faasflow_function_restarts_total",
 			Help: "Function processes restarted by the supervisor after they exited.",
 		}, []string{"function_name"}),
+		kills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faasflow_function_kills_total",
+			Help: "Function processes the supervisor killed, by reason: memory (over the function's memory limit) or timeout (a call ran past its exec timeout).",
+		}, []string{"function_name", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.invocations, m.duration, m.restarts} {
+	for _, c := range []prometheus.Collector{m.invocations, m.duration, m.restarts, m.kills} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -60,3 +65,7 @@ func (m *Metrics) invocationCount(name string) float64 {
 
 // Restarted counts a supervisor restart of fn.
 func (m *Metrics) Restarted(fn string) { m.restarts.WithLabelValues(fn).Inc() }
+
+// Killed counts a process of fn the supervisor killed, for reason
+// (supervisor.KillMemory or supervisor.KillTimeout).
+func (m *Metrics) Killed(fn, reason string) { m.kills.WithLabelValues(fn, reason).Inc() }

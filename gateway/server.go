@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
+	"github.com/faas-flow/faas-flow/gateway/remotebuild"
 	"github.com/faas-flow/faas-flow/gateway/store"
 	"github.com/faas-flow/faas-flow/gateway/supervisor"
 	"github.com/faas-flow/faas-flow/transport/natsqueue"
@@ -43,10 +45,28 @@ type Options struct {
 	// and answers 202, as OpenFaaS CE does (its worker's call then fails);
 	// by default such a call is refused with 404.
 	QueueUnknown bool
+	// QueueAdmitBelow refuses a new async call with 429 and Retry-After
+	// once its function has this many calls queued (0: no check). It sits
+	// below the stream's own bound per function, so that the hops of flow
+	// requests already running still find room; a call the stream itself
+	// refuses (natsqueue.ErrQueueFull) is answered 429 too.
+	QueueAdmitBelow int64
 	// Auth protects /system/* with basic auth; nil leaves them open.
 	Auth *Credentials
 	// PayloadSecret verifies POST /build; empty disables the builder (404).
 	PayloadSecret []byte
+	// MaxBuildBytes bounds the archive of a POST /build (default
+	// remotebuild.MaxBytes, 256 MiB): a larger one is answered 413, at
+	// once when its Content-Length says so, else when reading passes it.
+	MaxBuildBytes int64
+	// MaxConcurrentBuilds bounds the POST /build requests handled at once,
+	// upload and compilation (default 2); one more is answered 429 with
+	// Retry-After before its body is read.
+	MaxConcurrentBuilds int
+	// BuildUploadTimeout bounds the upload of a POST /build archive
+	// (default 2 minutes): a body still arriving then is answered 408, so a
+	// client that sends slowly cannot keep a build slot.
+	BuildUploadTimeout time.Duration
 	// StateDir receives builds (StateDir/builds, StateDir/bin,
 	// StateDir/build-cache); required when PayloadSecret is set.
 	StateDir string
@@ -99,9 +119,15 @@ type Server struct {
 	// binaries is read-locked by builds from compiling a binary until the
 	// registry refers to it; pruneBinaries runs only when none is.
 	binaries sync.RWMutex
+	// buildSlots holds a token per POST /build in progress (capacity
+	// MaxConcurrentBuilds).
+	buildSlots chan struct{}
 	// replicasMu orders the changes of a function's replicas (deploy,
 	// scale, scale from zero): each records them and applies them whole.
 	replicasMu sync.Mutex
+	// admission serialises the admission of new async calls per function
+	// (striped by subject; see admitAsync).
+	admission [admissionStripes]sync.Mutex
 }
 
 // NewServer builds the HTTP API.
@@ -127,6 +153,15 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
 	}
+	if opts.MaxBuildBytes <= 0 {
+		opts.MaxBuildBytes = remotebuild.MaxBytes
+	}
+	if opts.MaxConcurrentBuilds <= 0 {
+		opts.MaxConcurrentBuilds = 2
+	}
+	if opts.BuildUploadTimeout <= 0 {
+		opts.BuildUploadTimeout = 2 * time.Minute
+	}
 	m := opts.Metrics
 	if m == nil {
 		var err error
@@ -139,12 +174,15 @@ func NewServer(opts Options) (*Server, error) {
 		tracer: opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway"),
 		prop:   propagation.TraceContext{},
 		mux:    http.NewServeMux(),
+
+		buildSlots: make(chan struct{}, opts.MaxConcurrentBuilds),
 	}
 	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.routes()
 	s.handler = s.trace(s.mux)
 	s.pruneBinaries() // left by an earlier run
+	s.clearBuilds()
 	return s, nil
 }
 

@@ -44,6 +44,14 @@ func (s *Server) spec(f store.Function) supervisor.Spec {
 		}
 	}
 	spec := supervisor.Spec{Name: d.Service, Binary: f.Binary, Env: env, Secrets: secrets}
+	if d.Limits != nil {
+		if limit, ok := MemoryLimit(d.Limits.Memory); ok {
+			spec.MemoryLimit = limit
+			if _, set := d.EnvVars["GOMEMLIMIT"]; !set {
+				env["GOMEMLIMIT"] = GoMemLimit(limit)
+			}
+		}
+	}
 	if f.Binary == "" {
 		spec.FProcess = d.EnvProcess
 	}

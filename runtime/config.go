@@ -42,6 +42,9 @@ type Config struct {
 	// HopsViaNATS publishes to.
 	HopTransport string
 	NATSURL      string
+	// NATSUser and NATSPassword log in to NATSURL (none when NATSPassword
+	// is empty).
+	NATSUser, NATSPassword string
 	// ListenAddr is the address the HTTP server listens on.
 	ListenAddr string
 	// SecretMountPath is the folder OpenFaaS mounts secrets in.
@@ -59,10 +62,17 @@ type Config struct {
 	ReadTimeout         time.Duration
 	WriteTimeout        time.Duration
 	HealthcheckInterval time.Duration
+	// OverrunGrace is how long code of a node still running past its
+	// timeout may go on before the server drains and Serve returns
+	// ErrOverrun (0: never).
+	OverrunGrace time.Duration
 	// MaxBodySize bounds request bodies (413 above it); MaxResponseSize
 	// bounds responses read from functions and URLs.
 	MaxBodySize     int64
 	MaxResponseSize int64
+	// MaxRunningRequests bounds the flow's requests running at once (0:
+	// unbounded); a new request past it is answered 429.
+	MaxRunningRequests int
 
 	InlineDataLimit  int
 	RequestRetention time.Duration // 0: keep nothing once a request ends
@@ -80,6 +90,9 @@ type Config struct {
 	ForwardTimeout   time.Duration
 	CallbackAttempts int
 	CallbackTimeout  time.Duration
+	// CallbackAllow lists completion callback destinations allowed on the
+	// addresses of the flow's own etcd and NATS (callbackguard.Options.Allow).
+	CallbackAllow []string
 
 	StateStore string // StoreEtcd or StoreMemory
 	Etcd       EtcdConfig

@@ -224,6 +224,8 @@ func TestLoadConfigReadsSecretFilesFromMountPath(t *testing.T) {
 	write("faasflow-hmac-secret", "hmac-key\n")
 	write("etcd-username", "root")
 	write("etcd-password", "pw")
+	write("nats-username", "flows")
+	write("nats-password", "npw\n")
 	write("my-access", "AK")
 	write("s3-secret-key", "SK\n")
 	c, err := runtime.LoadConfig(envOf(map[string]string{
@@ -234,8 +236,8 @@ func TestLoadConfigReadsSecretFilesFromMountPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(c.HMACSecret) != "hmac-key" || c.Etcd.Username != "root" || c.Etcd.Password != "pw" ||
-		c.S3.AccessKey != "AK" || c.S3.SecretKey != "SK" {
-		t.Fatalf("secrets not read: %+v %+v %q", c.Etcd, c.S3, c.HMACSecret)
+		c.S3.AccessKey != "AK" || c.S3.SecretKey != "SK" || c.NATSUser != "flows" || c.NATSPassword != "npw" {
+		t.Fatalf("secrets not read: %+v %+v %q NATS %q %q", c.Etcd, c.S3, c.HMACSecret, c.NATSUser, c.NATSPassword)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/faas-flow/faas-flow/engine"
+	"github.com/faas-flow/faas-flow/transport/callbackguard"
 )
 
 // ErrNotifierBusy is returned by Notify when the delivery queue is full.
@@ -196,7 +197,8 @@ func (n *CallbackNotifier) post(ctx context.Context, c engine.Completion) (bool,
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return true, err
+		// A destination the callback guard refuses stays refused.
+		return !errors.Is(err, callbackguard.ErrRefused), err
 	}
 	ex := readExcerpt(resp.Body)
 	resp.Body.Close()

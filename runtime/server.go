@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/faas-flow/faas-flow/engine"
 	"github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/transport/gatewayhttp"
@@ -31,7 +33,13 @@ type Server struct {
 	hooks    []func(context.Context) error
 	budget   time.Duration
 	draining atomic.Bool
-	closed   atomic.Bool
+	// starting counts the new requests being admitted and started (see
+	// admit).
+	starting atomic.Int64
+	// overrun receives the code of a node still running past its timeout
+	// and past overrun_exit_grace: Serve then drains and returns.
+	overrun chan engine.Overrun
+	closed  atomic.Bool
 }
 
 // NewServer builds the engine for define from cfg: stores (only for flows
@@ -44,7 +52,7 @@ func NewServer(cfg Config, define sdk.DefineFunc, opts ...Option) (*Server, erro
 	if err := checkServerConfig(cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.Logger, metrics: o.Metrics}
+	s := &Server{cfg: cfg, log: o.Logger, metrics: o.Metrics, overrun: make(chan engine.Overrun, 1)}
 	s.budget = cfg.WriteTimeout - min(cfg.WriteTimeout/10, 2*time.Second)
 	ok := false
 	defer func() {
@@ -63,11 +71,18 @@ func NewServer(cfg Config, define sdk.DefineFunc, opts ...Option) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
+	cbClient, err := guardedCallbackClient(cfg, o.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
 	s.notifier = NewCallbackNotifier(NotifierOptions{
-		Client: o.HTTPClient, Key: cfg.HMACSecret, Attempts: cfg.CallbackAttempts,
+		Client: cbClient, Key: cfg.HMACSecret, Attempts: cfg.CallbackAttempts,
 		Timeout: cfg.CallbackTimeout, Logger: o.Logger,
 	})
 	eo := newEngineOptions(cfg, &o, s.notifier, observer)
+	if cfg.OverrunGrace > 0 {
+		eo.OnOverrun = s.onOverrun
+	}
 	if !flow.IsSync() {
 		if err := s.openHops(ctx, &o, &eo); err != nil {
 			return nil, err
@@ -186,6 +201,10 @@ func (s *Server) openHops(ctx context.Context, o *Options, eo *engine.Options) e
 	return err
 }
 
+// defaultNATSUser is the NATS user of a flow given only nats-password: the
+// one the local gateway's embedded NATS has.
+const defaultNATSUser = "faasflow"
+
 // openTransport returns the hop transport hop_transport names: a NATS
 // JetStream publisher (natsqueue.Transport, added to s.owned) or, by
 // default, POSTs to the gateway's /async-function endpoint
@@ -194,7 +213,15 @@ func (s *Server) openTransport(o *Options) (engine.Transport, error) {
 	cfg := s.cfg
 	switch cfg.HopTransport {
 	case HopsViaNATS:
-		t, err := natsqueue.NewTransport(cfg.NATSURL, cfg.Flow, cfg.ForwardTimeout)
+		var login []nats.Option
+		if cfg.NATSPassword != "" {
+			user := cfg.NATSUser
+			if user == "" {
+				user = defaultNATSUser
+			}
+			login = append(login, nats.UserInfo(user, cfg.NATSPassword))
+		}
+		t, err := natsqueue.NewTransport(cfg.NATSURL, cfg.Flow, cfg.ForwardTimeout, login...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: nats_url: %w", ErrInvalidConfig, err)
 		}
@@ -213,7 +240,10 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Serve answers requests on ln until ctx ends, then drains: health checks
 // fail for healthcheck_interval while requests are still served, then the
-// server shuts down (bounded by write_timeout) and Close runs.
+// server shuts down (bounded by write_timeout) and Close runs. It drains
+// the same way, within overrun_exit_grace, and returns an ErrOverrun, when
+// the code of a node kept running that long past its timeout (see
+// onOverrun), so that the process exits and is restarted.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -228,32 +258,44 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(ln) }()
 	defer s.background(ctx)()
 	s.log.Info("flow function listening", "flow", s.cfg.Flow, "addr", ln.Addr().String(), "sync", s.eng.IsSync())
-	var serveErr error
+	var serveErr, exitErr error
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
-		s.draining.Store(true)
-		if g := s.cfg.HealthcheckInterval; g > 0 {
-			s.log.Info("draining", "grace", g)
-			timer := time.NewTimer(g)
-			select {
-			case <-timer.C:
-			case serveErr = <-errc:
-				timer.Stop()
-			}
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
-		if err := hs.Shutdown(sctx); err != nil {
-			serveErr = errors.Join(serveErr, err)
-		}
-		cancel()
+		serveErr = s.drain(hs, errc, s.cfg.HealthcheckInterval)
+	case ov := <-s.overrun:
+		exitErr = overrunError(ov)
+		serveErr = s.drain(hs, errc, min(s.cfg.HealthcheckInterval, s.cfg.OverrunGrace))
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
-	return errors.Join(serveErr, s.Close(cctx))
+	return errors.Join(exitErr, serveErr, s.Close(cctx))
+}
+
+// drain makes health checks fail for grace while requests are still
+// served, then shuts hs down, waiting for the requests in flight (within
+// write_timeout). errc is where hs.Serve returns.
+func (s *Server) drain(hs *http.Server, errc <-chan error, grace time.Duration) error {
+	s.draining.Store(true)
+	var serveErr error
+	if grace > 0 {
+		s.log.Info("draining", "grace", grace)
+		timer := time.NewTimer(grace)
+		select {
+		case <-timer.C:
+		case serveErr = <-errc:
+			timer.Stop()
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		serveErr = errors.Join(serveErr, err)
+	}
+	return serveErr
 }
 
 // redriveRetention maps the setting (0: no redrive) to the engine's option

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/faas-flow/faas-flow/transport/callbackguard"
 )
 
 // Source tells where a setting is read from.
@@ -144,9 +146,22 @@ var settings = []Setting{
 			c.HealthcheckInterval, err = parseDuration(v)
 			return err
 		}},
+	{Name: "overrun_exit_grace", Default: "10s", Group: groupHTTP,
+		Doc:   "How long the code of a node (a modifier or custom operation) that ignored its node's or operation's timeout may go on running once the node failed for it: a goroutine cannot be stopped, so past this grace the process stops taking work, drains its other requests (health checks fail for at most this long, then the requests in flight finish, within write_timeout) and exits with an error, for its supervisor (`faasflow up`, Kubernetes) to restart it. Code that returns within the grace changes nothing. 0 keeps the process running however long the code runs.",
+		apply: func(c *Config, v string) (err error) { c.OverrunGrace, err = parseDuration(v); return err }},
 	{Name: "max_body_size", Default: "16MiB", Group: groupHTTP,
 		Doc:   "Largest request body accepted (bytes, or with KiB/MiB/GiB); larger bodies get 413.",
 		apply: func(c *Config, v string) (err error) { c.MaxBodySize, err = parseSize(v); return err }},
+	{Name: "max_running_requests", Default: "0", Group: groupHTTP,
+		Doc: "Largest number of the flow's requests running at once: started and not yet ended (paused ones count), or, for a flow of one node, being answered. A new request past it is answered 429 with Retry-After, before its body is read; hops and controls of requests already running are never refused. Requests starting at the same moment on several instances may pass it by a few. 0 leaves it unbounded.",
+		apply: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a whole number, 0 or more: %q", v)
+			}
+			c.MaxRunningRequests = n
+			return nil
+		}},
 	{Name: "max_response_size", Default: "64MiB", Group: groupHTTP,
 		Doc:   "Largest response read from a function or URL called by an operation.",
 		apply: func(c *Config, v string) (err error) { c.MaxResponseSize, err = parseSize(v); return err }},
@@ -208,6 +223,13 @@ var settings = []Setting{
 	{Name: "callback_timeout", Default: "10s", Group: groupEngine,
 		Doc:   "Timeout of one completion callback attempt.",
 		apply: func(c *Config, v string) (err error) { c.CallbackTimeout, err = parsePositiveDuration(v); return err }},
+	{Name: "callback_allow", Group: groupEngine,
+		Doc: "Comma-separated completion callback destinations allowed although they are the flow's own etcd (etcd_endpoints) or NATS (nats_url, with hop_transport=nats): IPs, CIDRs or host names, each optionally with :port. Other callbacks there are refused and logged, since the callback URL comes from the caller; an etcd or NATS on a loopback address protects its port on every local address. `faasflow up --callback-allow` sets it.",
+		apply: func(c *Config, v string) error {
+			c.CallbackAllow = splitList(v)
+			_, err := callbackguard.New(callbackguard.Options{Protected: []string{"127.0.0.1:1"}, Allow: c.CallbackAllow})
+			return err
+		}},
 	{Name: "debug_pprof", Default: "false", Group: groupEngine,
 		Doc:   "Serve Go's profiler (net/http/pprof) under /debug/pprof/ on the function's port. For diagnosing a flow's CPU or memory use; do not expose it publicly.",
 		apply: func(c *Config, v string) (err error) { c.DebugPprof, err = parseBool(v); return err }},
@@ -325,8 +347,14 @@ var settings = []Setting{
 		Doc:   "etcd user (with etcd-password), when etcd auth is on.",
 		apply: func(c *Config, v string) error { c.Etcd.Username = v; return nil }},
 	{Name: "etcd-password", Source: FromSecret, Group: groupState,
-		Doc:   "etcd password.",
+		Doc:   "etcd password. `faasflow up` generates an etcd user for the flows it runs and gives them both secrets.",
 		apply: func(c *Config, v string) error { c.Etcd.Password = v; return nil }},
+	{Name: "nats-username", Source: FromSecret, Group: groupFlow,
+		Doc:   "NATS user of hop_transport=nats (with nats-password; default faasflow when only the password is set).",
+		apply: func(c *Config, v string) error { c.NATSUser = v; return nil }},
+	{Name: "nats-password", Source: FromSecret, Group: groupFlow,
+		Doc:   "NATS password of hop_transport=nats, when the server wants a login. `faasflow up` generates one for its embedded NATS and gives it, with nats-username, to the flows it runs.",
+		apply: func(c *Config, v string) error { c.NATSPassword = v; return nil }},
 	{Name: "s3-access-key", Source: FromSecret, NameFrom: "s3_access_key_name", Group: groupData,
 		Doc:   "S3 access key (secret name set by s3_access_key_name).",
 		apply: func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},

@@ -22,6 +22,9 @@ var (
 	ErrMethod = errors.New("method not allowed")
 	// ErrShuttingDown reports a request received while the server drains.
 	ErrShuttingDown = errors.New("shutting down")
+	// ErrTooManyRunning reports a new request refused because the flow
+	// runs max_running_requests already.
+	ErrTooManyRunning = errors.New("the flow runs as many requests as max_running_requests allows")
 )
 
 // StatusOf maps an error from the engine, the stores or the HTTP layer to the
@@ -33,6 +36,7 @@ var (
 //	404 unknown request or route                405 wrong method
 //	409 wrong state, finished, other flow, redeployed definition, id in use
 //	413 body too large                          422 the flow failed (a node, an aggregator...)
+//	429 max_running_requests reached (a new request only)
 //	500 our fault (configuration, definition)   502 the gateway refused a hop
 //	503 store unavailable, hop in progress, draining
 //	504 timed out outside a node
@@ -61,6 +65,8 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrMethod):
 		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrTooManyRunning):
+		return http.StatusTooManyRequests
 	case errors.Is(err, engine.ErrHopInProgress), errors.Is(err, sdk.ErrStoreUnavailable),
 		errors.Is(err, ErrShuttingDown):
 		return http.StatusServiceUnavailable

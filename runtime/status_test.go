@@ -29,6 +29,7 @@ func TestStatusOfMapsEveryErrorToItsStatus(t *testing.T) {
 		{"unknown request", engine.ErrUnknownRequest, 404},
 		{"unknown route", runtime.ErrNoRoute, 404},
 		{"method", runtime.ErrMethod, 405},
+		{"too many running", fmt.Errorf("start: %w", runtime.ErrTooManyRunning), 429},
 		{"wrong state", engine.ErrWrongState, 409},
 		{"not finished", engine.ErrNotFinished, 409},
 		{"wrong flow", engine.ErrWrongFlow, 409},

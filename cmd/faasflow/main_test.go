@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/faas-flow/faas-flow/gateway"
 	"github.com/faas-flow/faas-flow/gateway/gatewaytest"
+	"github.com/faas-flow/faas-flow/internal/testenv"
 )
 
 var handlerDir string
@@ -184,27 +184,9 @@ func TestUpOnBusyPortPrintsOneClearError(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of `up`.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestUpPrintsEndpointsAndDownStopsIt(t *testing.T) {
 	state := t.TempDir()
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() { done <- run(context.Background(), e, []string{"up", "--port", "0", "--state-dir", state}) }()

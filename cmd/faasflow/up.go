@@ -77,6 +77,10 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.NATSURL, "nats-url", "", "external NATS JetStream server (default: embedded)")
 	fs.StringVar(&f.etcd, "etcd-endpoints", "", "external etcd endpoints, comma-separated (default: embedded)")
 	fs.BoolVar(&o.EtcdSync, "etcd-sync", false, "keep fsync in the embedded etcd (slower, survives machine crashes)")
+	fs.Func("callback-allow", "allow X-Callback-Url destinations on the stack's own etcd, NATS or S3 ports: IPs, CIDRs or host names, each optionally with :port; comma-separated or repeated (others there are refused)", func(v string) error {
+		o.CallbackAllow = append(o.CallbackAllow, strings.Split(v, ",")...)
+		return nil
+	})
 	fs.StringVar(&o.S3URL, "s3-url", "", "MinIO/S3 endpoint for flow data (default: local data dir)")
 	fs.StringVar(&o.S3Bucket, "s3-bucket", "faasflow", "bucket for flow data (with --s3-url)")
 	fs.StringVar(&o.S3AccessKey, "s3-access-key", "", "S3 access key (default $S3_ACCESS_KEY)")
@@ -89,11 +93,15 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.QueueWorkers, "queue-workers", 32, "async calls processed concurrently")
 	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
 	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
+	fs.Int64Var(&o.QueueMaxPerFunction, "queue-max-per-function", 0, "calls one function may have queued, waiting or in flight (0: unbounded); new async calls are answered 429 with Retry-After from three quarters of it, leaving the rest to the hops of flow requests already running")
 	fs.StringVar(&o.QueueDelivery, "queue-delivery", gateway.DeliverAtLeastOnce, "at-least-once (acknowledge after the call, retry failures) or at-most-once (as OpenFaaS CE: acknowledge first, never retry, one call at a time, 202 for unknown functions)")
 	fs.Float64Var(&o.QueueFailRate, "queue-fail-rate", 0, "fail this fraction of queued calls on purpose, without calling the function (to test flows under lost hops)")
 	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 60*time.Second, "default exec timeout of functions (env exec_timeout/write_timeout override)")
 	o.MaxBodyBytes = 32 << 20
 	fs.Var((*sizeFlag)(&o.MaxBodyBytes), "max-body-size", "largest body of a sync call, in bytes or with KiB, MiB or GiB; a larger one is answered 413")
+	fs.IntVar(&o.MaxConcurrentBuilds, "max-builds", 2, "POST /build requests (uploads and compilations) handled at once; one more is answered 429 with Retry-After")
+	o.MaxBuildBytes = 256 << 20
+	fs.Var((*sizeFlag)(&o.MaxBuildBytes), "max-build-size", "largest build archive of a POST /build, in bytes or with KiB, MiB or GiB; a larger one is answered 413")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")
 }

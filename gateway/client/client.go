@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
 	"github.com/faas-flow/faas-flow/gateway/remotebuild"
@@ -258,8 +260,24 @@ func (c *Client) Invoke(ctx context.Context, in Invocation) (*http.Response, err
 	return resp, nil
 }
 
+// buildAttempts bounds the attempts of a Build the builder answers 429
+// (busy with other builds): about ten minutes at its Retry-After of 10 s.
+const buildAttempts = 60
+
+// busyWait is the wait a 429's Retry-After asks for (whole seconds), 10 s
+// when it asks for none, at most a minute.
+func busyWait(retryAfter string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(retryAfter))
+	if err != nil || n < 1 {
+		return 10 * time.Second
+	}
+	return min(time.Duration(n)*time.Second, time.Minute)
+}
+
 // Build sends contextDir to the gateway's remote builder as image and
-// copies progress lines to progress. It fails with the builder's error
+// copies progress lines to progress. While the builder answers 429 (as
+// many builds as it allows are running), it waits as Retry-After says and
+// tries again. It fails with the builder's error
 // (the compiler output) when the build fails.
 func (c *Client) Build(ctx context.Context, contextDir, image string, secret []byte, progress io.Writer) error {
 	var tarBuf bytes.Buffer
@@ -267,16 +285,33 @@ func (c *Client) Build(ctx context.Context, contextDir, image string, secret []b
 		return fmt.Errorf("build %s: pack context: %w", image, err)
 	}
 	payload := tarBuf.Bytes()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/build", bytes.NewReader(payload))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Accept", "application/x-ndjson")
-	req.Header.Set(api.HeaderBuildSignature, remotebuild.Sign(payload, secret))
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return fmt.Errorf("build %s: %w", image, err)
+	sig := remotebuild.Sign(payload, secret)
+	var resp *http.Response
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/build", bytes.NewReader(payload))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Accept", "application/x-ndjson")
+		req.Header.Set(api.HeaderBuildSignature, sig)
+		if resp, err = c.http().Do(req); err != nil {
+			return fmt.Errorf("build %s: %w", image, err)
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || attempt == buildAttempts {
+			break
+		}
+		// The builder runs as many builds as it allows: wait as it asks.
+		wait := busyWait(resp.Header.Get("Retry-After"))
+		resp.Body.Close()
+		if progress != nil {
+			fmt.Fprintf(progress, "the builder is busy; trying again in %s\n", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("build %s: %w", image, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {

@@ -17,7 +17,6 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // EtcdOptions configure StartEtcd.
@@ -39,6 +38,14 @@ type EtcdOptions struct {
 	// Logger receives maintenance events: the history left by an earlier
 	// run compacted, the database file defragmented (nil: discarded).
 	Logger *slog.Logger
+	// RootPassword turns etcd's authentication on: the user root gets this
+	// password and every client must log in. The data directory keeps it:
+	// a later start must give the same one ("" leaves authentication off,
+	// which works only for a data directory that never had it on).
+	RootPassword string
+	// Users are created, or updated, at every start, each with a role of
+	// its own name limited to its key prefix (they need RootPassword).
+	Users []EtcdUser
 
 	// defragMinBytes is the smallest database file start-up maintenance
 	// defragments (0: defragMinBytes); tests lower it.
@@ -54,8 +61,10 @@ const defragMinBytes = 64 << 20
 
 // Etcd is a running single-node embedded etcd.
 type Etcd struct {
-	e         *embed.Etcd
-	clientURL string
+	e            *embed.Etcd
+	clientURL    string
+	peerURL      string
+	rootPassword string
 }
 
 type etcdPorts struct {
@@ -104,6 +113,7 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 	cfg.AdvertisePeerUrls = []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.UnsafeNoFsync = !o.Sync
+	cfg.BcryptCost = etcdBcryptCost
 	if o.HistoryRetention <= 0 {
 		o.HistoryRetention = DefaultHistoryRetention
 	}
@@ -126,9 +136,13 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 		e.Close()
 		return nil, errors.New("embedded etcd: not ready after 30s")
 	}
-	et := &Etcd{e: e, clientURL: cu.String()}
+	et := &Etcd{e: e, clientURL: cu.String(), peerURL: pu.String(), rootPassword: o.RootPassword}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if err := et.setupAuth(ctx, o); err != nil {
+		et.Close()
+		return nil, fmt.Errorf("embedded etcd: authentication (data %s): %w", cfg.Dir, err)
+	}
 	if err := et.maintain(ctx, o); err != nil {
 		et.Close()
 		return nil, fmt.Errorf("embedded etcd: start-up maintenance (data %s): %w", cfg.Dir, err)
@@ -151,7 +165,7 @@ func (e *Etcd) maintain(ctx context.Context, o EtcdOptions) error {
 	if minBytes <= 0 {
 		minBytes = defragMinBytes
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.clientURL}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	cli, err := e.rootClient()
 	if err != nil {
 		return err
 	}
@@ -212,6 +226,10 @@ func (e *Etcd) maintain(ctx context.Context, o EtcdOptions) error {
 
 // ClientURL is the etcd client endpoint, e.g. http://127.0.0.1:2379.
 func (e *Etcd) ClientURL() string { return e.clientURL }
+
+// PeerURL is the etcd peer endpoint (no other member uses it, but it
+// listens), e.g. http://127.0.0.1:2380.
+func (e *Etcd) PeerURL() string { return e.peerURL }
 
 // Close stops etcd.
 func (e *Etcd) Close() { e.e.Close() }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,30 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		d, _ := time.ParseDuration(q.Get("d"))
 		time.Sleep(d)
 		fmt.Fprint(w, "slept")
+	case r.URL.Path == "/spin":
+		// Keep a core busy for d, deaf to the call's end: a runaway call.
+		d, _ := time.ParseDuration(q.Get("d"))
+		n := 0
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			n++
+		}
+		fmt.Fprint(w, "spun ", n)
+	case r.URL.Path == "/alloc":
+		// Take mb MiB, 4 MiB every 20 ms, written so that it is resident,
+		// and hold it for a second.
+		mb, _ := strconv.Atoi(q.Get("mb"))
+		held := [][]byte{{0}}
+		for 4*(len(held)-1) < mb {
+			b := make([]byte, 4<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			held = append(held, b)
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		runtime.KeepAlive(held)
+		fmt.Fprintf(w, "held %d MiB", 4*(len(held)-1))
 	case r.URL.Path == "/crash":
 		os.Exit(3)
 	case r.URL.Path == "/crash-once":

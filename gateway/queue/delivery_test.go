@@ -18,8 +18,8 @@ func streamEmpty(t *testing.T, w *Worker) bool {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		info, err := w.cons.Info(context.Background())
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+		pending, ackPending, err := w.backlog(context.Background())
+		if err == nil && pending == 0 && ackPending == 0 {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -270,9 +270,10 @@ func TestMessageOfDeadWorkerIsRedeliveredAfterAckWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ackWait := time.Second
-	// A worker that takes a message and dies before acking.
+	// A worker that takes a message through the lane of its function and
+	// dies before acking.
 	cons, err := js.CreateOrUpdateConsumer(ctx, queuemsg.StreamName, jetstream.ConsumerConfig{
-		Durable: DurableName, FilterSubject: queuemsg.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: laneName(queuemsg.Subject("f")), FilterSubject: queuemsg.Subject("f"), AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: ackWait, MaxDeliver: 10, MaxAckPending: 1000, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

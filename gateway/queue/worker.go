@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/faas-flow/faas-flow/gateway/api"
+	"github.com/faas-flow/faas-flow/transport/callbackguard"
 	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
 
@@ -73,6 +74,10 @@ type WorkerOptions struct {
 	CallbackAttempts int
 	// CallbackTimeout bounds one callback attempt (default 10s).
 	CallbackTimeout time.Duration
+	// CallbackGuard refuses callbacks to the stack's internal services
+	// (nil: none refused): such a callback is logged and not made, and the
+	// call it reports on is settled as usual.
+	CallbackGuard *callbackguard.Guard
 	// Registerer receives the worker's metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	// TracerProvider traces message processing (nil: no-op).
@@ -81,20 +86,27 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 }
 
-// Worker consumes the faas-request stream.
+// Worker consumes the faas-request stream, each function's subject through
+// a lane of its own (see lanes.go).
 type Worker struct {
 	opts   WorkerOptions
-	cons   jetstream.Consumer
+	js     jetstream.JetStream
+	stream jetstream.Stream
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
-	it     jetstream.MessagesContext
-	sem    chan struct{}
-	wg     sync.WaitGroup
-	done   chan struct{}
-	stopMu sync.Once
+	slots  *fairSlots
+	// stopping ends when Close is called; stop ends it.
+	stopping context.Context
+	stop     context.CancelFunc
+	lanesMu  sync.Mutex
+	lanes    map[string]*lane // by subject
+	laneWG   sync.WaitGroup   // the lanes and watch
+	wg       sync.WaitGroup   // the calls in flight
 
 	failMu  sync.Mutex
 	failRNG *rand.Rand
+	// callbackClient is Client checked by CallbackGuard.
+	callbackClient *http.Client
 
 	inflight    prometheus.Gauge
 	redelivered prometheus.Counter
@@ -102,37 +114,34 @@ type Worker struct {
 	callbacks   *prometheus.CounterVec
 }
 
-// NewWorker creates (or updates) the durable consumer and starts consuming.
+// NewWorker opens a lane (a durable consumer) for each function with
+// calls in the stream, and starts consuming; it opens more as calls of
+// other functions arrive.
 func NewWorker(ctx context.Context, js jetstream.JetStream, opts WorkerOptions) (*Worker, error) {
 	if opts.GatewayURL == "" && opts.Handler == nil {
 		return nil, errors.New("queue: WorkerOptions.GatewayURL or Handler is required")
 	}
 	opts = opts.withDefaults()
-	cons, err := js.CreateOrUpdateConsumer(ctx, queuemsg.StreamName, jetstream.ConsumerConfig{
-		Durable:       DurableName,
-		Description:   "faas-flow local gateway queue worker",
-		FilterSubject: queuemsg.SubjectPrefix + ">",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       opts.AckWait,
-		MaxDeliver:    opts.MaxDeliver,
-		MaxAckPending: opts.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	stream, err := js.Stream(ctx, queuemsg.StreamName)
 	if err != nil {
-		return nil, fmt.Errorf("queue: create consumer %s: %w", DurableName, err)
+		return nil, fmt.Errorf("queue: stream %s: %w", queuemsg.StreamName, err)
 	}
-	w := newWorker(opts, cons)
+	if err := dropSharedConsumer(ctx, js); err != nil {
+		return nil, err
+	}
+	w := newWorker(opts, js, stream)
 	if opts.Registerer != nil {
 		if err := w.register(opts.Registerer); err != nil {
 			return nil, err
 		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Concurrency))
-	if err != nil {
-		return nil, fmt.Errorf("queue: consume: %w", err)
+	if err := w.discover(ctx); err != nil {
+		w.stop()
+		_ = w.Close(ctx)
+		return nil, err
 	}
-	w.it = it
-	go w.loop()
+	w.laneWG.Add(1)
+	go w.watch()
 	return w, nil
 }
 
@@ -179,16 +188,20 @@ func (opts WorkerOptions) withDefaults() WorkerOptions {
 	return opts
 }
 
-// newWorker is a Worker on cons with its collectors created (not yet
-// registered) and no messages flowing yet.
-func newWorker(opts WorkerOptions, cons jetstream.Consumer) *Worker {
+// newWorker is a Worker on stream with its collectors created (not yet
+// registered) and no lane open yet.
+func newWorker(opts WorkerOptions, js jetstream.JetStream, stream jetstream.Stream) *Worker {
+	stopping, stop := context.WithCancel(context.Background())
 	return &Worker{
-		opts: opts, cons: cons,
-		tracer:  opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway/queue"),
-		prop:    propagation.TraceContext{},
-		sem:     make(chan struct{}, opts.Concurrency),
-		done:    make(chan struct{}),
+		opts: opts, js: js, stream: stream,
+		tracer:   opts.TracerProvider.Tracer("github.com/faas-flow/faas-flow/gateway/queue"),
+		prop:     propagation.TraceContext{},
+		slots:    newFairSlots(opts.Concurrency),
+		stopping: stopping, stop: stop,
+		lanes:   map[string]*lane{},
 		failRNG: rand.New(rand.NewPCG(opts.FailSeed, opts.FailSeed^0x51ed)),
+
+		callbackClient: opts.CallbackGuard.Client(opts.Client),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "faasflow_queue_inflight", Help: "Async requests being processed by the queue worker.",
 		}),
@@ -196,24 +209,24 @@ func newWorker(opts WorkerOptions, cons jetstream.Consumer) *Worker {
 			Name: "faasflow_queue_redeliveries_total", Help: "Messages received more than once (NAK retries and AckWait expiries).",
 		}),
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "faasflow_queue_processed_total", Help: "Queue messages handled, by function and outcome (ack, retry, failed, dropped).",
+			Name: "faasflow_queue_processed_total", Help: "Queue messages handled, by function and outcome (ack, retry, failed, dropped, busy: answered 429 and waiting to be made again).",
 		}, []string{"function_name", "outcome"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "faasflow_queue_callbacks_total", Help: "Callback posts, by outcome (ok, failed).",
+			Name: "faasflow_queue_callbacks_total", Help: "Callback posts, by outcome (ok, failed, refused).",
 		}, []string{"outcome"}),
 	}
 }
 
 // register registers the worker's collectors on reg, with two gauges read
-// from the consumer's info at scrape time: the messages not yet delivered
+// from the lanes' consumers at scrape time: the messages not yet delivered
 // and those delivered but not acked.
 func (w *Worker) register(reg prometheus.Registerer) error {
 	pending := w.consumerGauge("faasflow_queue_pending",
 		"Async requests waiting in the stream for the queue worker (not yet delivered).",
-		func(info *jetstream.ConsumerInfo) float64 { return float64(info.NumPending) })
+		func(pending, _ uint64) float64 { return float64(pending) })
 	ackPending := w.consumerGauge("faasflow_queue_ack_pending",
 		"Async requests delivered but not yet acked (in flight or waiting to retry).",
-		func(info *jetstream.ConsumerInfo) float64 { return float64(info.NumAckPending) })
+		func(_, ackPending uint64) float64 { return float64(ackPending) })
 	for _, c := range []prometheus.Collector{w.inflight, w.redelivered, w.processed, w.callbacks, pending, ackPending} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("queue: register metrics: %w", err)
@@ -222,59 +235,18 @@ func (w *Worker) register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// consumerGauge is a gauge of one figure of the consumer's info, asked for
-// at scrape time within a second; -1 when it cannot be had.
-func (w *Worker) consumerGauge(name, help string, figure func(*jetstream.ConsumerInfo) float64) prometheus.GaugeFunc {
+// consumerGauge is a gauge of the lanes' backlog, asked for at scrape time
+// within a second; -1 when it cannot be had.
+func (w *Worker) consumerGauge(name, help string, figure func(pending, ackPending uint64) float64) prometheus.GaugeFunc {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		info, err := w.cons.Info(ctx)
+		pending, ackPending, err := w.backlog(ctx)
 		if err != nil {
 			return -1
 		}
-		return figure(info)
+		return figure(pending, ackPending)
 	})
-}
-
-// loop hands each message to handle in a goroutine of its own, at most
-// Concurrency at a time, until the message iterator is stopped.
-func (w *Worker) loop() {
-	defer close(w.done)
-	for {
-		msg, err := w.it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			w.opts.Logger.Warn("queue: next message", "err", err)
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		w.sem <- struct{}{}
-		w.wg.Add(1)
-		go func() {
-			defer func() { <-w.sem; w.wg.Done() }()
-			w.handle(msg)
-		}()
-	}
-}
-
-// Close stops fetching and waits (bounded by ctx) for calls in flight.
-func (w *Worker) Close(ctx context.Context) error {
-	w.stopMu.Do(func() { w.it.Stop() })
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	finished := make(chan struct{})
-	go func() { w.wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // result is a function's answer to a queued call (err: no answer).
@@ -285,10 +257,11 @@ type result struct {
 	err    error
 }
 
-// handle makes the call msg carries and settles it: a NAK with backoff
-// when the answer is retryable and attempts remain; otherwise the callback
-// (if any), then an ack, or a term when the last attempt failed too.
-func (w *Worker) handle(msg jetstream.Msg) {
+// handle makes the call msg carries, holding t, and settles it: a NAK with
+// backoff when the answer is retryable and attempts remain; otherwise the
+// callback (if any), then an ack, or a term when the last attempt failed
+// too. A 429 spends no attempt (see callPatiently).
+func (w *Worker) handle(msg jetstream.Msg, t *turn) {
 	received := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -319,12 +292,11 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		w.deliverOnce(ctx, msg, req, callID, received)
 		return
 	}
-	stopBeat := w.heartbeat(msg)
-	res := w.call(ctx, req)
-	stopBeat()
-
+	res := w.callPatiently(ctx, msg, req, t, int(meta.NumDelivered))
 	retry := retryable(res)
-	final := int(meta.NumDelivered) >= w.opts.MaxDeliver
+	// A call still answered 429 when the worker stops is put back, never
+	// given up: its function was busy, not failing.
+	final := int(meta.NumDelivered) >= w.opts.MaxDeliver && res.status != http.StatusTooManyRequests
 	if retry && !final {
 		delay := w.backoff(int(meta.NumDelivered))
 		if res.status == http.StatusServiceUnavailable || res.status == http.StatusTooManyRequests {

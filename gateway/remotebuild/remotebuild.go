@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -21,16 +22,26 @@ import (
 // BuildConfigFile is the tar entry holding api.BuildConfig.
 const BuildConfigFile = "com.openfaas.docker.config"
 
-// MaxBytes bounds a remote-builder upload.
+// MaxBytes is the default bound of a remote-builder upload (the whole tar)
+// and of the files it unpacks to.
 const MaxBytes = 256 << 20
 
 // ErrBadTar is wrapped by every error about an unusable build tar.
 var ErrBadTar = errors.New("invalid build archive")
 
-// ExtractTar unpacks a remote-builder tar: entries under context/ go to
-// dir, BuildConfigFile is decoded. Absolute paths, "..", links and special
-// files are rejected.
+// ExtractTar unpacks a remote-builder tar to dir with ExtractTarMax, its
+// files bounded to MaxBytes in all.
 func ExtractTar(r io.Reader, dir string) (api.BuildConfig, error) {
+	return ExtractTarMax(r, dir, MaxBytes)
+}
+
+// ExtractTarMax unpacks a remote-builder tar read from r as it goes (it
+// holds no more than one copy buffer): entries under context/ go to dir,
+// BuildConfigFile is decoded. Absolute paths, "..", links and special
+// files are rejected, and so is an archive whose files declare more than
+// limit bytes in all (a sparse entry is counted at its unpacked size), so
+// that what is written to dir stays bounded whatever the archive says.
+func ExtractTarMax(r io.Reader, dir string, limit int64) (api.BuildConfig, error) {
 	var cfg api.BuildConfig
 	haveCfg := false
 	tr := tar.NewReader(r)
@@ -69,8 +80,8 @@ func ExtractTar(r io.Reader, dir string) (api.BuildConfig, error) {
 			}
 		case tar.TypeReg:
 			total += h.Size
-			if h.Size < 0 || total > MaxBytes {
-				return cfg, fmt.Errorf("%w: context larger than %d bytes", ErrBadTar, MaxBytes)
+			if h.Size < 0 || h.Size > limit || total > limit {
+				return cfg, fmt.Errorf("%w: context larger than %d bytes", ErrBadTar, limit)
 			}
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return cfg, err
@@ -152,23 +163,69 @@ func Sign(payload, secret []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// ErrBadSignature is returned when a signature does not match.
+// ErrBadSignature is returned when a signature does not match, and wrapped
+// when an X-Build-Signature value is malformed.
 var ErrBadSignature = errors.New("invalid signature")
 
-// Verify checks an X-Build-Signature value in constant time.
-func Verify(payload, secret []byte, header string) error {
-	hexsig, ok := strings.CutPrefix(strings.TrimSpace(header), "sha256=")
+// ParseSignature decodes an X-Build-Signature value: "sha256=" and the 64
+// hex digits of an HMAC-SHA256. Anything else (missing, another algorithm,
+// another length, not hex) is an error wrapping ErrBadSignature, so that a
+// request without a usable signature can be refused before its body is
+// read.
+func ParseSignature(header string) ([]byte, error) {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return nil, fmt.Errorf("%w: missing, want sha256=<hex>", ErrBadSignature)
+	}
+	hexsig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
-		return fmt.Errorf("%w: want sha256=<hex>", ErrBadSignature)
+		return nil, fmt.Errorf("%w: want sha256=<hex>", ErrBadSignature)
 	}
 	got, err := hex.DecodeString(hexsig)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(payload)
-	if !hmac.Equal(got, mac.Sum(nil)) {
+	if len(got) != sha256.Size {
+		return nil, fmt.Errorf("%w: want %d hex digits after sha256=, got %d", ErrBadSignature, 2*sha256.Size, len(hexsig))
+	}
+	return got, nil
+}
+
+// Verifier checks a signature over a payload written to it piece by piece,
+// so that a payload need never be held in memory whole.
+type Verifier struct {
+	want []byte
+	mac  hash.Hash
+}
+
+// NewVerifier parses header (see ParseSignature) and returns a Verifier of
+// it under secret.
+func NewVerifier(secret []byte, header string) (*Verifier, error) {
+	want, err := ParseSignature(header)
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{want: want, mac: hmac.New(sha256.New, secret)}, nil
+}
+
+// Write adds p to the payload; it never fails.
+func (v *Verifier) Write(p []byte) (int, error) { return v.mac.Write(p) }
+
+// Check compares, in constant time, the signature with the HMAC of what
+// was written: nil when they match, ErrBadSignature otherwise.
+func (v *Verifier) Check() error {
+	if !hmac.Equal(v.want, v.mac.Sum(nil)) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// Verify checks an X-Build-Signature value over a payload held in memory.
+func Verify(payload, secret []byte, header string) error {
+	v, err := NewVerifier(secret, header)
+	if err != nil {
+		return err
+	}
+	v.Write(payload)
+	return v.Check()
 }

@@ -3,6 +3,7 @@ package remotebuild
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -107,4 +108,47 @@ func FuzzExtractTar(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestExtractRefusesFilesOverTheLimit(t *testing.T) {
+	cfg := &tar.Header{Name: BuildConfigFile, Typeflag: tar.TypeReg, Mode: 0o644}
+	file := func(name string, size int) *tar.Header {
+		return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(size)}
+	}
+	tests := []struct {
+		name  string
+		files []*tar.Header
+		ok    bool
+	}{
+		{"one file at the limit", []*tar.Header{file("context/a", 1024)}, true},
+		{"one file over the limit", []*tar.Header{file("context/a", 1025)}, false},
+		{"files over the limit together", []*tar.Header{file("context/a", 600), file("context/b", 600)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			b, _ := json.Marshal(api.BuildConfig{Image: "img:1"})
+			h := *cfg
+			h.Size = int64(len(b))
+			if err := tw.WriteHeader(&h); err != nil {
+				t.Fatal(err)
+			}
+			tw.Write(b)
+			for _, f := range tt.files {
+				if err := tw.WriteHeader(f); err != nil {
+					t.Fatal(err)
+				}
+				tw.Write(bytes.Repeat([]byte("x"), int(f.Size)))
+			}
+			tw.Close()
+			_, err := ExtractTarMax(bytes.NewReader(buf.Bytes()), t.TempDir(), 1024)
+			if tt.ok && err != nil {
+				t.Fatalf("err = %v, want the archive unpacked", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrBadTar) {
+				t.Fatalf("err = %v, want ErrBadTar", err)
+			}
+		})
+	}
 }

@@ -35,21 +35,21 @@ func (i *Instance) RoundTrip(req *http.Request) (*http.Response, error) {
 	timeout := time.NewTimer(i.sup.opts.ReadyTimeout)
 	defer timeout.Stop()
 	for {
-		r, port, tr, err := i.acquire(req.Context(), timeout.C)
+		r, c, err := i.acquire(req.Context(), timeout.C)
 		if err != nil {
 			held.release(true)
 			return nil, err
 		}
-		resp, err := tr.RoundTrip(target(req, port, body))
+		resp, err := c.tr.RoundTrip(target(req, c.port, body))
 		if err == nil {
 			held.release(false)
-			resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { i.release(r) }}
+			resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { i.release(r) }, call: c.callError}
 			return resp, nil
 		}
 		i.release(r)
 		if !refused(err) {
 			held.release(true)
-			return nil, err
+			return nil, c.callError(err)
 		}
 		r.refused()
 		if body, err = again(req, held); err != nil {
@@ -75,21 +75,36 @@ func again(req *http.Request, held *heldBody) (io.ReadCloser, error) {
 	return b, nil
 }
 
+// sent is where a call went: the process of a replica, on its port.
+type sent struct {
+	fn      string
+	replica int
+	pid     int
+	port    int
+	tr      *http.Transport
+}
+
+// callError wraps err, a failure of the call, in a *CallError naming the
+// process.
+func (c sent) callError(err error) error {
+	return &CallError{Function: c.fn, Replica: c.replica, PID: c.pid, Err: err}
+}
+
 // acquire picks a ready replica (see pickLocked) and counts the call on it,
 // waiting for one when none is ready.
-func (i *Instance) acquire(ctx context.Context, timeout <-chan time.Time) (*replica, int, *http.Transport, error) {
+func (i *Instance) acquire(ctx context.Context, timeout <-chan time.Time) (*replica, sent, error) {
 	for {
 		i.mu.Lock()
 		if r := i.pickLocked(); r != nil {
 			r.inflight++
-			port, tr := r.port, r.tr
+			c := sent{fn: i.spec.Name, replica: r.index, pid: r.pid, port: r.port, tr: r.tr}
 			i.mu.Unlock()
-			return r, port, tr, nil
+			return r, c, nil
 		}
 		ch := i.changed
 		i.mu.Unlock()
 		if err := i.wait(ctx, ch, timeout); err != nil {
-			return nil, 0, nil, err
+			return nil, sent{}, err
 		}
 	}
 }
@@ -214,11 +229,21 @@ func (b *heldBody) release(closeNow bool) {
 }
 
 // releasingBody is a response body that ends its call's count on its
-// replica when it is closed.
+// replica when it is closed, and whose read errors (other than io.EOF)
+// name the process (see CallError).
 type releasingBody struct {
 	io.ReadCloser
 	once    sync.Once
 	release func()
+	call    func(error) error
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = b.call(err)
+	}
+	return n, err
 }
 
 func (b *releasingBody) Close() error {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,26 @@ import (
 	"strings"
 	"syscall"
 )
+
+// runLimited runs cmd; with a memory limit, the watchdog kills it (and its
+// children) past the limit.
+func (i *Instance) runLimited(cmd *exec.Cmd) error {
+	limit := i.spec.MemoryLimit
+	if limit <= 0 {
+		return cmd.Run()
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	gone := make(chan struct{})
+	defer close(gone)
+	go watchMemory(cmd.Process.Pid, limit, i.sup.opts.MemoryInterval, gone, func(line string) {
+		line = "fprocess pid " + strconv.Itoa(cmd.Process.Pid) + ": " + line
+		i.logs.add("supervisor", line)
+		i.killed(KillMemory, line)
+	})
+	return cmd.Wait()
+}
 
 // runClassic forks fprocess for one request: body on stdin, stdout returned.
 func (i *Instance) runClassic(req *http.Request) (*http.Response, error) {
@@ -35,9 +56,15 @@ func (i *Instance) runClassic(req *http.Request) (*http.Response, error) {
 	lw := &lineWriter{r: i.logs, instance: "fprocess"}
 	cmd.Stdout = &stdout
 	cmd.Stderr = lw
-	err = cmd.Run()
+	err = i.runLimited(cmd)
 	lw.flush()
 	if ctxErr := req.Context().Err(); ctxErr != nil {
+		if err != nil && errors.Is(ctxErr, context.DeadlineExceeded) {
+			// The call's deadline, the exec timeout, killed the process.
+			line := fmt.Sprintf("fprocess pid %d: killed: the call ran past its deadline (exec timeout %s)", cmd.Process.Pid, i.timeout)
+			i.logs.add("supervisor", line)
+			i.killed(KillTimeout, line)
+		}
 		return nil, ctxErr
 	}
 	h := http.Header{}

@@ -29,6 +29,9 @@ type replica struct {
 	tr       *http.Transport // per process: its idle connections die with it
 	inflight int             // calls sent to it whose answer is not closed yet
 	stopped  bool
+	// killing is set while the supervisor stops the process after a call
+	// to it timed out (see Instance.StopRunaway), until it has exited.
+	killing bool
 	// everReady is set once the replica passed a health check; crashes
 	// counts its exits before that.
 	everReady bool
@@ -67,6 +70,12 @@ func (r *replica) isReady() bool {
 	r.inst.mu.Lock()
 	defer r.inst.mu.Unlock()
 	return r.ready
+}
+
+func (r *replica) isKilling() bool {
+	r.inst.mu.Lock()
+	defer r.inst.mu.Unlock()
+	return r.killing
 }
 
 func (r *replica) isStopped() bool {
@@ -124,61 +133,116 @@ func (r *replica) run() {
 	}
 }
 
-// start launches the process on port and records it; the returned writer
-// carries its output to the function's log.
-func (r *replica) start(port int) (*exec.Cmd, *lineWriter, *http.Transport, error) {
+// process is one run of a replica's binary.
+type process struct {
+	cmd *exec.Cmd
+	lw  *lineWriter // carries its output to the function's log
+	tr  *http.Transport
+	cg  *processCgroup // nil unless a cgroup enforces its memory limit
+}
+
+// command is the replica's binary to run on port, in cgroup cg (nil: none).
+func (r *replica) command(port int, cg *processCgroup) (*exec.Cmd, *lineWriter) {
 	i := r.inst
 	cmd := exec.Command(i.spec.Binary)
 	cmd.Dir = i.workDir
 	cmd.Env = i.env(port)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cg != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd
+	}
 	lw := &lineWriter{r: i.logs}
 	cmd.Stdout, cmd.Stderr = lw, lw
+	return cmd, lw
+}
+
+// cgroup makes the cgroup of the replica's next process: nil when the
+// function has no memory limit or no cgroup enforces limits here.
+func (r *replica) cgroup() *processCgroup {
+	i := r.inst
+	if i.spec.MemoryLimit <= 0 || i.sup.cg == nil {
+		return nil
+	}
+	cg, err := i.sup.cg.forProcess(i.spec.Name, r.index, i.spec.MemoryLimit)
+	if err != nil {
+		r.note("the watchdog enforces the memory limit: " + err.Error())
+		return nil
+	}
+	return cg
+}
+
+// start launches the process on port and records it.
+func (r *replica) start(port int) (*process, error) {
+	i := r.inst
+	cg := r.cgroup()
+	cmd, lw := r.command(port, cg)
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if r.stopped {
-		return nil, nil, nil, ErrStopped
+		cg.finish()
+		return nil, ErrStopped
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, nil, fmt.Errorf("start %s: %w", i.spec.Binary, err)
+	err := cmd.Start()
+	if err != nil && cg != nil {
+		// A kernel before Linux 5.7 cannot start a process into a
+		// cgroup: the watchdog enforces the limit instead.
+		cg.finish()
+		cg = nil
+		cmd, lw = r.command(port, nil)
+		err = cmd.Start()
+	}
+	cg.started()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", i.spec.Binary, err)
 	}
 	tr := i.sup.newTransport()
-	r.proc, r.pid, r.port, r.tr = cmd.Process, cmd.Process.Pid, port, tr
+	r.proc, r.pid, r.port, r.tr, r.killing = cmd.Process, cmd.Process.Pid, port, tr, false
 	lw.mu.Lock()
 	lw.instance = strconv.Itoa(cmd.Process.Pid)
 	lw.mu.Unlock()
-	return cmd, lw, tr, nil
+	return &process{cmd: cmd, lw: lw, tr: tr, cg: cg}, nil
 }
 
 // runOnce runs the process once, health-checking it (every 50 ms until it
-// passes, then every HealthInterval), until it exits.
+// passes, then every HealthInterval), until it exits. Unless a cgroup
+// does, the watchdog enforces the function's memory limit meanwhile.
 func (r *replica) runOnce(port int) error {
-	cmd, lw, tr, err := r.start(port)
+	p, err := r.start(port)
 	if err != nil {
 		return err
 	}
-	defer tr.CloseIdleConnections()
-	r.note(fmt.Sprintf("started pid %d on 127.0.0.1:%d", cmd.Process.Pid, port))
+	defer p.tr.CloseIdleConnections()
+	pid := p.cmd.Process.Pid
+	r.note(fmt.Sprintf("started pid %d on 127.0.0.1:%d", pid, port))
 
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	go func() {
+		err := p.cmd.Wait()
+		close(gone)
+		exited <- err
+	}()
+	if limit := r.inst.spec.MemoryLimit; limit > 0 && p.cg == nil {
+		go watchMemory(pid, limit, r.inst.sup.opts.MemoryInterval, gone, func(line string) {
+			r.note(line)
+			r.inst.killed(KillMemory, line)
+		})
+	}
 	healthURL := "http://127.0.0.1:" + strconv.Itoa(port) + "/_/health"
-	client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+	client := &http.Client{Transport: p.tr, Timeout: 2 * time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-exited:
-			r.setReady(false)
-			tr.CloseIdleConnections()
-			lw.flush()
-			r.inst.mu.Lock()
-			r.proc, r.pid = nil, 0
-			r.inst.mu.Unlock()
+			r.exitedOnce(p)
 			return err
 		case <-r.kick:
 			tick.Reset(50 * time.Millisecond)
 		case <-tick.C:
+			if r.isKilling() {
+				continue // out of the rotation until it has exited
+			}
 			ok := probe(client, healthURL)
 			if ok != r.isReady() {
 				r.setReady(ok)
@@ -193,6 +257,21 @@ func (r *replica) runOnce(port int) error {
 			}
 		}
 	}
+}
+
+// exitedOnce records that process p has exited: the replica leaves the
+// rotation, and a kill by the kernel for the memory limit is logged.
+func (r *replica) exitedOnce(p *process) {
+	r.setReady(false)
+	p.tr.CloseIdleConnections()
+	p.lw.flush()
+	if line := p.cg.finish(); line != "" {
+		r.note(line)
+		r.inst.killed(KillMemory, line)
+	}
+	r.inst.mu.Lock()
+	r.proc, r.pid = nil, 0
+	r.inst.mu.Unlock()
 }
 
 func probe(c *http.Client, url string) bool {

@@ -63,6 +63,19 @@ type Options struct {
 	Logger *slog.Logger
 	// OnRestart is called after a crashed process is restarted.
 	OnRestart func(name string)
+	// OnKill is called when the supervisor kills a process of function
+	// name, with the reason (KillMemory or KillTimeout).
+	OnKill func(name, reason string)
+	// MemoryInterval is how often the watchdog samples the resident
+	// memory of a process whose function has a memory limit, where no
+	// cgroup enforces it (default 250ms).
+	MemoryInterval time.Duration
+	// KillGrace is the grace between SIGTERM and SIGKILL for a process
+	// stopped because a call to it ran past its exec timeout (default 1s).
+	KillGrace time.Duration
+	// NoCgroup makes the watchdog enforce memory limits even where cgroup
+	// v2 could.
+	NoCgroup bool
 }
 
 // Spec is what to run for one function.
@@ -79,11 +92,19 @@ type Spec struct {
 	// Replicas is how many processes run the function (0 means 1). They
 	// share the function's working directory, secret mount and log.
 	Replicas int
+	// MemoryLimit is the most memory, in bytes, a process of the function
+	// (with its children) may use; past it the process is killed and, for
+	// an HTTP function, restarted. 0: no limit.
+	MemoryLimit int64
 }
 
 // Supervisor owns the function processes. It is safe for concurrent use.
 type Supervisor struct {
-	opts   Options
+	opts Options
+	// cg puts processes with a memory limit in cgroups of their own; nil
+	// when the watchdog enforces limits (see MemoryEnforcement).
+	cg     *cgroups
+	noCg   error // why cg is nil
 	mu     sync.Mutex
 	fns    map[string]*Instance
 	closed bool
@@ -118,6 +139,12 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.LogLines <= 0 {
 		opts.LogLines = 1000
 	}
+	if opts.MemoryInterval <= 0 {
+		opts.MemoryInterval = 250 * time.Millisecond
+	}
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -126,7 +153,23 @@ func New(opts Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("supervisor: %w", err)
 		}
 	}
-	return &Supervisor{opts: opts, fns: map[string]*Instance{}}, nil
+	s := &Supervisor{opts: opts, fns: map[string]*Instance{}}
+	s.noCg = errors.New("turned off (NoCgroup)")
+	if !opts.NoCgroup {
+		s.cg, s.noCg = detectCgroups("/proc/self")
+	}
+	opts.Logger.Info("function memory limits: " + s.MemoryEnforcement())
+	return s, nil
+}
+
+// MemoryEnforcement says how functions' memory limits are enforced: by
+// cgroup v2 (the kernel), or by the supervisor's watchdog, which samples
+// resident memory, and why cgroup v2 is not used.
+func (s *Supervisor) MemoryEnforcement() string {
+	if s.cg != nil {
+		return "cgroup v2 memory.max, under " + s.cg.dir
+	}
+	return fmt.Sprintf("watchdog sampling resident memory every %s (cgroup v2: %v)", s.opts.MemoryInterval, s.noCg)
 }
 
 func (s *Supervisor) newTransport() *http.Transport {
@@ -305,6 +348,7 @@ func (s *Supervisor) Close() error {
 		go func() { defer wg.Done(); i.stop(true) }()
 	}
 	wg.Wait()
+	s.cg.close()
 	return nil
 }
 

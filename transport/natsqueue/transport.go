@@ -38,31 +38,37 @@ type Transport struct {
 // NewTransport connects to the NATS server at natsURL for flow. The
 // connection is made in the background and made again whenever it drops, so
 // a flow starts while NATS is still coming up; Send retries until timeout
-// (default 15s) meanwhile.
-func NewTransport(natsURL, flow string, timeout time.Duration) (*Transport, error) {
+// (default 15s) meanwhile. opts are added to the connection's (for example
+// nats.UserInfo when the server wants a login).
+func NewTransport(natsURL, flow string, timeout time.Duration, opts ...nats.Option) (*Transport, error) {
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	nc, err := nats.Connect(natsURL,
-		nats.Name("faasflow-flow-"+flow),
+	nc, err := nats.Connect(natsURL, append([]nats.Option{
+		nats.Name("faasflow-flow-" + flow),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-	)
+		nats.ReconnectWait(250 * time.Millisecond),
+	}, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %q: %w", natsURL, err)
+		return nil, fmt.Errorf("connect to NATS at %q: %w", redactURLs(natsURL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Transport{url: natsURL, flow: flow, timeout: timeout, nc: nc, pub: NewPublisher(js, nil)}, nil
+	return &Transport{url: redactURLs(natsURL), flow: flow, timeout: timeout, nc: nc, pub: NewPublisher(js, nil)}, nil
 }
 
 // Send implements engine.Transport. A failed publish (no connection, no
 // answer from JetStream) is retried with backoff until the timeout; a hop
-// too large for the queue fails at once with queuemsg.ErrTooLarge. The
+// too large for the queue fails at once with queuemsg.ErrTooLarge, and a
+// hop the queue refuses because the flow's calls fill their share of it
+// fails at once with ErrQueueFull: waiting would hold this invocation, and
+// the queue worker running it, while the backlog it waits on needs the
+// worker to drain. The engine keeps a hop it could not send in its node's
+// record, and its reconciler sends it again once it has stalled. The
 // message id stays the same across retries, so JetStream stores the hop
 // once even when an acknowledgement was lost.
 func (t *Transport) Send(ctx context.Context, requestID string, hop []byte) error {
@@ -86,7 +92,7 @@ func (t *Transport) Send(ctx context.Context, requestID string, hop []byte) erro
 	var last error
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		last = t.pub.Publish(ctx, req, callID)
-		if errors.Is(last, queuemsg.ErrTooLarge) {
+		if errors.Is(last, queuemsg.ErrTooLarge) || errors.Is(last, ErrQueueFull) {
 			return struct{}{}, backoff.Permanent(last)
 		}
 		return struct{}{}, last

@@ -41,3 +41,23 @@ func TestNATSTransportRejectsAHopTooLargeForTheQueueAtOnce(t *testing.T) {
 		t.Fatalf("a hop too large was retried for %s", el)
 	}
 }
+
+func TestNATSTransportGivesUpAtOnceWhenTheFlowsQueueIsFull(t *testing.T) {
+	js := startBoundedStream(t, 1)
+	tr, err := natsqueue.NewTransport(js.Conn().ConnectedUrl(), "my-flow", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Send(context.Background(), "req-1", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = tr.Send(context.Background(), "req-2", []byte("{}"))
+	if !errors.Is(err, natsqueue.ErrNotPublished) || !errors.Is(err, natsqueue.ErrQueueFull) {
+		t.Fatalf("err = %v, want ErrNotPublished wrapping ErrQueueFull", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("a refused hop was retried for %s", el)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 )
 
 // Names of the JetStream stream and its subjects, and of the NATS header
@@ -53,9 +54,16 @@ type Request struct {
 
 var subjectUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
-// Subject is the subject a call to function fn is published on.
+// Namespace is the one OpenFaaS namespace a function may be named in:
+// "hello" and "hello.openfaas-fn" are the same function.
+const Namespace = "openfaas-fn"
+
+// Subject is the subject a call to function fn is published on: its name
+// without the ".openfaas-fn" namespace, so that both spellings of one
+// function share its subject (its place in the queue and its bound), with
+// characters outside [A-Za-z0-9_-] replaced by "_".
 func Subject(fn string) string {
-	return SubjectPrefix + subjectUnsafe.ReplaceAllString(fn, "_")
+	return SubjectPrefix + subjectUnsafe.ReplaceAllString(strings.TrimSuffix(fn, "."+Namespace), "_")
 }
 
 // Encode returns the message body of req, refusing a body over

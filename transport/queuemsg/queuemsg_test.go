@@ -65,3 +65,17 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestSubjectIsOnePerFunctionWhateverItsSpelling(t *testing.T) {
+	tests := []struct{ fn, want string }{
+		{"hello", "faas-request.hello"},
+		{"hello.openfaas-fn", "faas-request.hello"},
+		{"hello.other-ns", "faas-request.hello_other-ns"},
+		{"a b*c>", "faas-request.a_b_c_"},
+	}
+	for _, tc := range tests {
+		if got := Subject(tc.fn); got != tc.want {
+			t.Errorf("Subject(%q) = %q, want %q", tc.fn, got, tc.want)
+		}
+	}
+}

@@ -64,6 +64,23 @@ type Options struct {
 	MaxClockSkew time.Duration
 	// Now returns the current time (tests). Default time.Now.
 	Now func() time.Time
+	// OnOverrun, if set, is called when a node's or operation's timeout
+	// passed while its code (a modifier or a custom operation) was still
+	// running: the node fails with sdk.ErrTimeout, but the goroutine
+	// running that code cannot be stopped and goes on (see Overrun).
+	OnOverrun func(Overrun)
+}
+
+// Overrun is code of a node that was still running when its timeout
+// passed. The engine has gone on without it: the attempt failed with
+// sdk.ErrTimeout and its output, if it ever returns, is dropped.
+type Overrun struct {
+	RequestID string
+	Node      string
+	// Where names the code: "modifier of <node>" or "operation <id>".
+	Where string
+	// Done is closed when the code returns at last.
+	Done <-chan struct{}
 }
 
 // Engine runs one flow. It is safe for concurrent use.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/faas-flow/faas-flow/sdk"
 )
@@ -41,8 +42,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, i
 	default:
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "request", id, "status", status, "err", err)
 	}
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
 	}
 	msg := err.Error()
 	if errors.Is(err, sdk.ErrNodeFailed) {

@@ -50,16 +50,23 @@ type outcome struct {
 // ends within the wait; a request that failed at once answers with its
 // failure.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, q url.Values) {
-	in, err := s.readStart(w, r, q)
-	if err != nil {
-		s.writeError(w, r, err, in.id)
-		return
-	}
 	started := time.Now()
 	ctx, cancel := s.invocation(r)
 	defer cancel()
+	admitted, err := s.admit(ctx)
+	if err != nil {
+		s.refuseUnread(w, r, err)
+		return
+	}
+	in, err := s.readStart(w, r, q)
+	if err != nil {
+		admitted()
+		s.writeError(w, r, err, in.id)
+		return
+	}
 	id := in.id
 	res, err := s.eng.Start(ctx, engine.StartRequest{ID: in.id, Body: in.body, Query: q, CallbackURL: in.callback})
+	admitted()
 	if res != nil {
 		id = res.ID
 	}

@@ -2,8 +2,10 @@ package natsqueue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,6 +16,25 @@ import (
 
 	"github.com/faas-flow/faas-flow/transport/queuemsg"
 )
+
+// ErrQueueFull is wrapped by Publish errors when the stream refused the call
+// because its function already has as many calls queued as the stream
+// allows (a stream with MaxMsgsPerSubject and DiscardNewPerSubject, as
+// faasflow up's queue is with --queue-max-per-function). Nothing was
+// stored: the caller may try again once the function's backlog has shrunk.
+var ErrQueueFull = errors.New("the function's queue is full")
+
+// jsErrStoreFailed is the JetStream error code of a message the stream
+// refused to store; its description says which limit refused it.
+const jsErrStoreFailed = 10077
+
+// queueFull reports whether err is JetStream refusing a message because its
+// subject holds as many messages as the stream allows.
+func queueFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrStoreFailed &&
+		strings.Contains(apiErr.Description, "per subject")
+}
 
 // Publisher publishes asynchronous calls on the queue's stream.
 type Publisher struct {
@@ -34,7 +55,9 @@ func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider) *Publisher {
 // JetStream has acknowledged it. A non-empty callID becomes the message's
 // Nats-Msg-Id, so a call published again inside the stream's duplicate
 // window is stored once. The W3C trace context of ctx rides in the message
-// headers. A body over queuemsg.MaxBodyBytes fails with queuemsg.ErrTooLarge.
+// headers. A body over queuemsg.MaxBodyBytes fails with queuemsg.ErrTooLarge,
+// and a call the stream refuses because its function's calls fill their
+// share of the queue fails with ErrQueueFull.
 func (p *Publisher) Publish(ctx context.Context, req queuemsg.Request, callID string) error {
 	data, err := queuemsg.Encode(req)
 	if err != nil {
@@ -53,7 +76,26 @@ func (p *Publisher) Publish(ctx context.Context, req queuemsg.Request, callID st
 	}
 	if _, err := p.js.PublishMsg(ctx, msg, opts...); err != nil {
 		span.RecordError(err)
+		if queueFull(err) {
+			return fmt.Errorf("queue: publish to %s: %w: %w", msg.Subject, ErrQueueFull, err)
+		}
 		return fmt.Errorf("queue: publish: %w", err)
 	}
 	return nil
+}
+
+// Queued is the number of calls of function fn the stream holds: those
+// waiting and those delivered but not yet acknowledged, under either
+// spelling of its name (see queuemsg.Subject).
+func (p *Publisher) Queued(ctx context.Context, fn string) (uint64, error) {
+	subject := queuemsg.Subject(fn)
+	s, err := p.js.Stream(ctx, queuemsg.StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("queue: stream %s: %w", queuemsg.StreamName, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("queue: stream %s: %w", queuemsg.StreamName, err)
+	}
+	return info.State.Subjects[subject], nil
 }
