@@ -35,6 +35,9 @@ var (
 	// ErrHopNotSent wraps the error of a Transport that did not accept a
 	// hop.
 	ErrHopNotSent = errors.New("hop was not sent")
+	// ErrBadListing: a listing of requests was asked with an unknown
+	// state, a limit out of range or a cursor this flow did not issue.
+	ErrBadListing = errors.New("invalid request listing")
 	// ErrInvalidCursor: a hop's cursor names no node of the definition.
 	ErrInvalidCursor = errors.New("hop cursor names no node of this flow")
 )

@@ -353,12 +353,15 @@ type keyLister interface{ Keys() []string }
 // redrive: a test of that cleanup asserts that nothing is left.
 var noRedrive = flowtest.WithEngineOptions(func(o *engine.Options) { o.RedriveRetention = -1 })
 
-// assertCleaned checks that only the request record (kept for retention)
-// and no working key or object of the request remains.
+// assertCleaned checks that only the request record and its entry in the
+// listing index (both kept for retention) and no working key or object of
+// the request remains.
 func assertCleaned(t *testing.T, h *flowtest.Harness, id string) {
 	t.Helper()
 	for _, k := range h.State.(keyLister).Keys() {
-		if !strings.HasPrefix(k, "r/") || strings.Count(k, "/") != 2 {
+		record := strings.HasPrefix(k, "r/") && strings.Count(k, "/") == 2
+		listed := strings.HasPrefix(k, "l/") && strings.Count(k, "/") == 3
+		if !record && !listed {
 			t.Errorf("state key left after the request ended: %s", k)
 		}
 	}

@@ -247,7 +247,7 @@ func (e *Engine) settle(ctx context.Context, k keys, known *storedRecord, fin fu
 	}
 	switch {
 	case cleaned:
-		e.cleanup(ctx, k, updated.State)
+		e.cleanup(ctx, k, updated)
 	case recheck:
 		e.drain(ctx, k)
 	}
@@ -276,12 +276,18 @@ func (e *Engine) nodeSummary(ctx context.Context, k keys) (map[string]NodeStatus
 	return summary, idle
 }
 
-// cleanup deletes the working state and data of a drained request that
-// ended in state, and then its entry in the reconciler's index: a cleanup
-// cut short leaves the entry, and the reconciler cleans up again. A request
-// that can be redriven keeps its working state and record; its keys expire
-// with their TTL, its data with the DataStore's expiry.
-func (e *Engine) cleanup(ctx context.Context, k keys, state string) {
+// cleanup deletes the working state and data of a drained request (rec:
+// its record; nil when it has none), and then its entry in the
+// reconciler's index: a cleanup cut short leaves the entry, and the
+// reconciler cleans up again. A request that can be redriven keeps its
+// working state and record; its keys expire with their TTL, its data with
+// the DataStore's expiry. The request's entry in the listing index goes
+// with a record deleted at once, or else gets the record's retention.
+func (e *Engine) cleanup(ctx context.Context, k keys, rec *RequestRecord) {
+	state := ""
+	if rec != nil {
+		state = rec.State
+	}
 	var errs []error
 	if !e.redrivable(state) {
 		if err := e.o.StateStore.DeletePrefix(ctx, k.work); err != nil {
@@ -297,6 +303,15 @@ func (e *Engine) cleanup(ctx context.Context, k keys, state string) {
 		}
 		if err := e.o.StateStore.Delete(ctx, k.record); err != nil {
 			errs = append(errs, fmt.Errorf("record: %w", err))
+		}
+		if rec != nil {
+			if err := e.o.StateStore.Delete(ctx, listedKey(e.o.Flow, rec.ID, rec.Created)); err != nil {
+				errs = append(errs, fmt.Errorf("listing entry: %w", err))
+			}
+		}
+	} else if rec != nil {
+		if err := e.relist(ctx, rec, e.retentionOf(state)); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

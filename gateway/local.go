@@ -124,6 +124,9 @@ type LocalOptions struct {
 	MaxRetryWait     time.Duration
 	// TracerProvider traces the gateway and the queue (nil: no-op).
 	TracerProvider trace.TracerProvider
+	// JaegerURL is the Jaeger UI the dashboard (/ui/) links a request's
+	// trace to (empty: no links).
+	JaegerURL string
 	// Logger receives gateway events (nil: discarded).
 	Logger *slog.Logger
 }

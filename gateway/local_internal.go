@@ -20,6 +20,26 @@ const (
 	natsPasswordSecret = "nats-password"
 )
 
+// Secret names of the gateway's login in the secret store: a flow's
+// control and read routes check it (the runtime's control_auth=basic).
+// OpenFaaS names its gateway's login so too.
+const (
+	basicAuthUserSecret     = "basic-auth-user"
+	basicAuthPasswordSecret = "basic-auth-password"
+)
+
+// flowLogin copies the gateway's login creds into the secret store, for
+// flows to check calls of their control routes against (the files are
+// rewritten at each start: the login may have changed).
+func (l *Local) flowLogin(creds *Credentials) error {
+	for name, v := range map[string]string{basicAuthUserSecret: creds.User, basicAuthPasswordSecret: creds.Password} {
+		if err := writeFileAtomic(filepath.Join(l.opts.SecretsDir, name), []byte(v+"\n")); err != nil {
+			return fmt.Errorf("secret %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // flowEtcdUser is the etcd user flows log in as on the embedded etcd.
 const flowEtcdUser = "faasflow"
 
@@ -78,9 +98,13 @@ func (l *Local) flowNATSURL() (string, error) {
 }
 
 // internalSecrets are the secrets, beyond the hop signing key, that give
-// flows their logins to the embedded services o runs.
+// flows their logins to the embedded services o runs, and the gateway's
+// login their control routes check.
 func internalSecrets(o LocalOptions) []string {
 	var names []string
+	if !o.NoAuth {
+		names = append(names, basicAuthUserSecret, basicAuthPasswordSecret)
+	}
 	if len(o.EtcdEndpoints) == 0 {
 		names = append(names, etcdUserSecret, etcdPasswordSecret)
 	}

@@ -153,8 +153,12 @@ func (l *Local) newServer(reg *store.Store, js jetstream.JetStream, promReg *pro
 	if err := os.MkdirAll(filepath.Join(o.StateDir, "data"), 0o755); err != nil {
 		return nil, err
 	}
+	ui, err := l.dashboard()
+	if err != nil {
+		return nil, err
+	}
 	return NewServer(Options{
-		Store: reg, Supervisor: l.sup, Publisher: natsqueue.NewPublisher(js, o.TracerProvider),
+		UI: ui, Store: reg, Supervisor: l.sup, Publisher: natsqueue.NewPublisher(js, o.TracerProvider),
 		QueueUnknown: o.QueueDelivery == DeliverAtMostOnce, QueueAdmitBelow: QueueAdmitBelow(o.QueueMaxPerFunction),
 		Auth: l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
@@ -218,7 +222,8 @@ func lockStateDir(dir string) (*os.File, error) {
 
 // secrets loads (or creates on first start) the /system/* credentials, the
 // payload secret and the flow HMAC secret, and writes the S3 keys given
-// into the secret store.
+// and the /system/* login (for flows' control routes) into the secret
+// store.
 func (l *Local) secrets() error {
 	auth := filepath.Join(l.opts.StateDir, "auth")
 	if !l.opts.NoAuth {
@@ -243,6 +248,11 @@ func (l *Local) secrets() error {
 	l.payload = []byte(p)
 	if err := os.MkdirAll(l.opts.SecretsDir, 0o700); err != nil {
 		return fmt.Errorf("secret store: %w", err)
+	}
+	if l.creds != nil {
+		if err := l.flowLogin(l.creds); err != nil {
+			return err
+		}
 	}
 	if _, _, err := loadOrCreateSecret(filepath.Join(l.opts.SecretsDir, HMACSecretName), 32); err != nil {
 		return fmt.Errorf("secret %s: %w", HMACSecretName, err)
@@ -341,6 +351,11 @@ func localFlowEnv(o LocalOptions, etcdURLs []string, natsURL string) (map[string
 	}
 	if len(o.CallbackAllow) > 0 {
 		env["callback_allow"] = strings.Join(o.CallbackAllow, ",")
+	}
+	if o.NoAuth {
+		// No login to check: the flows' control routes are as open as
+		// the gateway's /system/*.
+		env["control_auth"] = "none"
 	}
 	secrets := append([]string{HMACSecretName}, internalSecrets(o)...)
 	if o.S3URL == "" {

@@ -23,18 +23,21 @@ func TestLocalFlowEnvPointsFlowsAtTheStacksServers(t *testing.T) {
 		env         map[string]string
 		flowSecrets []string
 	}{
-		{"embedded etcd, local data, with the embedded services' logins", LocalOptions{StateDir: "/st"}, base,
+		{"embedded etcd, local data, with the embedded services' logins and the gateway's", LocalOptions{StateDir: "/st"}, base,
+			[]string{HMACSecretName, "basic-auth-user", "basic-auth-password", "etcd-username", "etcd-password", "nats-username", "nats-password"}},
+		{"no gateway login leaves the flows' control routes open", LocalOptions{StateDir: "/st", NoAuth: true},
+			with(func(m map[string]string) { m["control_auth"] = "none" }),
 			[]string{HMACSecretName, "etcd-username", "etcd-password", "nats-username", "nats-password"}},
 		{"external etcd reads linearizably and gets no generated etcd login", LocalOptions{StateDir: "/st", EtcdEndpoints: etcd},
 			with(func(m map[string]string) { delete(m, "etcd_serializable_reads") }),
-			[]string{HMACSecretName, "nats-username", "nats-password"}},
+			[]string{HMACSecretName, "basic-auth-user", "basic-auth-password", "nats-username", "nats-password"}},
 		{"external NATS gets no generated NATS login", LocalOptions{StateDir: "/st", NATSURL: nats}, base,
-			[]string{HMACSecretName, "etcd-username", "etcd-password"}},
+			[]string{HMACSecretName, "basic-auth-user", "basic-auth-password", "etcd-username", "etcd-password"}},
 		{"MinIO data", LocalOptions{StateDir: "/st", S3URL: "minio:9000", S3Bucket: "b"},
 			with(func(m map[string]string) {
 				m["data_store"], m["s3_url"], m["s3_bucket"] = "minio", "minio:9000", "b"
 				delete(m, "data_dir")
-			}), []string{HMACSecretName, "etcd-username", "etcd-password", "nats-username", "nats-password", "s3-access-key", "s3-secret-key"}},
+			}), []string{HMACSecretName, "basic-auth-user", "basic-auth-password", "etcd-username", "etcd-password", "nats-username", "nats-password", "s3-access-key", "s3-secret-key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

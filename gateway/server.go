@@ -99,6 +99,9 @@ type Options struct {
 	// CPUs). A function with limits.cpu gets what Go picks in a container
 	// with that limit: the limit rounded up, at least 1. See GoMaxProcs.
 	FunctionProcs int
+	// UI is the dashboard, served at /ui/ behind Auth, with GET /
+	// redirecting to it; nil leaves / and /ui/ unanswered (404).
+	UI http.Handler
 }
 
 // Server is the gateway HTTP API.
@@ -219,6 +222,10 @@ func (s *Server) routes() {
 	sys("PUT /system/secrets", s.writeSecret(true))
 	sys("DELETE /system/secrets", s.deleteSecret)
 
+	if s.opts.UI != nil {
+		s.mux.Handle("/ui/", requireAuth(s.opts.Auth, http.StripPrefix("/ui", s.opts.UI)))
+		s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	s.mux.HandleFunc("/function/{name}", s.invoke)
 	s.mux.HandleFunc("/function/{name}/{rest...}", s.invoke)
 	if s.opts.Publisher != nil {
@@ -247,9 +254,10 @@ func (s *Server) trace(next http.Handler) http.Handler {
 }
 
 // routeName is the span name of a path: the function routes are cut after
-// the function name, so that span names do not grow with the request path.
+// the function name, and the dashboard's after its first segment, so that
+// span names do not grow with the request path.
 func routeName(p string) string {
-	for _, prefix := range []string{"/function/", "/async-function/", "/system/function/", "/system/scale-function/"} {
+	for _, prefix := range []string{"/function/", "/async-function/", "/system/function/", "/system/scale-function/", "/ui/"} {
 		if rest, ok := strings.CutPrefix(p, prefix); ok {
 			name, _, _ := strings.Cut(rest, "/")
 			return prefix + name

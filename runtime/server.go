@@ -67,6 +67,8 @@ func NewServer(cfg Config, define sdk.DefineFunc, opts ...Option) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
+	// The request log: a line per request start and end and per node run.
+	observer = engine.Observers(observer, requestLog{log: o.Logger})
 	flow, err := engine.Compile(cfg.Flow, define)
 	if err != nil {
 		return nil, err
@@ -87,6 +89,7 @@ func NewServer(cfg Config, define sdk.DefineFunc, opts ...Option) (*Server, erro
 		if err := s.openHops(ctx, &o, &eo); err != nil {
 			return nil, err
 		}
+		s.warnNoLogin()
 	}
 	s.eng, err = engine.NewFor(flow, eo)
 	if err != nil {

@@ -103,6 +103,9 @@ func startFlowWithSecrets(t testing.TB, define faasflow.DefineFunc, env map[stri
 	e := map[string]string{
 		"flow_name": "testflow", "gateway": gw.URL(), "state_store": "memory", "data_store": "memory",
 		"healthcheck_interval": "0", "write_timeout": "20s",
+		// The tests that prove the control routes' login set it back to
+		// basic.
+		"control_auth": "none",
 	}
 	for k, v := range env {
 		e[k] = v

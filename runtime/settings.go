@@ -129,6 +129,16 @@ var settings = []Setting{
 	{Name: "authenticate_request", Aliases: []string{"verify_request"}, Default: "false", Group: groupSec,
 		Doc:   "Require new requests to carry X-Hub-Signature: sha1=<hex> or sha256=<hex>, the HMAC of the body with faasflow-hmac-secret (faas-flow's caller authentication).",
 		apply: func(c *Config, v string) (err error) { c.AuthenticateRequest, err = parseBool(v); return err }},
+	{Name: "control_auth", Default: ControlAuthBasic, Group: groupSec,
+		Doc: "basic: the routes that read or change requests (GET /flow/requests, /flow/<id>/state and /result, POST /flow/<id>/pause, resume, stop and redrive, and the query forms ?state=, ?pause-flow=...) want HTTP basic auth with the secrets basic-auth-user and basic-auth-password, OpenFaaS's names for its gateway's login; without those secrets they answer 401 to every call. none: they are open to whoever reaches the function. Starting a request, hops (signed), ?dag, health and metrics are never behind it. `faasflow up` gives its flows its own login, or none with --no-auth.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case ControlAuthBasic, ControlAuthNone:
+				c.ControlAuth = v
+				return nil
+			}
+			return fmt.Errorf("%q: want %s or %s", v, ControlAuthBasic, ControlAuthNone)
+		}},
 
 	{Name: "read_timeout", Default: "30s", Group: groupHTTP,
 		Doc:   "Time allowed to read a request (seconds or Go duration).",
@@ -343,6 +353,12 @@ var settings = []Setting{
 	{Name: "faasflow-hmac-secret", Source: FromSecret, Group: groupSec,
 		Doc:   "HMAC-SHA256 key that signs every hop and completion callback. Required for flows of more than one node unless faasflow_insecure_hops=true. There is no built-in default.",
 		apply: func(c *Config, v string) error { c.HMACSecret = []byte(v); return nil }},
+	{Name: SecretBasicAuthUser, Source: FromSecret, Group: groupSec,
+		Doc:   "User of the login the control and read routes want (control_auth=basic). OpenFaaS names its gateway's login so: the same secret works for both.",
+		apply: func(c *Config, v string) error { c.ControlUser = v; return nil }},
+	{Name: SecretBasicAuthPassword, Source: FromSecret, Group: groupSec,
+		Doc:   "Password of that login.",
+		apply: func(c *Config, v string) error { c.ControlPassword = v; return nil }},
 	{Name: "etcd-username", Source: FromSecret, Group: groupState,
 		Doc:   "etcd user (with etcd-password), when etcd auth is on.",
 		apply: func(c *Config, v string) error { c.Etcd.Username = v; return nil }},

@@ -4,7 +4,8 @@
 #   scripts/test.sh                 # everything: deps, gofmt, vet, go test -race ./...
 #   scripts/test.sh ./engine/...    # same checks, go test only the named packages
 #
-# Phases: scripts/deps.sh (build/cache the MinIO and Jaeger binaries), a gofmt
+# Phases: scripts/deps.sh (build/cache the MinIO and Jaeger binaries), Chromium
+# (apt-get install when /usr/bin/chromium is missing), a gofmt
 # check, go vet ./..., then go test -race. Every phase runs even if an earlier
 # one failed, a summary of the other phases is printed before go test starts,
 # and go test runs last so the output ends with its own closing lines. The exit
@@ -37,6 +38,21 @@ total_start=$SECONDS
 
 begin "deps: scripts/deps.sh"
 if bash "$ROOT/scripts/deps.sh" </dev/null 2>&1; then record deps ok; else record deps FAIL; fi
+
+# The dashboard's browser test (internal/e2e) drives Debian's Chromium.
+begin "chromium: /usr/bin/chromium for the dashboard's browser test"
+if [[ -x /usr/bin/chromium ]]; then
+	record chromium ok
+else
+	sudo=()
+	((EUID == 0)) || sudo=(sudo)
+	if "${sudo[@]}" apt-get update </dev/null && "${sudo[@]}" apt-get install -y --no-install-recommends chromium </dev/null && [[ -x /usr/bin/chromium ]]; then
+		record chromium ok
+	else
+		printf 'ERROR: could not install Chromium (apt-get install chromium); the dashboard browser test will fail\n'
+		record chromium FAIL
+	fi
+fi
 
 export FAASFLOW_MINIO_BIN=${FAASFLOW_MINIO_BIN:-$CACHE/bin/minio}
 export FAASFLOW_JAEGER_BIN=${FAASFLOW_JAEGER_BIN:-$CACHE/bin/jaeger}

@@ -63,6 +63,18 @@ type StateStore interface {
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 
+// RangeLister is implemented by StateStores that can read a range of
+// keys with a limit, at a cost that depends on the range and the limit,
+// not on how many keys share the prefix (etcd: one range read). The engine
+// lists a flow's requests with it, a page at a time; with a store without
+// it, it reads the whole prefix with List instead.
+type RangeLister interface {
+	// ListRange returns, ordered by key, at most limit live keys that
+	// start with prefix and lie in [from, to): from "" is the prefix's
+	// first key, to "" its end. A limit below 1 returns nothing.
+	ListRange(ctx context.Context, prefix, from, to string, limit int) ([]KV, error)
+}
+
 // Transactor is implemented by StateStores that can apply several
 // operations as one atomic step (etcd: one transaction, one round trip). It
 // is optional: with it the engine does in one round trip what otherwise takes

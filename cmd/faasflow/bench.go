@@ -28,7 +28,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q", pos[0])
+		return usagef("unexpected argument %q", pos[0])
 	}
 	loc, err := l.startAndDeploy(ctx, e)
 	if err != nil {
@@ -46,11 +46,11 @@ func runBench(ctx context.Context, e env, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintf(e.stdout, "measuring (%d paired runs)", *runs)
+	fmt.Fprintf(e.stderr, "measuring (%d paired runs)", *runs)
 	stackCPU := func() (time.Duration, error) {
 		return bench.ProcessCPU(append(loc.FunctionPIDs(), os.Getpid())...)
 	}
-	r, err := bench.Run(ctx, bench.Options{GatewayURL: loc.URL(), Runs: *runs, Concurrency: *conc, Requests: *reqs, Progress: e.stdout, CPU: stackCPU})
+	r, err := bench.Run(ctx, bench.Options{GatewayURL: loc.URL(), Runs: *runs, Concurrency: *conc, Requests: *reqs, Progress: e.stderr, CPU: stackCPU})
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/faas-flow/faas-flow/examples/demo"
+	"github.com/faas-flow/faas-flow/gateway/client"
 )
 
 // runDemo is the main job: start the local stack, deploy stack.yml, invoke
@@ -22,23 +22,24 @@ func runDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q", pos[0])
+		return usagef("unexpected argument %q", pos[0])
 	}
 	loc, err := l.startAndDeploy(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer loc.Close()
-	fmt.Fprintln(e.stdout, "\ninvoking every example (POST /function/<flow>?wait=1m):")
+	fmt.Fprintln(e.stderr, "invoking every example (POST /function/<flow>?wait=1m)")
 	outcomes, runErr := demo.Run(ctx, loc.URL(), e.stdout)
 	// Show that a finished request's record stays queryable by id.
 	for _, o := range outcomes {
 		if o.Flow == "branching" && o.RequestID != "" {
-			url := fmt.Sprintf("%s/function/%s/flow/%s/state", loc.URL(), o.Flow, o.RequestID)
-			if resp, err := http.Get(url); err == nil {
+			path := "/flow/" + o.RequestID + "/state"
+			in := client.Invocation{Name: o.Flow, Method: http.MethodGet, Path: path, Auth: true}
+			if resp, err := loc.Client().Invoke(ctx, in); err == nil {
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 				resp.Body.Close()
-				fmt.Fprintf(e.stdout, "\nGET %s\n%s %s\n", strings.TrimPrefix(url, loc.URL()), resp.Status, b)
+				fmt.Fprintf(e.stdout, "\nGET /function/%s%s\n%s %s\n", o.Flow, path, resp.Status, b)
 			}
 			break
 		}

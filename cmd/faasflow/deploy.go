@@ -24,7 +24,7 @@ func runDeploy(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q (use -f for the stack file)", pos[0])
+		return usagef("unexpected argument %q (use -f for the stack file)", pos[0])
 	}
 	if *file == "" {
 		for _, c := range []string{"stack.yaml", "stack.yml"} {
@@ -42,7 +42,7 @@ func runDeploy(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if *secretFile == "" {
-		*secretFile = filepath.Join(g.stateDir, "auth", "payload-secret")
+		*secretFile = filepath.Join(g.dir(e), "auth", "payload-secret")
 	}
 	secret := readTrim(*secretFile)
 	c := g.client(e, f.Provider.Gateway)

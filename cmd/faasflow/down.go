@@ -14,15 +14,20 @@ import (
 
 func runDown(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("down", e, "down [--state-dir DIR]")
-	stateDir := fs.String("state-dir", ".faasflow", "state dir of the running `faasflow up`")
+	dirFlag := fs.String("state-dir", "", "`DIR` of the running faasflow up (default $FAASFLOW_STATE_DIR, else .faasflow)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for it to stop")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	pidPath := filepath.Join(*stateDir, pidFile)
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	stateDir := stateDir(e, *dirFlag)
+	pidPath := filepath.Join(stateDir, pidFile)
 	b, err := os.ReadFile(pidPath)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no faasflow up is running for state dir %s (no %s)", *stateDir, pidPath)
+		return fmt.Errorf("no faasflow up is running for state dir %s (no %s)", stateDir, pidPath)
 	}
 	if err != nil {
 		return err
@@ -34,6 +39,7 @@ func runDown(ctx context.Context, e env, args []string) error {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			os.Remove(pidPath)
+			os.Remove(filepath.Join(stateDir, urlFile))
 			return fmt.Errorf("faasflow up (pid %d) is not running any more; removed the stale %s", pid, pidPath)
 		}
 		return fmt.Errorf("signal pid %d: %w", pid, err)
@@ -47,6 +53,7 @@ func runDown(ctx context.Context, e env, args []string) error {
 		}
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 			os.Remove(pidPath)
+			os.Remove(filepath.Join(stateDir, urlFile))
 			fmt.Fprintln(e.stderr, "stopped")
 			return nil
 		}

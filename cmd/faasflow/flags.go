@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +19,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -54,8 +58,8 @@ type gatewayFlags struct {
 }
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.gateway, "gateway", "", "gateway URL (default $OPENFAAS_URL, else http://127.0.0.1:8080)")
-	fs.StringVar(&g.stateDir, "state-dir", ".faasflow", "state dir of `faasflow up` to read credentials from")
+	fs.StringVar(&g.gateway, "gateway", "", "gateway `URL` (default $OPENFAAS_URL, else the URL of the faasflow up running in the state dir, else http://127.0.0.1:8080)")
+	fs.StringVar(&g.stateDir, "state-dir", "", "`DIR` of a faasflow up to read its URL and credentials from (default $FAASFLOW_STATE_DIR, else .faasflow)")
 	fs.StringVar(&g.user, "username", "", "gateway user (default: from the state dir, else $FAASFLOW_USERNAME)")
 	fs.StringVar(&g.password, "password", "", "gateway password (default: from the state dir, else $FAASFLOW_PASSWORD)")
 }
@@ -66,19 +70,25 @@ func (g *gatewayFlags) url(e env, fallback string) string {
 		return strings.TrimRight(g.gateway, "/")
 	case e.getenv("OPENFAAS_URL") != "":
 		return strings.TrimRight(e.getenv("OPENFAAS_URL"), "/")
+	case runningURL(g.dir(e)) != "":
+		return runningURL(g.dir(e))
 	case fallback != "":
 		return strings.TrimRight(fallback, "/")
 	}
 	return "http://127.0.0.1:8080"
 }
 
+// dir is the state dir: --state-dir, else $FAASFLOW_STATE_DIR, else
+// .faasflow.
+func (g *gatewayFlags) dir(e env) string { return stateDir(e, g.stateDir) }
+
 func (g *gatewayFlags) client(e env, fallback string) *client.Client {
 	user, pass := g.user, g.password
 	if user == "" {
-		user = readTrim(filepath.Join(g.stateDir, "auth", "basic-auth-user"))
+		user = readTrim(filepath.Join(g.dir(e), "auth", "basic-auth-user"))
 	}
 	if pass == "" {
-		pass = readTrim(filepath.Join(g.stateDir, "auth", "basic-auth-password"))
+		pass = readTrim(filepath.Join(g.dir(e), "auth", "basic-auth-password"))
 	}
 	if user == "" {
 		user = e.getenv("FAASFLOW_USERNAME")
@@ -107,7 +117,7 @@ func keyValues(list []string, what string) (map[string][]string, error) {
 		}
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%s %q: want key=value", what, kv)
+			return nil, usagef("%s %q: want key=value", what, kv)
 		}
 		out[k] = append(out[k], strings.TrimSpace(v))
 	}

@@ -33,7 +33,7 @@ func flowGateway(t *testing.T) string {
 	gw := httptest.NewServer(nil)
 	t.Cleanup(gw.Close)
 	env := map[string]string{"flow_name": "flow", "gateway": gw.URL, "state_store": "memory", "data_store": "memory"}
-	cfg, err := runtime.LoadConfig(func(k string) string { return env[k] }, runtime.MapSecrets{"faasflow-hmac-secret": "key"})
+	cfg, err := runtime.LoadConfig(func(k string) string { return env[k] }, runtime.MapSecrets{"faasflow-hmac-secret": "key", "basic-auth-user": "admin", "basic-auth-password": "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,9 @@ func TestFlowCommandsTellAFlowFromAnyOtherFunction(t *testing.T) {
 	if headerFlowRuntime != runtime.HeaderRuntime {
 		t.Fatalf("the CLI looks for %s, the flow runtime sends %s", headerFlowRuntime, runtime.HeaderRuntime)
 	}
-	gw := []string{"--gateway", flowGateway(t), "--state-dir", t.TempDir()}
+	// The flow wants the gateway's login on its control routes: the CLI
+	// sends it.
+	gw := []string{"--gateway", flowGateway(t), "--state-dir", t.TempDir(), "--username", "admin", "--password", "pw"}
 	tests := []struct {
 		name     string
 		args     []string

@@ -29,7 +29,7 @@ func runInvoke(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want exactly one function name, got %d arguments", len(pos))
+		return usagef("want exactly one function name, got %d arguments", len(pos))
 	}
 	h, err := keyValues(headers, "header")
 	if err != nil {
@@ -45,7 +45,8 @@ func runInvoke(ctx context.Context, e env, args []string) error {
 	if *path != "" && !strings.HasPrefix(*path, "/") {
 		*path = "/" + *path
 	}
-	in := client.Invocation{Name: pos[0], Async: *async, Method: *method, Path: *path, Query: url.Values(q), Header: h, Body: e.stdin}
+	in := client.Invocation{Name: pos[0], Async: *async, Method: *method, Path: *path, Query: url.Values(q), Header: h, Body: e.stdin,
+		Auth: flowControl(*path, q)}
 	if in.Header == nil {
 		in.Header = map[string][]string{}
 	}
@@ -74,6 +75,20 @@ func runInvoke(ctx context.Context, e env, args []string) error {
 	return printResponse(e, resp.StatusCode, resp.Body)
 }
 
+// flowControl reports whether a call with path and query reaches a flow's
+// control or read routes, which take the gateway's basic auth.
+func flowControl(path string, query map[string][]string) bool {
+	if strings.HasPrefix(path, "/flow/") {
+		return true
+	}
+	for _, k := range []string{"state", "pause-flow", "resume-flow", "stop-flow", "redrive-flow"} {
+		if _, ok := query[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func runState(ctx context.Context, e env, args []string) error {
 	return requestCall(ctx, e, "state", http.MethodGet, args)
 }
@@ -97,9 +112,9 @@ func requestCall(ctx context.Context, e env, action, method string, args []strin
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("want FLOW and REQUEST_ID")
+		return usagef("want FLOW and REQUEST_ID")
 	}
-	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: method, Path: "/flow/" + escape(pos[1]) + "/" + action})
+	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: method, Path: "/flow/" + escape(pos[1]) + "/" + action, Auth: true})
 	if err != nil {
 		return err
 	}
@@ -117,12 +132,12 @@ func runDag(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want exactly one flow name")
+		return usagef("want exactly one flow name")
 	}
 	switch *format {
 	case "dot", "json", "mermaid":
 	default:
-		return fmt.Errorf("--format must be dot, json or mermaid, not %q", *format)
+		return usagef("--format must be dot, json or mermaid, not %q", *format)
 	}
 	resp, err := g.client(e, "").Invoke(ctx, client.Invocation{Name: pos[0], Method: "GET", Query: url.Values{"dag": {*format}}})
 	if err != nil {

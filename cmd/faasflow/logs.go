@@ -13,20 +13,24 @@ import (
 )
 
 func runLogs(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("logs", e, "logs NAME [--tail N] [--follow]")
+	fs := newFlagSet("logs", e, "logs NAME [--tail N] [--follow] [--request ID]")
 	var g gatewayFlags
 	g.register(fs)
 	tail := fs.Int("tail", -1, "only the last N lines (-1: all kept)")
 	follow := fs.Bool("follow", false, "keep printing new lines as the function writes them (until Ctrl-C or the function is removed)")
 	ts := fs.Bool("timestamps", true, "prefix lines with their time and instance")
+	request := fs.String("request", "", "only the lines of the flow request with this id (request_id=ID in the line)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want exactly one function name")
+		return usagef("want exactly one function name")
 	}
 	show := func(m api.LogMessage) error {
+		if *request != "" && !ofRequest(m.Text, *request) {
+			return nil
+		}
 		if *ts {
 			fmt.Fprintf(e.stdout, "%s %s %s\n", m.Timestamp.Format(time.RFC3339Nano), m.Instance, m.Text)
 		} else {

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 )
 
@@ -31,19 +28,27 @@ type command struct {
 // commands lists the subcommands; add new ones here.
 func commands() map[string]command {
 	return map[string]command{
-		"up":      {"start the local gateway, NATS JetStream and etcd in the foreground", runUp},
-		"down":    {"stop a running `faasflow up` (via its pid file)", runDown},
-		"deploy":  {"build and deploy the functions of a stack file", runDeploy},
-		"invoke":  {"invoke a function (stdin is the body)", runInvoke},
-		"state":   {"show the state of a flow request", runState},
-		"pause":   {"pause a flow request", requestControl("pause")},
-		"resume":  {"resume a paused flow request", requestControl("resume")},
-		"stop":    {"stop a flow request for good", requestControl("stop")},
-		"redrive": {"restart a failed or stopped flow request from where it stopped", requestControl("redrive")},
-		"dag":     {"export a flow's DAG (dot, json or mermaid)", runDag},
-		"logs":    {"print a function's logs", runLogs},
-		"demo":    {"start a local stack, deploy stack.yml and run every example (the main job)", runDemo},
-		"bench":   {"start a local stack, deploy bench.yml and run the end-to-end benchmark", runBench},
+		"up":       {"start the local gateway, NATS JetStream and etcd in the foreground", runUp},
+		"down":     {"stop a running `faasflow up` (via its pid file)", runDown},
+		"deploy":   {"build and deploy the functions of a stack file", runDeploy},
+		"invoke":   {"invoke a function (stdin is the body)", runInvoke},
+		"state":    {"show the state of a flow request", runState},
+		"requests": {"list a flow's requests, newest first (filter by state and start time)", runRequests},
+		"pause":    {"pause a flow request", requestControl("pause")},
+		"resume":   {"resume a paused flow request", requestControl("resume")},
+		"stop":     {"stop a flow request for good", requestControl("stop")},
+		"redrive":  {"restart a failed or stopped flow request from where it stopped", requestControl("redrive")},
+		"dag":      {"export a flow's DAG (dot, json or mermaid)", runDag},
+		"logs":     {"print a function's logs", runLogs},
+		"demo":     {"start a local stack, deploy stack.yml and run every example (the main job)", runDemo},
+		"bench":    {"start a local stack, deploy bench.yml and run the end-to-end benchmark", runBench},
+		"list":     {"list the deployed functions: replicas, invocations, image, flow or not", runList},
+		"describe": {"show one function's deployment and status", runDescribe},
+		"remove":   {"remove deployed functions (by name, or those of a stack file)", runRemove},
+		"secret":   {"create, update, list or remove the gateway's secrets", runSecret},
+		"version":  {"print the CLI's version and the gateway's", runVersion},
+		"result":   {"print the result of a finished flow request", runResult},
+		"help":     {"show the commands, or one command's usage", nil},
 	}
 }
 
@@ -53,43 +58,37 @@ func main() {
 	os.Exit(run(context.Background(), e, os.Args[1:]))
 }
 
-// run executes one command line and returns the exit code.
+// run executes one command line and returns the exit code (exit.go).
 func run(ctx context.Context, e env, args []string) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(e.stdout, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	if len(args) == 0 {
+		usage(e.stderr, cmds)
+		return exitUsage
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
+	if args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		return runHelp(ctx, e, cmds, args[1:])
+	}
+	name, c, ok := lookup(cmds, args[0])
+	if !ok || c.run == nil {
 		fmt.Fprintf(e.stderr, "faasflow: unknown command %q\n", args[0])
 		usage(e.stderr, cmds)
-		return 2
+		return exitUsage
 	}
-	if err := c.run(ctx, e, args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(e.stderr, "faasflow %s: %v\n", args[0], err)
-		return 1
+	if wantsHelp(args[1:]) {
+		return showHelp(ctx, e, name, c, args[1:])
 	}
-	return 0
-}
-
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "Usage: faasflow COMMAND [flags]\n\nCommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	err := c.run(ctx, e, args[1:])
+	code := exitCode(err)
+	if code != exitOK {
+		fmt.Fprintf(e.stderr, "faasflow %s: %v\n", name, err)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	switch code {
+	case exitUsage:
+		fmt.Fprintf(e.stderr, "Run `faasflow help %s` for its usage.\n", name)
+	case exitUnreachable:
+		fmt.Fprintln(e.stderr, "Is the gateway running? Give its URL with --gateway or $OPENFAAS_URL, or the state dir of `faasflow up` with --state-dir or $FAASFLOW_STATE_DIR.")
 	}
-	fmt.Fprintln(w, "\nRun `faasflow COMMAND -h` for a command's flags. See docs/gateway.md.")
+	return code
 }
 
 // stdinOrEmpty is os.Stdin unless it is a terminal (then no body).

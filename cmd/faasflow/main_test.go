@@ -41,8 +41,14 @@ type result struct {
 
 func cli(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return cliEnv(t, nil, stdin, args...)
+}
+
+// cliEnv is cli with the environment variables vars.
+func cliEnv(t *testing.T, vars map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	code := run(ctx, e, args)
@@ -112,7 +118,7 @@ func TestDeployInvokeStateDagLogsAgainstLocalGateway(t *testing.T) {
 	if r := cli(t, "", append([]string{"redrive", "echo"}, gw...)...); r.code == 0 || !strings.Contains(r.stderr, "REQUEST_ID") {
 		t.Fatalf("redrive without an id = %d %q", r.code, r.stderr)
 	}
-	if r := cli(t, "", append([]string{"dag", "echo", "--format", "png"}, gw...)...); r.code != 1 {
+	if r := cli(t, "", append([]string{"dag", "echo", "--format", "png"}, gw...)...); r.code != exitUsage {
 		t.Fatalf("bad format accepted")
 	}
 	r = cli(t, "", append([]string{"logs", "echo"}, gw...)...)
@@ -206,6 +212,17 @@ func TestUpPrintsEndpointsAndDownStopsIt(t *testing.T) {
 			t.Errorf("up output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// Client commands find the running up through its state dir.
+	url, err := os.ReadFile(filepath.Join(state, urlFile))
+	if err != nil || !strings.Contains(out.String(), "gateway        "+strings.TrimSpace(string(url))) {
+		t.Fatalf("%s = %q, %v; up printed:\n%s", urlFile, url, err, out.String())
+	}
+	if r := cli(t, "", "list", "--state-dir", state); r.code != 0 || !strings.HasPrefix(r.stdout, "FUNCTION") {
+		t.Fatalf("list --state-dir = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := cliEnv(t, map[string]string{"FAASFLOW_STATE_DIR": state}, "", "version"); r.code != 0 || !strings.Contains(r.stdout, "url       "+string(url)) {
+		t.Fatalf("version with $FAASFLOW_STATE_DIR = %d %q %q", r.code, r.stdout, r.stderr)
+	}
 	r := cli(t, "", "down", "--state-dir", state)
 	if r.code != 0 {
 		t.Fatalf("down = %d %q", r.code, r.stderr)
@@ -221,20 +238,78 @@ func TestUpPrintsEndpointsAndDownStopsIt(t *testing.T) {
 	if r := cli(t, "", "down", "--state-dir", state); r.code != 1 || !strings.Contains(r.stderr, "no faasflow up is running") {
 		t.Fatalf("second down = %d %q", r.code, r.stderr)
 	}
+	if _, err := os.Stat(filepath.Join(state, urlFile)); !os.IsNotExist(err) {
+		t.Fatalf("%s is left after down: %v", urlFile, err)
+	}
 }
 
-func TestUnknownCommandAndArgumentsAreRejected(t *testing.T) {
-	if r := cli(t, "", "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
-		t.Fatalf("unknown = %d %q", r.code, r.stderr)
+// TestUsageErrorsExitTwo: a wrong command line exits 2 with what is wrong
+// and where to find the usage, before any gateway is called.
+func TestUsageErrorsExitTwo(t *testing.T) {
+	tests := []struct {
+		args   []string
+		stderr string
+	}{
+		{nil, "Usage: faasflow COMMAND"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"invoke"}, "want exactly one function name"},
+		{[]string{"invoke", "f", "--header", "novalue"}, "want key=value"},
+		{[]string{"list", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"describe"}, "want exactly one function name"},
+		{[]string{"remove"}, "want function names, or -f stack.yml"},
+		{[]string{"rm", "a", "-f", "stack.yml"}, "not both"},
+		{[]string{"secret"}, "want a subcommand"},
+		{[]string{"secret", "frob"}, `unknown subcommand "frob"`},
+		{[]string{"secret", "create"}, "want exactly one secret name"},
+		{[]string{"secret", "create", "s", "--from-literal", "a", "--from-file", "b"}, "not both"},
+		{[]string{"secret", "rm"}, "want at least one secret name"},
+		{[]string{"result", "flow"}, "want FLOW and REQUEST_ID"},
+		{[]string{"state", "flow"}, "want FLOW and REQUEST_ID"},
+		{[]string{"version", "extra"}, `unexpected argument "extra"`},
+		{[]string{"dag", "f", "--format", "png"}, "--format must be"},
+		{[]string{"down", "extra"}, `unexpected argument "extra"`},
 	}
-	if r := cli(t, "", "invoke"); r.code != 1 {
-		t.Fatalf("invoke without name = %d", r.code)
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := cli(t, "", tt.args...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tt.stderr) || !strings.Contains(r.stderr, "faasflow help") {
+				t.Fatalf("faasflow %s = %d %q", strings.Join(tt.args, " "), r.code, r.stderr)
+			}
+		})
 	}
-	if r := cli(t, "", "invoke", "f", "--header", "novalue"); r.code != 1 || !strings.Contains(r.stderr, "want key=value") {
-		t.Fatalf("bad header = %d %q", r.code, r.stderr)
+}
+
+// TestHelpShowsEveryCommandsUsage: `help`, `help CMD` and `CMD --help`
+// print on stdout and exit 0, for every command.
+func TestHelpShowsEveryCommandsUsage(t *testing.T) {
+	r := cli(t, "", "help")
+	if r.code != 0 || !strings.Contains(r.stdout, "remove, rm") || !strings.Contains(r.stdout, "Exit codes: 0 ok, 1") {
+		t.Fatalf("help = %d %q", r.code, r.stdout)
 	}
-	if r := cli(t, "", "help"); r.code != 0 || !strings.Contains(r.stdout, "deploy") {
-		t.Fatalf("help = %d", r.code)
+	for name, c := range commands() {
+		if !strings.Contains(r.stdout, "  "+name) {
+			t.Errorf("help does not list %s", name)
+		}
+		if c.run == nil {
+			continue
+		}
+		for _, args := range [][]string{{"help", name}, {name, "--help"}, {name, "-h"}} {
+			r := cli(t, "", args...)
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "faasflow "+name+": "+c.summary+"\n\nUsage: faasflow "+name) || r.stderr != "" {
+				t.Errorf("faasflow %s = %d\nstdout %q\nstderr %q", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help", "secret", "create"}, {"secret", "create", "--help"}} {
+		r := cli(t, "", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: faasflow secret create NAME") || !strings.Contains(r.stdout, "-from-file") {
+			t.Errorf("faasflow %s = %d %q %q", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := cli(t, "", "help", "rm"); r.code != 0 || !strings.Contains(r.stdout, "Usage: faasflow remove NAME") {
+		t.Errorf("help rm = %d %q", r.code, r.stdout)
 	}
 }
 

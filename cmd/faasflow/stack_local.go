@@ -27,7 +27,7 @@ func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
 }
 
 // startAndDeploy starts a local stack on a free port and deploys the stack
-// file, printing progress.
+// file, printing its progress on stderr.
 func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local, error) {
 	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e)}
 	if l.verbose {
@@ -38,14 +38,14 @@ func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local,
 	if err != nil {
 		return nil, fmt.Errorf("start the local stack: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "local stack up in %s: gateway %s, NATS %s, etcd %v, state %s\n",
+	fmt.Fprintf(e.stderr, "local stack up in %s: gateway %s, NATS %s, etcd %v, state %s\n",
 		time.Since(start).Round(time.Millisecond), loc.URL(), loc.NATSURL(), loc.EtcdEndpoints(), loc.StateDir())
-	fmt.Fprintf(e.stdout, "deploying %s (first run builds every function, about a minute)\n", l.file)
+	fmt.Fprintf(e.stderr, "deploying %s (first run builds every function, about a minute)\n", l.file)
 	start = time.Now()
 	if err := loc.Deploy(ctx, l.file, e.stderr); err != nil {
 		_ = loc.Close()
 		return nil, fmt.Errorf("deploy %s: %w", l.file, err)
 	}
-	fmt.Fprintf(e.stdout, "deployed in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.stderr, "deployed in %s\n", time.Since(start).Round(time.Millisecond))
 	return loc, nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +35,7 @@ func runUp(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q", pos[0])
+		return usagef("unexpected argument %q", pos[0])
 	}
 	o := f.options(e)
 	otlp := f.otlp
@@ -73,7 +72,7 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	f.procs.register(fs)
 	fs.IntVar(&o.Port, "port", 8080, "gateway port")
 	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
-	fs.StringVar(&o.StateDir, "state-dir", ".faasflow", "directory holding all state (functions, queue, etcd, data, logs)")
+	fs.StringVar(&o.StateDir, "state-dir", "", "directory holding all state (functions, queue, etcd, data, logs; default $FAASFLOW_STATE_DIR, else .faasflow)")
 	fs.StringVar(&o.NATSURL, "nats-url", "", "external NATS JetStream server (default: embedded)")
 	fs.StringVar(&f.etcd, "etcd-endpoints", "", "external etcd endpoints, comma-separated (default: embedded)")
 	fs.BoolVar(&o.EtcdSync, "etcd-sync", false, "keep fsync in the embedded etcd (slower, survives machine crashes)")
@@ -103,6 +102,7 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	o.MaxBuildBytes = 256 << 20
 	fs.Var((*sizeFlag)(&o.MaxBuildBytes), "max-build-size", "largest build archive of a POST /build, in bytes or with KiB, MiB or GiB; a larger one is answered 413")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
+	fs.StringVar(&o.JaegerURL, "jaeger-url", "", "Jaeger UI the dashboard (/ui/) links requests' traces to, e.g. http://127.0.0.1:16686 (default: no links)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")
 }
 
@@ -111,6 +111,7 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 // S3 keys from the environment when not given, and a logger on stderr.
 func (f *upFlags) options(e env) gateway.LocalOptions {
 	o := f.o
+	o.StateDir = stateDir(e, o.StateDir)
 	if f.etcd != "" {
 		o.EtcdEndpoints = strings.Split(f.etcd, ",")
 	}
@@ -129,8 +130,8 @@ func (f *upFlags) options(e env) gateway.LocalOptions {
 	return o
 }
 
-// serveUp starts the local stack, writes its pid file (for `faasflow
-// down`) and prints how to use it, then runs until an interrupt, SIGTERM
+// serveUp starts the local stack, writes its pid and URL files (for
+// `faasflow down` and the client commands) and prints how to use it, then runs until an interrupt, SIGTERM
 // or the end of ctx, and stops it.
 func serveUp(ctx context.Context, e env, o gateway.LocalOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -141,11 +142,11 @@ func serveUp(ctx context.Context, e env, o gateway.LocalOptions) error {
 		return err
 	}
 	defer l.Close()
-	pid := filepath.Join(l.StateDir(), pidFile)
-	if err := os.WriteFile(pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
+	remove, err := writeRunning(l.StateDir(), os.Getpid(), l.URL())
+	if err != nil {
+		return fmt.Errorf("write pid and URL files: %w", err)
 	}
-	defer os.Remove(pid)
+	defer remove()
 	printUp(e, l, o)
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "stopping…")

@@ -226,6 +226,12 @@ type Invocation struct {
 	Query  url.Values
 	Header http.Header
 	Body   io.Reader
+	// Auth sends the gateway's basic auth (the client's User and
+	// Password) to the function, unless Header has an Authorization: a
+	// flow's control and read routes (/flow/ID/..., the ?state= forms and
+	// the request listing) require it. Leave it off for other calls, so
+	// that functions are not handed the gateway's login.
+	Auth bool
 }
 
 // Invoke calls a function and returns the raw response (the caller closes
@@ -249,6 +255,9 @@ func (c *Client) Invoke(ctx context.Context, in Invocation) (*http.Response, err
 	}
 	for k, v := range in.Header {
 		req.Header[k] = v
+	}
+	if in.Auth && c.User != "" && req.Header.Get("Authorization") == "" {
+		req.SetBasicAuth(c.User, c.Password)
 	}
 	if req.Header.Get("Content-Type") == "" && in.Body != nil {
 		req.Header.Set("Content-Type", "text/plain")

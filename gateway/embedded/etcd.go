@@ -59,6 +59,14 @@ const DefaultHistoryRetention = time.Minute
 // defragmenting at start-up, however much of it is free.
 const defragMinBytes = 64 << 20
 
+// EtcdKeepAliveMinTime is the shortest time between two pings of a client
+// the embedded etcd accepts (its keepalive enforcement policy, which
+// never permits pings on a connection without streams). The flows' etcd
+// store pings every 10s while a stream is open and never while idle: a
+// client that pings more often, or on an idle connection, earns strikes
+// and is dropped with GOAWAY too_many_pings.
+const EtcdKeepAliveMinTime = 5 * time.Second
+
 // Etcd is a running single-node embedded etcd.
 type Etcd struct {
 	e            *embed.Etcd
@@ -80,27 +88,9 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded etcd: %w", err)
 	}
-	ports := etcdPorts{}
-	portsFile := filepath.Join(o.Dir, "ports.json")
-	if b, err := os.ReadFile(portsFile); err == nil {
-		_ = json.Unmarshal(b, &ports)
-	}
-	if o.ClientPort != 0 {
-		ports.Client = o.ClientPort
-	}
-	var err error
-	if ports.Client == 0 || !portFree(ports.Client) {
-		if ports.Client, err = pickPort(); err != nil {
-			return nil, err
-		}
-	}
-	if ports.Peer == 0 || !portFree(ports.Peer) {
-		if ports.Peer, err = pickPort(); err != nil {
-			return nil, err
-		}
-	}
-	if b, err := json.Marshal(ports); err == nil {
-		_ = os.WriteFile(portsFile, b, 0o600)
+	ports, err := choosePorts(o.Dir, o.ClientPort)
+	if err != nil {
+		return nil, err
 	}
 	cfg := embed.NewConfig()
 	cfg.Name = "faasflow"
@@ -122,6 +112,7 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(o.Dir, "etcd.log")}
 	cfg.EnableGRPCGateway = false
+	cfg.GRPCKeepAliveMinTime = EtcdKeepAliveMinTime // the clients' ping policy, stated
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: start (data %s): %w", cfg.Dir, err)
@@ -148,6 +139,35 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 		return nil, fmt.Errorf("embedded etcd: start-up maintenance (data %s): %w", cfg.Dir, err)
 	}
 	return et, nil
+}
+
+// choosePorts returns the ports of the etcd kept in dir: those of the last
+// run (dir/ports.json) while they are free, clientPort when set, free ones
+// otherwise; the choice is written back for the next run.
+func choosePorts(dir string, clientPort int) (etcdPorts, error) {
+	ports := etcdPorts{}
+	portsFile := filepath.Join(dir, "ports.json")
+	if b, err := os.ReadFile(portsFile); err == nil {
+		_ = json.Unmarshal(b, &ports)
+	}
+	if clientPort != 0 {
+		ports.Client = clientPort
+	}
+	var err error
+	if ports.Client == 0 || !portFree(ports.Client) {
+		if ports.Client, err = pickPort(); err != nil {
+			return ports, err
+		}
+	}
+	if ports.Peer == 0 || !portFree(ports.Peer) {
+		if ports.Peer, err = pickPort(); err != nil {
+			return ports, err
+		}
+	}
+	if b, err := json.Marshal(ports); err == nil {
+		_ = os.WriteFile(portsFile, b, 0o600)
+	}
+	return ports, nil
 }
 
 // maintain reclaims what an earlier run left behind: it compacts the whole

@@ -94,11 +94,17 @@ type reply struct {
 	body   []byte
 }
 
+// do calls the stack's gateway with its login.
 func (s *stack) do(t *testing.T, method, path string, body []byte, header map[string]string) reply {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL()+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The gateway's login: /system/* and the flows' control routes want
+	// it (a header given wins, a test may send none or a wrong one).
+	if user, pass := s.Credentials(); user != "" {
+		req.SetBasicAuth(user, pass)
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -258,10 +264,11 @@ func TestExamplesEndToEnd(t *testing.T) {
 var pidLine = regexp.MustCompile(`started pid (\d+)`)
 
 // pid returns the process id of the running instance of fn, from the
-// supervisor's log lines.
+// supervisor's log lines: all those the gateway keeps, since a flow logs
+// every node run and the start can be far back.
 func (s *stack) pid(t *testing.T, fn string) int {
 	t.Helper()
-	lines, err := s.Client().Logs(context.Background(), fn, 200)
+	lines, err := s.Client().Logs(context.Background(), fn, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

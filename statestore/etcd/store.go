@@ -21,6 +21,24 @@ import (
 // outage, so it does not wrap sdk.ErrStoreUnavailable.
 var ErrAuth = errors.New("etcd authentication or permission failure")
 
+// The gRPC keepalive of the client, kept within what etcd servers enforce
+// (--grpc-keepalive-min-time, 5s by default, and pings only while a stream
+// is open: etcd's policy never permits pings without one). A client that
+// pings more often, or while idle, collects ping strikes and is dropped
+// with GOAWAY too_many_pings, which gRPC logs as an error.
+const (
+	// KeepAliveTime is the time between pings on a connection with open
+	// streams (watches, lease keep-alives). It must be at least the
+	// server's minimum.
+	KeepAliveTime = 10 * time.Second
+	// KeepAliveTimeout is how long a ping may go unanswered before the
+	// connection is closed.
+	KeepAliveTimeout = 3 * time.Second
+	// KeepAliveWithoutStream is false: an idle connection is not pinged
+	// (a call on it fails within its own timeout instead).
+	KeepAliveWithoutStream = false
+)
+
 // Store is an sdk.StateStore on etcd. It is safe for concurrent use.
 type Store struct {
 	cli    *clientv3.Client
@@ -57,9 +75,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		Password:             o.Password,
 		TLS:                  tlsCfg,
 		DialTimeout:          o.DialTimeout,
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-		PermitWithoutStream:  true,
+		DialKeepAliveTime:    KeepAliveTime,
+		DialKeepAliveTimeout: KeepAliveTimeout,
+		PermitWithoutStream:  KeepAliveWithoutStream,
 		Logger:               o.Logger,
 		// Reconnect quickly after an outage instead of gRPC's default
 		// backoff of up to two minutes.
@@ -273,6 +291,43 @@ func (s *Store) list(ctx context.Context, prefix string) ([]sdk.KV, error) {
 		}
 		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// ListRange implements sdk.RangeLister with one range read of at most
+// limit keys. etcd counts every key of the range it reads: callers keep
+// ranges short to keep it cheap.
+func (s *Store) ListRange(ctx context.Context, prefix, from, to string, limit int) ([]sdk.KV, error) {
+	if limit < 1 {
+		return nil, ctx.Err()
+	}
+	start, end := s.key(prefix), clientv3.GetPrefixRangeEnd(s.key(prefix))
+	if from != "" && s.key(from) > start {
+		start = s.key(from)
+	}
+	if to != "" && s.key(to) < end {
+		end = s.key(to)
+	}
+	if start >= end {
+		return nil, ctx.Err()
+	}
+	var out []sdk.KV
+	err := s.call(ctx, "list range", prefix, true, func(ctx context.Context) error {
+		opts := append([]clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(limit))}, s.readOpts()...)
+		resp, err := s.cli.Get(ctx, start, opts...)
+		if err != nil {
+			return err
+		}
+		out = make([]sdk.KV, 0, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			out = append(out, sdk.KV{
+				Key:     strings.TrimPrefix(string(kv.Key), s.opts.KeyPrefix),
+				Value:   nonNil(kv.Value),
+				Version: kv.ModRevision,
+			})
+		}
+		return nil
+	})
+	return out, err
 }
 
 func nonNil(b []byte) []byte {

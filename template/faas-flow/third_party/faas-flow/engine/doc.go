@@ -33,6 +33,7 @@
 //	branch.go     conditional and foreach nodes: fork, branch results, completion
 //	lifecycle.go  the end of a request: success, failure, drain and cleanup, park
 //	control.go    Pause, Resume, Stop, State, Result, Wait
+//	listing.go    Requests: a flow's requests, a page at a time, newest first
 //	exec.go       operations, retries, timeouts, user code behind recover
 //	envelope.go   the hop envelope and its signature
 //	records.go    request and node records

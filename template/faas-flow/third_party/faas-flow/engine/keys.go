@@ -27,11 +27,15 @@ import (
 //	w/<flow>/<req>/<inc>/h/<hop>        hop input larger than the inline limit (DataStore)
 //	w/<flow>/<req>/<inc>/ctx/<key>      Context values (DataStore)
 //	r/<flow>/<req>/result               final result larger than the inline limit (DataStore)
+//	l/<flow>/<inverted start>/<req>     the request in the listing index (StateStore; see listing.go)
 type keys struct {
 	record string
 	active string
 	work   string
 	result string
+	// listed is the request's entry in the listing index (see listing.go),
+	// known where the request starts.
+	listed string
 }
 
 func newKeys(flow, req, inc string) keys {

@@ -107,7 +107,7 @@ func (e *Engine) reconcileRequest(ctx context.Context, k keys, rep *ReconcileRep
 	case errors.Is(err, ErrUnknownRequest) || err == nil && rec.Incarnation != inc(k):
 		// The record is gone, or belongs to another use of the id: this
 		// entry, and whatever its incarnation left, is left over.
-		e.cleanup(ctx, k, "")
+		e.cleanup(ctx, k, nil)
 		return nil
 	case err != nil:
 		return err
@@ -121,7 +121,7 @@ func (e *Engine) reconcileRequest(ctx context.Context, k keys, rep *ReconcileRep
 			e.finalizeLate(ctx, k, rec)
 		}
 		if rec.Cleaned {
-			e.cleanup(ctx, k, rec.State) // a cleanup cut short
+			e.cleanup(ctx, k, rec) // a cleanup cut short
 		} else {
 			e.drain(ctx, k)
 		}

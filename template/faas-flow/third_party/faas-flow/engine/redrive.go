@@ -304,6 +304,9 @@ func (e *Engine) restartRecord(ctx context.Context, k keys, rec *RequestRecord) 
 	if _, _, err := e.o.StateStore.Create(ctx, k.active, []byte(now.UTC().Format(time.RFC3339Nano)), e.o.RequestTTL); err != nil {
 		return nil, fmt.Errorf("put the request back in the reconciler's index: %w", err)
 	}
+	if err := e.relist(ctx, rec, e.o.RequestTTL); err != nil {
+		return nil, err
+	}
 	running, won, err := e.updateRecord(ctx, k, e.o.RequestTTL, func(r *RequestRecord) bool {
 		if r.State != StateFailed && r.State != StateStopped {
 			return false

@@ -137,6 +137,7 @@ func (e *Engine) startAsync(ctx context.Context, id string, req StartRequest) (*
 	inc := newIncarnation()
 	k := newKeys(e.o.Flow, id, inc)
 	now := e.o.Now()
+	k.listed = listedKey(e.o.Flow, id, now)
 	info := RequestInfo{Flow: e.o.Flow, RequestID: id, Started: now}
 	ctx = e.obs.RequestStarted(ctx, &info)
 	rec := RequestRecord{
@@ -219,13 +220,15 @@ type createdVersions struct {
 }
 
 // createRequest creates the request record (failing with ErrRequestExists
-// when the id is taken), its entry in the reconciler's index and, when
+// when the id is taken), its entries in the reconciler's index and in the
+// listing index and, when
 // start is set, the start node's record: in one transaction with a
 // sdk.Transactor, else one by one, the record first.
 func (e *Engine) createRequest(ctx context.Context, k keys, record []byte, start *startRecord) (createdVersions, error) {
 	ops := []sdk.TxnOp{
 		sdk.TxnCreate(k.record, record, e.o.RequestTTL),
 		sdk.TxnCreate(k.active, []byte(e.o.Now().UTC().Format(time.RFC3339Nano)), e.o.RequestTTL),
+		sdk.TxnCreate(k.listed, nil, e.o.RequestTTL),
 	}
 	if start != nil {
 		ops = append(ops, sdk.TxnCreate(k.node(start.inst), start.rec.encode(), e.o.RequestTTL))
@@ -250,7 +253,7 @@ func (e *Engine) createRequest(ctx context.Context, k keys, record []byte, start
 	}
 	out := createdVersions{record: res[0].Version}
 	if start != nil {
-		out.node, out.reserved = res[2].Version, res[3:]
+		out.node, out.reserved = res[3].Version, res[4:]
 	}
 	return out, nil
 }
@@ -276,8 +279,8 @@ func (e *Engine) createOneByOne(ctx context.Context, k keys, record []byte, ops 
 		return createdVersions{}, fmt.Errorf("create request record: %w", err)
 	}
 	out := createdVersions{record: ver}
-	if len(res) > 1 {
-		out.node, out.reserved = res[1].Version, res[2:]
+	if len(res) > 2 {
+		out.node, out.reserved = res[2].Version, res[3:]
 	}
 	return out, nil
 }

@@ -58,6 +58,11 @@ type Config struct {
 	InsecureReason string
 	// AuthenticateRequest requires X-Hub-Signature on new requests.
 	AuthenticateRequest bool
+	// ControlAuth is ControlAuthBasic (the routes that read or change
+	// requests want ControlUser and ControlPassword as HTTP basic auth; ""
+	// means the same) or ControlAuthNone.
+	ControlAuth                  string
+	ControlUser, ControlPassword string
 
 	ReadTimeout         time.Duration
 	WriteTimeout        time.Duration

@@ -23,6 +23,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("internal error: %v", v), "")
 		}
 	}()
+	if !s.checkControlAuth(w, r) {
+		return
+	}
 	path := r.URL.Path
 	switch {
 	case path == "/":
@@ -33,6 +36,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.ServeHTTP(w, r)
 	case strings.HasPrefix(path, "/debug/pprof/") && s.cfg.DebugPprof:
 		servePprof(w, r)
+	case path == "/flow/requests":
+		s.handleRequests(w, r)
 	case strings.HasPrefix(path, "/flow/"):
 		parts := strings.Split(strings.TrimPrefix(path, "/flow/"), "/")
 		if len(parts) != 2 || parts[0] == "" {

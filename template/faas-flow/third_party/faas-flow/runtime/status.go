@@ -32,7 +32,8 @@ var (
 // statuses. The order of the checks matters: a node failure that wraps a
 // timeout or a store error is a node failure.
 //
-//	400 malformed input, hop or request id      401 bad or missing signature, hop too old or dated in the future
+//	400 malformed input, hop or request id      401 bad or missing signature, hop too old or dated in the future,
+//	                                                missing or wrong login on a control route
 //	404 unknown request or route                405 wrong method
 //	409 wrong state, finished, other flow, redeployed definition, id in use
 //	413 body too large                          422 the flow failed (a node, an aggregator...)
@@ -55,11 +56,11 @@ func StatusOf(err error) int {
 		// Checked first: whatever the node's error wraps (a timeout, an
 		// unavailable store), the request has failed for good.
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, engine.ErrBadSignature), errors.Is(err, ErrUnauthorized),
+	case errors.Is(err, engine.ErrBadSignature), errors.Is(err, ErrUnauthorized), errors.Is(err, ErrCredentials),
 		errors.Is(err, engine.ErrStaleHop), errors.Is(err, engine.ErrFutureHop):
 		return http.StatusUnauthorized
 	case errors.Is(err, engine.ErrMalformedHop), errors.Is(err, engine.ErrUnsupportedHop),
-		errors.Is(err, engine.ErrBadRequestID), errors.Is(err, ErrBadInput):
+		errors.Is(err, engine.ErrBadRequestID), errors.Is(err, ErrBadInput), errors.Is(err, engine.ErrBadListing):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrUnknownRequest), errors.Is(err, ErrNoRoute):
 		return http.StatusNotFound

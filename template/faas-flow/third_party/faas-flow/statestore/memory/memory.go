@@ -188,6 +188,27 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sdk.KV, error) {
 	return out, nil
 }
 
+// ListRange implements sdk.RangeLister. It walks every key of the store
+// (this store is for tests and single-process use, not for large state).
+func (s *Store) ListRange(ctx context.Context, prefix, from, to string, limit int) ([]sdk.KV, error) {
+	if limit < 1 {
+		return nil, ctx.Err()
+	}
+	all, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	i := sort.Search(len(all), func(i int) bool { return all[i].Key >= from })
+	all = all[i:]
+	if to != "" {
+		all = all[:sort.Search(len(all), func(i int) bool { return all[i].Key >= to })]
+	}
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
+
 // count returns the number of live keys under prefix. Callers hold s.mu.
 func (s *Store) count(prefix string) int {
 	n := 0
