@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -126,5 +127,46 @@ func TestNATSWithAPasswordRefusesAnonymousConnections(t *testing.T) {
 	defer cancel()
 	if _, err := js.AccountInfo(ctx); err != nil {
 		t.Fatalf("JetStream as the generated user: %v", err)
+	}
+}
+
+func TestAnAdminUserHoldsTheRootRoleUntilAStartWithoutAdmin(t *testing.T) {
+	dir := t.TempDir()
+	roles := func(e *Etcd) []string {
+		t.Helper()
+		cli, err := e.rootClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		u, err := cli.UserGet(ctx, "flow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Roles
+	}
+	for _, tt := range []struct {
+		name     string
+		admin    bool
+		wantRoot bool
+	}{
+		{"granted on a start with Admin", true, true},
+		{"revoked on a start without it", false, false},
+		{"granted again", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := StartEtcd(EtcdOptions{Dir: dir, RootPassword: "root-secret",
+				Users: []EtcdUser{{Name: "flow", Password: "flow-secret", Admin: tt.admin}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			got := roles(e)
+			if slices.Contains(got, EtcdRootUser) != tt.wantRoot || !slices.Contains(got, "flow") {
+				t.Fatalf("roles of the user = %v, want its own and root: %v", got, tt.wantRoot)
+			}
+		})
 	}
 }

@@ -12,12 +12,19 @@ import (
 )
 
 // EtcdUser is a user StartEtcd creates (or updates) for clients that may
-// read and write the keys under Prefix, and not manage etcd (users, roles,
-// authentication, members).
+// read and write the keys under Prefix, and, unless Admin, not manage etcd
+// (users, roles, authentication, members).
 type EtcdUser struct {
 	Name, Password string
 	// Prefix starts every key the user may use ("": every key).
 	Prefix string
+	// Admin grants the user etcd's root role as well. etcd skips its
+	// permission checks for such a user, among them one that makes every
+	// write with a lease check the user's permission on each key already
+	// attached to that lease: for a client that writes many keys under
+	// shared leases, as flows do, that check costs more CPU than the rest
+	// of the write. A later start without Admin revokes the role.
+	Admin bool
 }
 
 // EtcdRootUser is etcd's administrator, the user maintenance runs as.
@@ -155,6 +162,21 @@ func ensureUser(ctx context.Context, root *clientv3.Client, u EtcdUser) error {
 	}
 	if _, err := root.UserGrantRole(ctx, u.Name, u.Name); err != nil {
 		return fmt.Errorf("grant role: %w", err)
+	}
+	return setAdmin(ctx, root, u)
+}
+
+// setAdmin grants u etcd's root role when u.Admin, and revokes it when not.
+func setAdmin(ctx context.Context, root *clientv3.Client, u EtcdUser) error {
+	if u.Admin {
+		if _, err := root.UserGrantRole(ctx, u.Name, EtcdRootUser); err != nil {
+			return fmt.Errorf("grant role %s: %w", EtcdRootUser, err)
+		}
+		return nil
+	}
+	_, err := root.UserRevokeRole(ctx, u.Name, EtcdRootUser)
+	if err != nil && !errors.Is(err, rpctypes.ErrRoleNotGranted) {
+		return fmt.Errorf("revoke role %s: %w", EtcdRootUser, err)
 	}
 	return nil
 }

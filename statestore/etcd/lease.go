@@ -13,6 +13,16 @@ import (
 // serve are dropped when it is full.
 const maxLeaseSlots = 256
 
+// maxKeysPerLease bounds how many key writes one lease serves before the
+// cache grants another. With authentication on, etcd checks a non-root
+// user's write permission on every key already attached to a lease each
+// time a put names that lease, so a put's cost grows with the keys on its
+// lease: one lease per ttl for a whole window made each write cost
+// thousands of permission checks under load. Capping the keys keeps that
+// check small; the extra grants (one per maxKeysPerLease writes) cost
+// little, and without authentication nothing but those grants changes.
+const maxKeysPerLease = 64
+
 // leaseCache hands out etcd leases for ttls so that keys written with the same
 // ttl within a short window share one lease instead of granting one each.
 //
@@ -20,9 +30,10 @@ const maxLeaseSlots = 256
 // than g+T (the server starts its clock after receiving the grant). A key
 // that must live for ttl (rounded up to whole seconds, n) from now may use the
 // lease while now+n <= g+T. New leases are granted for n plus the window, so
-// each lease serves for about one window and keys outlive their ttl by at
-// most the window plus a second of rounding (more only if etcd raises the TTL
-// to its minimum or extends leases after a leader change).
+// each lease serves for about one window, or for maxKeysPerLease key writes
+// if those come first, and keys outlive their ttl by at most the window plus
+// a second of rounding (more only if etcd raises the TTL to its minimum or
+// extends leases after a leader change).
 type leaseCache struct {
 	lease  clientv3.Lease
 	window time.Duration // zero: derived from the ttl
@@ -35,6 +46,7 @@ type leaseSlot struct {
 	mu      sync.Mutex
 	id      clientv3.LeaseID
 	expires time.Time // lower bound of the lease's expiry on the server
+	keys    int       // key writes handed this lease so far
 }
 
 func newLeaseCache(lease clientv3.Lease, window time.Duration) *leaseCache {
@@ -76,14 +88,17 @@ func (c *leaseCache) slot(secs int64) *leaseSlot {
 	return sl
 }
 
-// get returns a lease that lives at least ttl from now.
-func (c *leaseCache) get(ctx context.Context, ttl time.Duration) (clientv3.LeaseID, error) {
+// get returns a lease that lives at least ttl from now, for the caller to
+// name in keys key writes (counted as at least one).
+func (c *leaseCache) get(ctx context.Context, ttl time.Duration, keys int) (clientv3.LeaseID, error) {
 	secs := ttlSeconds(ttl)
 	sl := c.slot(secs)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
+	keys = max(keys, 1)
 	need := time.Now().Add(time.Duration(secs) * time.Second)
-	if sl.id != 0 && !sl.expires.Before(need) {
+	if sl.id != 0 && !sl.expires.Before(need) && (sl.keys == 0 || sl.keys+keys <= maxKeysPerLease) {
+		sl.keys += keys
 		return sl.id, nil
 	}
 	extra := ttlSeconds(c.windowFor(ttl))
@@ -97,6 +112,7 @@ func (c *leaseCache) get(ctx context.Context, ttl time.Duration) (clientv3.Lease
 	}
 	sl.id = resp.ID
 	sl.expires = granted.Add(time.Duration(resp.TTL) * time.Second)
+	sl.keys = keys
 	return sl.id, nil
 }
 

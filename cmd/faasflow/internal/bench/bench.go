@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/faas-flow/faas-flow/examples/demo"
@@ -20,19 +19,30 @@ type Options struct {
 	// fan-out is measured Runs/3 times (at least 3).
 	Runs int
 	// Concurrency is the number of fan-out requests in flight for the
-	// throughput measurement (default 4), Requests how many in all
-	// (default 4*Concurrency).
+	// throughput measurement (default 50), Requests how many in all
+	// (default 2*Concurrency).
 	Concurrency int
 	Requests    int
+	// ChainConcurrency is the number of chain requests in flight for the
+	// chain's throughput measurement (default 50), ChainRequests how many
+	// in all (default 10*ChainConcurrency).
+	ChainConcurrency int
+	ChainRequests    int
 	// Progress receives a dot per run (optional).
 	Progress io.Writer
 	// CPU, when set, returns the CPU time used so far by every process of
 	// the stack (gateway, queue, NATS, etcd, functions); the report then
-	// gives the CPU cost of one node execution in the throughput phase.
+	// gives the CPU cost of one node execution in each throughput phase.
 	CPU func() (time.Duration, error)
 }
 
+// The functions of bench.yml and the shape of their flows.
 const (
+	echoFn      = "echo"
+	chainFn     = "bench-chain"
+	chainLocal  = "bench-chain-local"
+	fanFn       = "bench-fanout"
+	fanLocal    = "bench-fanout-local"
 	chainNodes  = 10
 	fanBranches = 100
 	fanNodes    = fanBranches + 1 // the foreach node and its branches
@@ -40,24 +50,43 @@ const (
 
 // Report holds the measurements.
 type Report struct {
-	Runs                  int
-	Direct                Dist // one echo call through the gateway
-	Chain                 Dist // whole 10-node chain, caller's view
-	HopOverhead           Dist // per hop: (chain - 10 direct calls) / 10, paired
-	FanOut                Dist // whole 100-branch fan-out
-	Direct100             Dist // 100 echo calls in sequence
-	ChainNodesPerSec      float64
-	FanOutNodesPerSec     float64 // one fan-out at a time
-	ThroughputNodesPerSec float64 // Concurrency fan-outs in flight
-	// CPUPerNode is the stack's CPU time per node execution in the
-	// throughput phase (0: not measured), CPUCores the cores it kept busy.
-	CPUPerNode              time.Duration
-	CPUCores                float64
-	Concurrency, Requests   int
+	Runs        int
+	Direct      Dist // one echo call through the gateway
+	Chain       Dist // whole 10-node chain, caller's view
+	HopOverhead Dist // per hop: (chain - 10 direct calls) / 10, paired
+	// ChainLocal is the whole 10-node in-process chain (Modify nodes), and
+	// LocalPerNode its time per node: the orchestration's own cost.
+	ChainLocal, LocalPerNode Dist
+	FanOut                   Dist // whole 100-branch fan-out
+	FanOutLocal              Dist // whole 100-branch in-process fan-out
+	Direct100                Dist // 100 echo calls in sequence
+	// Node executions per second with one request at a time.
+	ChainNodesPerSec, ChainLocalNodesPerSec   float64
+	FanOutNodesPerSec, FanOutLocalNodesPerSec float64
+	// Throughput holds the phases with many requests in flight, in order:
+	// chain, in-process chain, fan-out, in-process fan-out.
+	Throughput              []Throughput
 	ChainVsDirect, FanVsSeq float64 // ratios of medians
 	// Calibration is Calibrate's time before and after the throughput
-	// phase: how fast the host was during the run.
+	// phases: how fast the host was during the run.
 	Calibration [2]time.Duration
+}
+
+// Throughput is one phase with many requests of one flow in flight.
+type Throughput struct {
+	// Label names the flow in the report ("chain", "in-process fan-out").
+	Label              string
+	Fn                 string
+	Nodes              int // node executions per request
+	Requests, InFlight int
+	// Failed counts the requests that did not succeed (the gateway or the
+	// flow refused or failed them); their nodes are not counted.
+	Failed      int
+	NodesPerSec float64
+	// CPUPerNode is the stack's CPU time per node execution (0: not
+	// measured), CPUCores the cores it kept busy.
+	CPUPerNode time.Duration
+	CPUCores   float64
 }
 
 // Dist is a latency distribution.
@@ -120,20 +149,20 @@ func (c client) call(ctx context.Context, fn, body string, wait bool) (time.Dura
 
 // Run measures the functions of bench.yml on the stack at o.GatewayURL.
 //
-// The phases, in order: warm up, the chain against paired direct calls
-// (measureChain), the fan-out against sequences of direct calls
-// (measureFanOut), then the throughput with Concurrency fan-outs in flight
-// (measureThroughput), between two host calibrations.
+// The phases, in order: warm up, the chains against paired direct calls
+// (measureChain), the fan-outs against sequences of direct calls
+// (measureFanOut), then the throughput of each flow with many requests in
+// flight (measureThroughputs), between two host calibrations.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o = o.withDefaults()
 	b := &runner{o: o, c: client{
-		hc:  &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		hc:  &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}},
 		url: strings.TrimRight(o.GatewayURL, "/"),
 	}}
 	if err := b.warmUp(ctx); err != nil {
 		return nil, err
 	}
-	r := &Report{Runs: o.Runs, Concurrency: o.Concurrency, Requests: o.Requests}
+	r := &Report{Runs: o.Runs}
 	if err := b.measureChain(ctx, r); err != nil {
 		return nil, err
 	}
@@ -141,7 +170,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	r.Calibration[0] = Calibrate()
-	if err := b.measureThroughput(ctx, r); err != nil {
+	if err := b.measureThroughputs(ctx, r); err != nil {
 		return nil, err
 	}
 	r.Calibration[1] = Calibrate()
@@ -157,10 +186,16 @@ func (o Options) withDefaults() Options {
 		o.Runs = 30
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = 50
 	}
 	if o.Requests <= 0 {
-		o.Requests = 4 * o.Concurrency
+		o.Requests = 2 * o.Concurrency
+	}
+	if o.ChainConcurrency <= 0 {
+		o.ChainConcurrency = 50
+	}
+	if o.ChainRequests <= 0 {
+		o.ChainRequests = 10 * o.ChainConcurrency
 	}
 	return o
 }
@@ -182,164 +217,85 @@ func (b *runner) tick() {
 // binaries, so that no measurement pays for them.
 func (b *runner) warmUp(ctx context.Context) error {
 	for i := 0; i < 3; i++ {
-		if _, err := b.c.call(ctx, "echo", "warm", false); err != nil {
-			return fmt.Errorf("warm-up echo: %w", err)
-		}
-		if _, err := b.c.call(ctx, "bench-chain", "warm", true); err != nil {
-			return fmt.Errorf("warm-up chain: %w", err)
+		for _, fn := range []string{echoFn, chainFn, chainLocal} {
+			if _, err := b.c.call(ctx, fn, "warm", fn != echoFn); err != nil {
+				return fmt.Errorf("warm-up %s: %w", fn, err)
+			}
 		}
 	}
-	if _, err := b.c.call(ctx, "bench-fanout", "warm", true); err != nil {
-		return fmt.Errorf("warm-up fan-out: %w", err)
+	for _, fn := range []string{fanFn, fanLocal} {
+		if _, err := b.c.call(ctx, fn, "warm", true); err != nil {
+			return fmt.Errorf("warm-up %s: %w", fn, err)
+		}
 	}
 	return nil
 }
 
-// measureChain runs Runs times chainNodes direct echo calls then the chain,
-// and fills in Direct, Chain, HopOverhead (each chain against its own
-// direct calls), ChainNodesPerSec and ChainVsDirect.
+// measureChain runs Runs times chainNodes direct echo calls, then the
+// chain, then the in-process chain, and fills in Direct, Chain,
+// HopOverhead (each chain against its own direct calls), ChainLocal,
+// LocalPerNode, the chains' node rates and ChainVsDirect.
 func (b *runner) measureChain(ctx context.Context, r *Report) error {
-	var direct, chain, overhead []time.Duration
+	var direct, chain, overhead, local, perNode []time.Duration
 	for i := 0; i < b.o.Runs; i++ {
 		var seq time.Duration
 		for j := 0; j < chainNodes; j++ {
-			d, err := b.c.call(ctx, "echo", "payload", false)
+			d, err := b.c.call(ctx, echoFn, "payload", false)
 			if err != nil {
 				return err
 			}
 			direct = append(direct, d)
 			seq += d
 		}
-		d, err := b.c.call(ctx, "bench-chain", "payload", true)
+		d, err := b.c.call(ctx, chainFn, "payload", true)
 		if err != nil {
 			return err
 		}
 		chain = append(chain, d)
 		overhead = append(overhead, (d-seq)/chainNodes)
+		if d, err = b.c.call(ctx, chainLocal, "payload", true); err != nil {
+			return err
+		}
+		local = append(local, d)
+		perNode = append(perNode, d/chainNodes)
 		b.tick()
 	}
 	r.Direct, r.Chain, r.HopOverhead = dist(direct), dist(chain), dist(overhead)
+	r.ChainLocal, r.LocalPerNode = dist(local), dist(perNode)
 	r.ChainNodesPerSec = chainNodes / r.Chain.P50.Seconds()
+	r.ChainLocalNodesPerSec = chainNodes / r.ChainLocal.P50.Seconds()
 	r.ChainVsDirect = float64(r.Chain.P50) / float64(chainNodes*r.Direct.P50)
 	return nil
 }
 
 // measureFanOut runs Runs/3 times (at least 3) fanBranches direct echo
-// calls in sequence then the fan-out, and fills in FanOut, Direct100,
-// FanOutNodesPerSec and FanVsSeq.
+// calls in sequence, then the fan-out, then the in-process fan-out, and
+// fills in FanOut, FanOutLocal, Direct100, their node rates and FanVsSeq.
 func (b *runner) measureFanOut(ctx context.Context, r *Report) error {
 	fanRuns := max(3, b.o.Runs/3)
-	var fan, seq100 []time.Duration
+	var fan, local, seq100 []time.Duration
 	for i := 0; i < fanRuns; i++ {
 		start := time.Now()
 		for j := 0; j < fanBranches; j++ {
-			if _, err := b.c.call(ctx, "echo", "payload", false); err != nil {
+			if _, err := b.c.call(ctx, echoFn, "payload", false); err != nil {
 				return err
 			}
 		}
 		seq100 = append(seq100, time.Since(start))
-		d, err := b.c.call(ctx, "bench-fanout", "payload", true)
+		d, err := b.c.call(ctx, fanFn, "payload", true)
 		if err != nil {
 			return err
 		}
 		fan = append(fan, d)
+		if d, err = b.c.call(ctx, fanLocal, "payload", true); err != nil {
+			return err
+		}
+		local = append(local, d)
 		b.tick()
 	}
-	r.FanOut, r.Direct100 = dist(fan), dist(seq100)
+	r.FanOut, r.FanOutLocal, r.Direct100 = dist(fan), dist(local), dist(seq100)
 	r.FanOutNodesPerSec = fanNodes / r.FanOut.P50.Seconds()
+	r.FanOutLocalNodesPerSec = fanNodes / r.FanOutLocal.P50.Seconds()
 	r.FanVsSeq = float64(r.FanOut.P50) / float64(r.Direct100.P50)
 	return nil
-}
-
-// measureThroughput keeps Concurrency fan-outs in flight until Requests are
-// done, and fills in ThroughputNodesPerSec and, with o.CPU, CPUPerNode and
-// CPUCores.
-func (b *runner) measureThroughput(ctx context.Context, r *Report) error {
-	o := b.o
-	var cpuStart time.Duration
-	if o.CPU != nil {
-		var err error
-		if cpuStart, err = o.CPU(); err != nil {
-			return fmt.Errorf("read the stack's CPU time: %w", err)
-		}
-	}
-	start := time.Now()
-	if err := b.fanOutsInFlight(ctx); err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-	r.ThroughputNodesPerSec = float64(o.Requests*fanNodes) / elapsed.Seconds()
-	if o.CPU != nil {
-		cpuEnd, err := o.CPU()
-		if err != nil {
-			return fmt.Errorf("read the stack's CPU time: %w", err)
-		}
-		used := cpuEnd - cpuStart
-		r.CPUPerNode = used / time.Duration(o.Requests*fanNodes)
-		r.CPUCores = used.Seconds() / elapsed.Seconds()
-	}
-	return nil
-}
-
-// fanOutsInFlight makes Requests fan-out calls from Concurrency workers
-// and returns the first error, once all are done.
-func (b *runner) fanOutsInFlight(ctx context.Context) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	jobs := make(chan struct{})
-	for w := 0; w < b.o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs {
-				if _, err := b.c.call(ctx, "bench-fanout", "payload", true); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-				b.tick()
-			}
-		}()
-	}
-	for i := 0; i < b.o.Requests; i++ {
-		jobs <- struct{}{}
-	}
-	close(jobs)
-	wg.Wait()
-	return firstErr
-}
-
-// ms formats d in milliseconds.
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-// Markdown renders the report as the table in docs/benchmarks.md.
-func (r *Report) Markdown() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "| measurement | p50 | p99 | n |\n|---|---|---|---|\n")
-	row := func(name string, d Dist) {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d |\n", name, ms(d.P50), ms(d.P99), d.N)
-	}
-	row("direct call of `echo` through the gateway", r.Direct)
-	row("10-node async chain, whole request (`?wait`)", r.Chain)
-	row("**per-hop overhead** (chain − 10 paired direct calls) / 10", r.HopOverhead)
-	row("100 direct `echo` calls in sequence", r.Direct100)
-	row("100-branch fan-out/fan-in, whole request", r.FanOut)
-	fmt.Fprintf(&b, "\n| rate | value |\n|---|---|\n")
-	fmt.Fprintf(&b, "| chain: node executions/s (one request at a time) | %.0f |\n", r.ChainNodesPerSec)
-	fmt.Fprintf(&b, "| fan-out: node executions/s (one request at a time) | %.0f |\n", r.FanOutNodesPerSec)
-	fmt.Fprintf(&b, "| fan-out: node executions/s (%d requests, %d in flight) | %.0f |\n", r.Requests, r.Concurrency, r.ThroughputNodesPerSec)
-	if r.CPUPerNode > 0 {
-		fmt.Fprintf(&b, "| fan-out: CPU per node execution, whole stack (cores busy) | %.3f ms (%.2f cores) |\n",
-			float64(r.CPUPerNode)/float64(time.Millisecond), r.CPUCores)
-	}
-	if r.Calibration[0] > 0 {
-		fmt.Fprintf(&b, "| host calibration: SHA-256 of 32 MiB before / after the throughput phase (higher: busier host) | %s / %s |\n",
-			ms(r.Calibration[0]), ms(r.Calibration[1]))
-	}
-	fmt.Fprintf(&b, "| chain p50 / (10 × direct p50) | %.2f× |\n", r.ChainVsDirect)
-	fmt.Fprintf(&b, "| fan-out p50 / 100 sequential direct calls p50 | %.2f× |\n", r.FanVsSeq)
-	return b.String()
 }

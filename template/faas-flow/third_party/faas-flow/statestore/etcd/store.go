@@ -197,7 +197,7 @@ func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 			var putOpts []clientv3.OpOption
 			var lease clientv3.LeaseID
 			if ttl > 0 {
-				id, err := s.leases.get(ctx, ttl)
+				id, err := s.leases.get(ctx, ttl, 1)
 				if err != nil {
 					// Granting a lease writes nothing the caller can see;
 					// it is always safe to retry.

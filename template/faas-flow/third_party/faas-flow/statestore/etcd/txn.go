@@ -58,17 +58,28 @@ func (s *Store) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, err
 	return s.txnResults(ops, resp), nil
 }
 
+// leased reports whether op writes its key with a lease.
+func leased(op sdk.TxnOp) bool {
+	return op.TTL > 0 && (op.Kind == sdk.TxnKindCreate || op.Kind == sdk.TxnKindSwap)
+}
+
 // txnLeases returns a lease for each ttl the writes of ops use.
 func (s *Store) txnLeases(ctx context.Context, ops []sdk.TxnOp) (map[time.Duration]clientv3.LeaseID, error) {
 	var leases map[time.Duration]clientv3.LeaseID
-	for _, op := range ops {
-		if op.TTL <= 0 || (op.Kind != sdk.TxnKindCreate && op.Kind != sdk.TxnKindSwap) {
+	for i, op := range ops {
+		if !leased(op) {
 			continue
 		}
 		if _, ok := leases[op.TTL]; ok {
 			continue
 		}
-		id, err := s.leases.get(ctx, op.TTL)
+		keys := 0
+		for _, o := range ops[i:] {
+			if leased(o) && o.TTL == op.TTL {
+				keys++
+			}
+		}
+		id, err := s.leases.get(ctx, op.TTL, keys)
 		if err != nil {
 			return nil, err
 		}
