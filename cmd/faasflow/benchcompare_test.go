@@ -32,12 +32,12 @@ func TestBenchRejectsFewerThanOnePair(t *testing.T) {
 }
 
 func TestOldBuildIsAWorktreeBuiltAndRemoved(t *testing.T) {
-	p := oldBuild("/repo", "e69216b", "/tmp/cmp")
+	p := oldBuild("repo", "v1.2.0", "cmp")
 	want := buildPlan{
-		add:    cmdSpec{dir: "/repo", args: []string{"git", "worktree", "add", "--detach", "/tmp/cmp/old", "e69216b"}},
-		build:  cmdSpec{dir: "/tmp/cmp/old", args: []string{"go", "build", "-o", "/tmp/cmp/faasflow-old", "./cmd/faasflow"}},
-		remove: cmdSpec{dir: "/repo", args: []string{"git", "worktree", "remove", "--force", "/tmp/cmp/old"}},
-		repo:   "/repo", tree: "/tmp/cmp/old", bin: "/tmp/cmp/faasflow-old",
+		add:    cmdSpec{dir: "repo", args: []string{"git", "worktree", "add", "--detach", "cmp/old", "v1.2.0"}},
+		build:  cmdSpec{dir: "cmp/old", args: []string{"go", "build", "-o", "cmp/faasflow-old", "./cmd/faasflow"}},
+		remove: cmdSpec{dir: "repo", args: []string{"git", "worktree", "remove", "--force", "cmp/old"}},
+		repo:   "repo", tree: "cmp/old", bin: "cmp/faasflow-old",
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("plan %+v\nwant %+v", p, want)
@@ -81,10 +81,10 @@ func TestSideArgsLeaveOutWhatTheOldBinaryLacks(t *testing.T) {
 }
 
 func TestCompareReportNamesTheSidesAndTheSkippedFlags(t *testing.T) {
-	sides := [2]side{{name: "e69216b"}, {name: "this build"}}
+	sides := [2]side{{name: "v1.2.0"}, {name: "this build"}}
 	res := []bench.Pair{{Old: bench.ParseMarkdown("| rate | value |\n|---|---|\n| x | 2 |\n"), New: bench.ParseMarkdown("| rate | value |\n|---|---|\n| x | 3 |\n")}}
 	out := compareReport(sides, 1, []flagValue{{"runs", "5"}}, []string{"chain-requests", "chain-concurrency"}, res)
-	for _, want := range []string{"old: faasflow of e69216b; new: this build. 1 pair run", "with --runs=5", "lacks --chain-requests, --chain-concurrency", "| x | 1.50× |"} {
+	for _, want := range []string{"old: faasflow of v1.2.0; new: this build. 1 pair run", "with --runs=5", "lacks --chain-requests, --chain-concurrency", "| x | 1.50× |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
@@ -94,9 +94,6 @@ func TestCompareReportNamesTheSidesAndTheSkippedFlags(t *testing.T) {
 // TestBenchRunsEveryPhaseOnASmallLoad runs the whole benchmark once with
 // tiny settings (about 30 s, most of it building the functions).
 func TestBenchRunsEveryPhaseOnASmallLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a stack and builds the benchmark's functions")
-	}
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)

@@ -31,9 +31,6 @@ func TestTheEtcdStoresKeepaliveIsWithinTheEmbeddedEtcdsPolicy(t *testing.T) {
 // a client that breaks its ping policy (three strikes of pings at gRPC's
 // smallest client interval, 10s: about 40s). It takes about 45s.
 func TestTheEmbeddedEtcdKeepsAClientWithTheStoresKeepaliveConnected(t *testing.T) {
-	if testing.Short() {
-		t.Skip("holds connections for 45s")
-	}
 	srv, err := embedded.StartEtcd(embedded.EtcdOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -81,10 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 		t.Run("matches the prefix exactly", s.listPrefixExact)
 		t.Run("no match is empty, not an error", s.listEmpty)
 	})
-	t.Run("ListRange", func(t *testing.T) {
-		t.Run("reads a range of a prefix in key order", s.listRangePages)
-		t.Run("skips expired keys", s.listRangeSkipsExpired)
-	})
+	s.runListRange(t)
 	t.Run("DeletePrefix", func(t *testing.T) {
 		t.Run("removes only that prefix", s.deletePrefixOnly)
 		t.Run("missing prefix is not an error", s.deletePrefixMissing)

@@ -117,13 +117,13 @@ func TestCompareSetsPairsSideBySideWithTheirRatios(t *testing.T) {
 	if !math.IsNaN(cs[1].Median) || cs[1].New[2] != "" || cs[1].Old[0] != "" {
 		t.Fatalf("added: %+v", cs[1])
 	}
-	out := RenderComparison(cs, "e69216b", "this build")
+	out := RenderComparison(cs, "v1.2.0", "this build")
 	for _, want := range []string{
 		"| hop | 0.75× |",
 		"| added | – (not measured by the old binary) |",
 		"| gone | – (not measured by the new binary) |",
 		"| failed | 1.00× |",
-		"**hop**\n\n| pair | old: e69216b | new: this build | new/old |\n|---|---|---|---|\n| 1 | 2.00 ms | 1.00 ms | 0.50× |\n| 2 | 2.00 ms | 3.00 ms | 1.50× |\n| 3 | 4.00 ms | 3.00 ms | 0.75× |\n| median | | | 0.75× |\n",
+		"**hop**\n\n| pair | old: v1.2.0 | new: this build | new/old |\n|---|---|---|---|\n| 1 | 2.00 ms | 1.00 ms | 0.50× |\n| 2 | 2.00 ms | 3.00 ms | 1.50× |\n| 3 | 4.00 ms | 3.00 ms | 0.75× |\n| median | | | 0.75× |\n",
 		"| 3 | – | – | – |",
 	} {
 		if !strings.Contains(out, want) {

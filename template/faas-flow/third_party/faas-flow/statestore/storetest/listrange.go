@@ -7,13 +7,25 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// rangeLister returns st as an sdk.RangeLister, skipping the test for a
-// store without the optional interface.
+// runListRange runs the ListRange part of the suite when the store offers
+// the optional sdk.RangeLister.
+func (s suite) runListRange(t *testing.T) {
+	if _, ok := s.newStore(t).(sdk.RangeLister); !ok {
+		return
+	}
+	t.Run("ListRange", func(t *testing.T) {
+		t.Run("reads a range of a prefix in key order", s.listRangePages)
+		t.Run("skips expired keys", s.listRangeSkipsExpired)
+	})
+}
+
+// rangeLister returns st as an sdk.RangeLister (Run calls the ListRange
+// tests only for stores that implement it).
 func rangeLister(t *testing.T, st sdk.StateStore) sdk.RangeLister {
 	t.Helper()
 	rl, ok := st.(sdk.RangeLister)
 	if !ok {
-		t.Skip("the store does not implement sdk.RangeLister")
+		t.Fatal("the store does not implement sdk.RangeLister")
 	}
 	return rl
 }
