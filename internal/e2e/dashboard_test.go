@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +109,25 @@ func visible(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(sel))
 }
 
-// click clicks the element a CSS selector matches.
-func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+// click clicks the element a CSS selector matches once it is visible. The
+// page re-renders its lists while it polls, so the element is found and
+// clicked in one script run in the page (a click by node id can meet a node
+// replaced in between); when the element is gone at that moment, it waits
+// for it again.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	script := `(function(){const e=document.querySelector(` + strconv.Quote(sel) + `); if(!e) return false; e.click(); return true})()`
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for {
+			if _, err := visible(sel)(ctx, tg); err != nil {
+				return err
+			}
+			clicked, err := chromedp.Evaluate[bool](script)(ctx, tg)
+			if err != nil || clicked {
+				return err
+			}
+		}
+	})
+}
 
 // TestDashboardShowsAFlowAndControlsItsRequests drives the dashboard of the
 // local gateway in a real browser: the flow's DAG is drawn with every kind
