@@ -101,10 +101,16 @@ func TestAsyncCallbackToTheStacksEtcdIsRefusedAndTheCallStillRuns(t *testing.T) 
 	if !strings.Contains(logs.String(), "callback refused") {
 		t.Fatalf("the refused callback was not logged; logs:\n%s", logs)
 	}
-	// Both calls ran and were acknowledged: the refusal lost no call.
+	// Both calls ran and were acknowledged: the refusal lost no call. The
+	// counters move just after the callback has been answered.
 	for _, want := range []string{`faasflow_queue_callbacks_total{outcome="refused"} 1`, `faasflow_queue_callbacks_total{outcome="ok"} 1`,
 		`faasflow_queue_processed_total{function_name="cb-guard",outcome="ack"} 2`} {
-		if m := do(t, "GET", l.URL()+"/metrics", "", nil).body; !strings.Contains(m, want) {
+		m := do(t, "GET", l.URL()+"/metrics", "", nil).body
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(m, want) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			m = do(t, "GET", l.URL()+"/metrics", "", nil).body
+		}
+		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

@@ -23,7 +23,7 @@ type requestSummaryView struct {
 	State      string     `json:"state"`
 	Started    time.Time  `json:"started"`
 	Ended      *time.Time `json:"ended,omitempty"`
-	DurationMS int64      `json:"duration_ms,omitempty"`
+	DurationMS *int64     `json:"duration_ms,omitempty"` // set once ended, 0 included
 	FailedNode string     `json:"failed_node,omitempty"`
 	Error      string     `json:"error,omitempty"`
 }
@@ -51,7 +51,8 @@ func (s *Server) handleRequests(w http.ResponseWriter, r *http.Request) {
 		sv := requestSummaryView{ID: req.ID, State: req.State, Started: req.Started.UTC(), FailedNode: req.FailedNode, Error: req.Error}
 		if req.Ended != nil {
 			ended := req.Ended.UTC()
-			sv.Ended, sv.DurationMS = &ended, max(ended.Sub(req.Started).Milliseconds(), 0)
+			ms := max(ended.Sub(req.Started).Milliseconds(), 0)
+			sv.Ended, sv.DurationMS = &ended, &ms
 		}
 		v.Requests = append(v.Requests, sv)
 	}
