@@ -119,12 +119,13 @@ func chaosCases(killing bool) []chaosCase {
 func runChaos(t *testing.T, ch flowtest.Chaos, killing bool) (redelivered, dropped, killed int) {
 	fc := &fireCounter{n: map[string]int{}}
 	ends := &endCounter{ends: map[string]int{}}
+	events := &endEvents{}
 	var state faasflow.StateStore = statemem.New()
 	if ch.Seed%2 == 1 {
 		state = plainState{state}
 	}
 	h := newHarness(t, handledFlow(fc), flowtest.WithWorkers(4), flowtest.WithStores(state, nil), flowtest.WithChaos(ch),
-		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer, o.RedriveRetention = ends, -1 }))
+		flowtest.WithEngineOptions(func(o *engine.Options) { o.Observer, o.RedriveRetention, o.Events = ends, -1, events }))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, c := range chaosCases(killing) {
@@ -149,6 +150,11 @@ func runChaos(t *testing.T, ch flowtest.Chaos, killing bool) (redelivered, dropp
 		// had run the end's handlers: at least once under killing.
 		if n := ends.get(res.ID); n != 1 && !killing || n < 1 {
 			t.Errorf("%s: the end was reported %d times, want once", c.input, n)
+		}
+		// Every report of the end carries the time recorded with it, which
+		// completion events take their id from.
+		if n, times := events.of(res.ID); n < 1 || times != 1 {
+			t.Errorf("%s: the end went to Events %d times with %d end times, want at least once, with one", c.input, n, times)
 		}
 		if res.Record.Ended == nil || res.Record.Finalizing {
 			t.Errorf("%s: record %+v: want ended, its handlers run", c.input, res.Record)

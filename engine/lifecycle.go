@@ -133,10 +133,24 @@ func (e *Engine) failRequest(ctx context.Context, k keys, cause error) {
 func (e *Engine) ended(ctx context.Context, rec *RequestRecord, result []byte, cause error) {
 	e.obs.RequestEnded(ctx, RequestInfo{Flow: rec.Flow, RequestID: rec.ID, Started: rec.Created, Trace: rec.Trace}, rec.State, cause)
 	e.wake(rec, result)
-	if rec.CallbackURL != "" && e.o.Notifier != nil {
-		c := Completion{URL: rec.CallbackURL, Flow: rec.Flow, RequestID: rec.ID, State: rec.State, Result: result, Error: rec.Error}
+	c := Completion{URL: rec.CallbackURL, Flow: rec.Flow, RequestID: rec.ID, State: rec.State, Result: result, Error: rec.Error, Started: rec.Created}
+	if rec.Ended != nil {
+		c.Ended = *rec.Ended
+	}
+	e.notify(ctx, c)
+}
+
+// notify hands the end c to Options.Events and, when the request has a
+// callback URL, to the Notifier.
+func (e *Engine) notify(ctx context.Context, c Completion) {
+	if e.o.Events != nil {
+		if err := e.o.Events.Notify(ctx, c); err != nil {
+			e.log.Warn("completion event failed", "request", c.RequestID, "err", err)
+		}
+	}
+	if c.URL != "" && e.o.Notifier != nil {
 		if err := e.o.Notifier.Notify(ctx, c); err != nil {
-			e.log.Warn("completion callback failed", "request", rec.ID, "err", err)
+			e.log.Warn("completion callback failed", "request", c.RequestID, "err", err)
 		}
 	}
 }

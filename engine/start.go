@@ -118,15 +118,11 @@ func (e *Engine) startSync(ctx context.Context, id string, req StartRequest) (*S
 		callFinally(f, sctx.State)
 	}
 	e.obs.RequestEnded(ctx, info, state, err)
-	if req.CallbackURL != "" && e.o.Notifier != nil {
-		c := Completion{URL: req.CallbackURL, Flow: e.o.Flow, RequestID: id, State: state, Result: out}
-		if err != nil {
-			c.Error = err.Error()
-		}
-		if nerr := e.o.Notifier.Notify(ctx, c); nerr != nil {
-			e.log.Warn("completion callback failed", "request", id, "err", nerr)
-		}
+	c := Completion{URL: req.CallbackURL, Flow: e.o.Flow, RequestID: id, State: state, Result: out, Started: info.Started, Ended: e.o.Now()}
+	if err != nil {
+		c.Error = err.Error()
 	}
+	e.notify(ctx, c)
 	if err != nil {
 		return &StartResult{ID: id, Sync: true, State: state}, err
 	}

@@ -8,5 +8,8 @@
 // and etcd (or external ones), the persisted function registry, the process
 // supervisor, the queue worker and the Server, so that faas-cli and the
 // faasflow CLI can deploy, build (remote builder endpoint) and invoke
-// functions on one machine with no Docker or Kubernetes. See docs/gateway.md.
+// functions on one machine with no Docker or Kubernetes. It keeps the flows'
+// completion events in a stream (events.go) and starts flows from MinIO/S3
+// bucket notifications (s3events.go). See docs/gateway.md and
+// docs/events.md.
 package gateway

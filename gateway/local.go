@@ -122,6 +122,19 @@ type LocalOptions struct {
 	MaxDeliver       int
 	InitialRetryWait time.Duration
 	MaxRetryWait     time.Duration
+	// S3WebhookToken is the token MinIO's webhook target (auth_token)
+	// sends with bucket notifications to S3EventsPath (default: generated
+	// on first start and kept in StateDir/auth/s3-webhook-token).
+	S3WebhookToken string
+	// EventsMaxAge and EventsMaxBytes bound the completion events the
+	// stream FAASFLOW_EVENTS keeps (defaults DefaultEventsMaxAge and
+	// DefaultEventsMaxBytes); EventsDuplicateWindow is how long a repeated
+	// event is recognised (default DefaultEventsDuplicate). NoEvents
+	// creates no stream and has flows publish no events.
+	EventsMaxAge          time.Duration
+	EventsMaxBytes        int64
+	EventsDuplicateWindow time.Duration
+	NoEvents              bool
 	// TracerProvider traces the gateway and the queue (nil: no-op).
 	TracerProvider trace.TracerProvider
 	// JaegerURL is the Jaeger UI the dashboard (/ui/) links a request's
@@ -143,6 +156,7 @@ type Local struct {
 	url       string
 	creds     *Credentials
 	payload   []byte
+	s3Token   string
 	etcdURLs  []string
 	natsURL   string
 	server    *Server
@@ -224,6 +238,10 @@ func (l *Local) Credentials() (user, password string) {
 	}
 	return l.creds.User, l.creds.Password
 }
+
+// S3WebhookToken is the token bucket notifications to S3EventsPath must
+// carry (MinIO's MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>).
+func (l *Local) S3WebhookToken() string { return l.s3Token }
 
 // PayloadSecret signs builds for POST /build (faas-cli --payload-secret).
 func (l *Local) PayloadSecret() []byte { return l.payload }

@@ -55,6 +55,15 @@ func (o LocalOptions) withDefaults() (LocalOptions, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.EventsMaxAge <= 0 {
+		o.EventsMaxAge = DefaultEventsMaxAge
+	}
+	if o.EventsMaxBytes <= 0 {
+		o.EventsMaxBytes = DefaultEventsMaxBytes
+	}
+	if o.EventsDuplicateWindow <= 0 {
+		o.EventsDuplicateWindow = DefaultEventsDuplicate
+	}
 	if o.SecretsDir == "" {
 		o.SecretsDir = filepath.Join(o.StateDir, "secret-store")
 	}
@@ -126,7 +135,8 @@ func (l *Local) openRegistry(promReg *prometheus.Registry) (*store.Store, *Metri
 }
 
 // openQueue opens JetStream on the NATS connection and creates (or
-// updates) the stream async requests are queued on, within 30 seconds.
+// updates) the stream async requests are queued on and, unless NoEvents
+// is set, the stream of completion events, within 30 seconds.
 func (l *Local) openQueue(ctx context.Context) (jetstream.JetStream, error) {
 	js, err := jetstream.New(l.nc)
 	if err != nil {
@@ -136,6 +146,11 @@ func (l *Local) openQueue(ctx context.Context) (jetstream.JetStream, error) {
 	defer cancel()
 	if _, err := queue.EnsureStream(sctx, js, queue.StreamOptions{MaxPerSubject: l.opts.QueueMaxPerFunction, Logger: l.opts.Logger}); err != nil {
 		return nil, err
+	}
+	if !l.opts.NoEvents {
+		if err := ensureEventsStream(sctx, js, l.opts.EventsMaxAge, l.opts.EventsMaxBytes, l.opts.EventsDuplicateWindow); err != nil {
+			return nil, err
+		}
 	}
 	return js, nil
 }
@@ -164,7 +179,7 @@ func (l *Local) newServer(reg *store.Store, js jetstream.JetStream, promReg *pro
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
 		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,
 		MaxBodyBytes: o.MaxBodyBytes, MaxBuildBytes: o.MaxBuildBytes, MaxConcurrentBuilds: o.MaxConcurrentBuilds,
-		TracerProvider: o.TracerProvider, Logger: o.Logger,
+		TracerProvider: o.TracerProvider, Logger: o.Logger, S3WebhookToken: l.s3Token,
 	})
 }
 
@@ -246,6 +261,11 @@ func (l *Local) secrets() error {
 		return fmt.Errorf("payload secret: %w", err)
 	}
 	l.payload = []byte(p)
+	if l.s3Token = l.opts.S3WebhookToken; l.s3Token == "" {
+		if l.s3Token, _, err = loadOrCreateSecret(filepath.Join(auth, "s3-webhook-token"), 32); err != nil {
+			return fmt.Errorf("bucket notification token: %w", err)
+		}
+	}
 	if err := os.MkdirAll(l.opts.SecretsDir, 0o700); err != nil {
 		return fmt.Errorf("secret store: %w", err)
 	}
@@ -343,6 +363,11 @@ func localFlowEnv(o LocalOptions, etcdURLs []string, natsURL string) (map[string
 		// gateway's async endpoint (a stack file's environment may set
 		// hop_transport: gateway instead).
 		"hop_transport": "nats", "nats_url": natsURL,
+	}
+	if !o.NoEvents {
+		// Every request's end goes to the stream FAASFLOW_EVENTS.
+		env["events_nats_url"] = natsURL
+		env["events_subject_prefix"] = EventsSubjectPrefix
 	}
 	if len(o.EtcdEndpoints) == 0 {
 		// The embedded etcd has one member: its reads need no raft round

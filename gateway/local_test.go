@@ -11,6 +11,7 @@ func TestLocalFlowEnvPointsFlowsAtTheStacksServers(t *testing.T) {
 	base := map[string]string{
 		"state_store": "etcd", "etcd_endpoints": "http://127.0.0.1:2379", "data_store": "local", "data_dir": "/st/data",
 		"hop_transport": "nats", "nats_url": nats, "etcd_serializable_reads": "true",
+		"events_nats_url": nats, "events_subject_prefix": EventsSubjectPrefix,
 	}
 	with := func(change func(map[string]string)) map[string]string {
 		m := maps.Clone(base)
@@ -33,6 +34,9 @@ func TestLocalFlowEnvPointsFlowsAtTheStacksServers(t *testing.T) {
 			[]string{HMACSecretName, "basic-auth-user", "basic-auth-password", "nats-username", "nats-password"}},
 		{"external NATS gets no generated NATS login", LocalOptions{StateDir: "/st", NATSURL: nats}, base,
 			[]string{HMACSecretName, "basic-auth-user", "basic-auth-password", "etcd-username", "etcd-password"}},
+		{"no completion events", LocalOptions{StateDir: "/st", NoEvents: true},
+			with(func(m map[string]string) { delete(m, "events_nats_url"); delete(m, "events_subject_prefix") }),
+			[]string{HMACSecretName, "basic-auth-user", "basic-auth-password", "etcd-username", "etcd-password", "nats-username", "nats-password"}},
 		{"MinIO data", LocalOptions{StateDir: "/st", S3URL: "minio:9000", S3Bucket: "b"},
 			with(func(m map[string]string) {
 				m["data_store"], m["s3_url"], m["s3_bucket"] = "minio", "minio:9000", "b"

@@ -33,6 +33,14 @@ const Version = "0.1.0"
 // FlowLang is the template language whose functions get the flow env.
 const FlowLang = "faas-flow"
 
+// FlowYAMLLang is the template language of declarative flows (a flow.yaml
+// run by the same runtime); its functions get the flow env too.
+const FlowYAMLLang = "faas-flow-yaml"
+
+// isFlowLang reports whether functions of template language lang are flow
+// functions.
+func isFlowLang(lang string) bool { return lang == FlowLang || lang == FlowYAMLLang }
+
 // Options configure a Server.
 type Options struct {
 	// Store is the persisted registry (required).
@@ -99,6 +107,10 @@ type Options struct {
 	// CPUs). A function with limits.cpu gets what Go picks in a container
 	// with that limit: the limit rounded up, at least 1. See GoMaxProcs.
 	FunctionProcs int
+	// S3WebhookToken is the token bucket notifications posted to
+	// S3EventsPath must carry (Authorization: Bearer <token>); empty
+	// refuses them all (401).
+	S3WebhookToken string
 	// UI is the dashboard, served at /ui/ behind Auth, with GET /
 	// redirecting to it; nil leaves / and /ui/ unanswered (404).
 	UI http.Handler
@@ -226,6 +238,8 @@ func (s *Server) routes() {
 		s.mux.Handle("/ui/", requireAuth(s.opts.Auth, http.StripPrefix("/ui", s.opts.UI)))
 		s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
+	// Its own token, not the gateway's login: MinIO's webhook sends one.
+	s.mux.HandleFunc("POST "+S3EventsPath, s.s3Events)
 	s.mux.HandleFunc("/function/{name}", s.invoke)
 	s.mux.HandleFunc("/function/{name}/{rest...}", s.invoke)
 	if s.opts.Publisher != nil {

@@ -16,7 +16,7 @@ func (s *Server) spec(f store.Function) supervisor.Spec {
 	d := f.Deployment
 	env := map[string]string{}
 	secrets := append([]string(nil), d.Secrets...)
-	if f.Lang == FlowLang {
+	if isFlowLang(f.Lang) {
 		maps.Copy(env, s.opts.FlowEnv)
 		for _, sec := range s.opts.FlowSecrets {
 			if !contains(secrets, sec) {

@@ -25,6 +25,8 @@ func TestSpecGivesWayToWhatTheDeploymentSets(t *testing.T) {
 			map[string]string{"gateway": "http://127.0.0.1:8080", "state_store": "etcd", "hop_transport": "nats"}, []string{HMACSecretName}},
 		{"a flow's own gateway and transport win", FlowLang, map[string]string{"gateway": "http://gateway.openfaas:8080", "hop_transport": "gateway"},
 			map[string]string{"gateway": "http://gateway.openfaas:8080", "state_store": "etcd", "hop_transport": "gateway"}, []string{HMACSecretName}},
+		{"a declarative flow gets them too", FlowYAMLLang, nil,
+			map[string]string{"gateway": "http://127.0.0.1:8080", "state_store": "etcd", "hop_transport": "nats"}, []string{HMACSecretName}},
 		{"another function gets the gateway only", "golang-middleware", nil,
 			map[string]string{"gateway": "http://127.0.0.1:8080", "state_store": "", "hop_transport": ""}, nil},
 	}

@@ -106,6 +106,8 @@ type Config struct {
 	DataDir    string
 
 	Tracing TracingConfig
+	// Events configures completion events (events.go).
+	Events EventsConfig
 
 	LogLevel slog.Level
 	// DebugPprof serves net/http/pprof under /debug/pprof/ (debug_pprof).

@@ -23,7 +23,9 @@
 // JetStream queue (natsqueue.Transport); either way a queue worker then
 // posts each hop to /flow/{id}/forward. Apply, Request and Callback
 // operations are HTTP calls (HTTPInvoker); completion callbacks are signed
-// and retried in the background (CallbackNotifier).
+// and retried in the background (CallbackNotifier). Every request's end is
+// also published as a signed completion event, on NATS JetStream and/or to
+// an HTTP endpoint, when the events_* settings ask for it (EventPublisher).
 package runtime
 
 // Where things are (a note for readers of the source, not package
@@ -46,6 +48,8 @@ package runtime
 //	status.go         StatusOf: engine errors to HTTP statuses
 //	invoker.go        HTTPInvoker: Apply, Request and Callback calls
 //	notifier.go       CallbackNotifier: completion callbacks
+//	events.go         EventPublisher: completion events, their subjects and ids
+//	eventsink.go      where events go: NATS JetStream, HTTP
 //	httpclient.go     NewHTTPClient, the client of every outbound call
 //	stores.go         the state and data stores
 //	observability.go  Observability: default tracing and metrics

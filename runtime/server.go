@@ -28,6 +28,7 @@ type Server struct {
 	eng      *engine.Engine
 	log      *slog.Logger
 	notifier *CallbackNotifier
+	events   *EventPublisher
 	metrics  http.Handler
 	owned    []sdk.Closer
 	hooks    []func(context.Context) error
@@ -82,6 +83,15 @@ func NewServer(cfg Config, define sdk.DefineFunc, opts ...Option) (*Server, erro
 		Timeout: cfg.CallbackTimeout, Logger: o.Logger,
 	})
 	eo := newEngineOptions(cfg, &o, s.notifier, observer)
+	if s.events, err = openEvents(cfg, &o); err != nil {
+		return nil, err
+	}
+	if s.events != nil {
+		eo.Events = s.events
+		if cfg.Events.Nodes {
+			eo.Observer = engine.Observers(eo.Observer, s.events)
+		}
+	}
 	if cfg.OverrunGrace > 0 {
 		eo.OnOverrun = s.onOverrun
 	}
@@ -353,6 +363,9 @@ func (s *Server) Close(ctx context.Context) error {
 	var errs []error
 	if s.notifier != nil {
 		errs = append(errs, s.notifier.Close(ctx))
+	}
+	if s.events != nil {
+		errs = append(errs, s.events.Close(ctx))
 	}
 	for _, h := range s.hooks {
 		errs = append(errs, h(ctx))

@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"describe": {"show one function's deployment and status", runDescribe},
 		"remove":   {"remove deployed functions (by name, or those of a stack file)", runRemove},
 		"secret":   {"create, update, list or remove the gateway's secrets", runSecret},
+		"trigger":  {"make a MinIO bucket's new objects start flows (trigger s3)", runTrigger},
 		"version":  {"print the CLI's version and the gateway's", runVersion},
 		"result":   {"print the result of a finished flow request", runResult},
 		"help":     {"show the commands, or one command's usage", nil},

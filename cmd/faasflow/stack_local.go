@@ -17,6 +17,22 @@ type localFlags struct {
 	file     string
 	verbose  bool
 	procs    procsFlag
+	// s3 is MinIO/S3 for flow data, when the command registered its flags
+	// (registerS3) and they were given.
+	s3 s3Flags
+}
+
+// s3Flags select MinIO/S3 for the flow data of a stack a command starts.
+type s3Flags struct {
+	url, bucket, accessKey, secretKey string
+}
+
+// registerS3 adds the flags of s3Flags to fs.
+func (l *localFlags) registerS3(fs *flag.FlagSet) {
+	fs.StringVar(&l.s3.url, "s3-url", "", "MinIO/S3 endpoint for flow data (default: local data dir); the object ETL example runs only with it")
+	fs.StringVar(&l.s3.bucket, "s3-bucket", "faasflow", "bucket for flow data (with --s3-url)")
+	fs.StringVar(&l.s3.accessKey, "s3-access-key", "", "S3 access key (default $S3_ACCESS_KEY)")
+	fs.StringVar(&l.s3.secretKey, "s3-secret-key", "", "S3 secret key (default $S3_SECRET_KEY)")
 }
 
 func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
@@ -30,6 +46,15 @@ func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
 // file, printing its progress on stderr.
 func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local, error) {
 	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e)}
+	if l.s3.url != "" {
+		o.S3URL, o.S3Bucket, o.S3AccessKey, o.S3SecretKey = l.s3.url, l.s3.bucket, l.s3.accessKey, l.s3.secretKey
+		if o.S3AccessKey == "" {
+			o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
+		}
+		if o.S3SecretKey == "" {
+			o.S3SecretKey = e.getenv("S3_SECRET_KEY")
+		}
+	}
 	if l.verbose {
 		o.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}

@@ -103,6 +103,10 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.Var((*sizeFlag)(&o.MaxBuildBytes), "max-build-size", "largest build archive of a POST /build, in bytes or with KiB, MiB or GiB; a larger one is answered 413")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "send traces over OTLP/HTTP to this host:port (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	fs.StringVar(&o.JaegerURL, "jaeger-url", "", "Jaeger UI the dashboard (/ui/) links requests' traces to, e.g. http://127.0.0.1:16686 (default: no links)")
+	fs.DurationVar(&o.EventsMaxAge, "events-max-age", gateway.DefaultEventsMaxAge, "keep completion events (stream FAASFLOW_EVENTS) this long")
+	fs.Var((*sizeFlag)(&o.EventsMaxBytes), "events-max-size", "keep at most this much of completion events, the oldest going first, in bytes or with KiB, MiB or GiB (default 1GiB)")
+	fs.StringVar(&o.S3WebhookToken, "s3-webhook-token", "", "token bucket notifications posted to /system/events/s3 must carry (default: generated once, kept in the state dir)")
+	fs.BoolVar(&o.NoEvents, "no-events", false, "publish no completion events (no stream FAASFLOW_EVENTS)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")
 }
 
@@ -169,7 +173,16 @@ func printUp(e env, l *gateway.Local, o gateway.LocalOptions) {
 		fmt.Fprintf(w, "  auth           off (--no-auth)\n")
 	}
 	fmt.Fprintf(w, "  remote builder faas-cli up --remote-builder %s/ --payload-secret %s\n", l.URL(), l.PayloadSecretFile())
-	fmt.Fprintf(w, "  NATS           %s (stream faas-request)\n", l.NATSURL())
+	if o.NoEvents {
+		fmt.Fprintf(w, "  NATS           %s (stream faas-request)\n", l.NATSURL())
+	} else {
+		fmt.Fprintf(w, "  NATS           %s (stream faas-request; completion events on %s)\n", l.NATSURL(), gateway.EventsStreamName)
+	}
+	token := "token in " + filepath.Join(l.StateDir(), "auth", "s3-webhook-token")
+	if o.S3WebhookToken != "" {
+		token = "token of --s3-webhook-token"
+	}
+	fmt.Fprintf(w, "  bucket events  POST %s%s (%s)\n", l.URL(), gateway.S3EventsPath, token)
 	fmt.Fprintf(w, "  etcd           %s\n", strings.Join(l.EtcdEndpoints(), ","))
 	if o.S3URL != "" {
 		fmt.Fprintf(w, "  flow data      %s bucket %s\n", o.S3URL, o.S3Bucket)

@@ -32,6 +32,8 @@ var Cases = []Case{
 	{Flow: "etl", Input: "rows=200000", Status: http.StatusOK, Want: `{"rows":200000,"sum":99900000}`, Note: "4 MB through the data store"},
 	{Flow: "failure", Input: "order 42", Status: http.StatusOK, Want: "accepted: order 42", Note: "flaky function, retried twice"},
 	{Flow: "failure", Input: "please fail", Status: FailedStatus, Want: "rejected, compensation done: node validate failed", Contains: true, Note: "OnFailure result of a failed request"},
+	{Flow: "declarative", Input: "one two three", Status: http.StatusOK, Want: `["EERHT OWT ENO","one two three",3]`, Note: "flow.yaml: Parallel, Choice, Map"},
+	{Flow: "declarative", Input: "hi there", Status: FailedStatus, Want: "Text.TooShort", Contains: true, Note: "flow.yaml: a Fail state"},
 }
 
 // FailedStatus is the status of a waited call whose flow failed (the

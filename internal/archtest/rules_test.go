@@ -72,6 +72,18 @@ var rules = []rule{
 		allowed: func(p *pkg, imp string, isLocal bool) bool { return !isLocal && std(imp) },
 	},
 	{
+		// A flow file becomes a Workflow like a Go Define's: the package
+		// knows the sdk, not the engine or the runtime that execute it.
+		name:    "flowfile imports only sdk, gopkg.in/yaml.v3 and the standard library",
+		applies: func(p *pkg) bool { return p.path == "flowfile" },
+		allowed: func(p *pkg, imp string, isLocal bool) bool {
+			if isLocal {
+				return imp == "sdk"
+			}
+			return std(imp) || imp == "gopkg.in/yaml.v3"
+		},
+	},
+	{
 		// The end-to-end and template tests under internal/ drive the whole
 		// local stack; they are the one exception, and only for tests.
 		name:    "nothing outside gateway/ and cmd/ imports gateway/",
@@ -168,6 +180,8 @@ func TestRulesCatchTheImportsTheyForbid(t *testing.T) {
 		{"nothing outside gateway/ and cmd/ imports gateway/", pkg{path: "runtime", tests: []string{module + "/gateway/builder"}}},
 		{"dashboard imports only the standard library", pkg{path: "dashboard", imports: []string{module + "/runtime"}}},
 		{"no package imports cmd/", pkg{path: "gateway", imports: []string{module + "/cmd/faasflow/internal/bench"}}},
+		{"flowfile imports only sdk, gopkg.in/yaml.v3 and the standard library", pkg{path: "flowfile", imports: []string{module + "/engine"}}},
+		{"flowfile imports only sdk, gopkg.in/yaml.v3 and the standard library", pkg{path: "flowfile", imports: []string{"github.com/nats-io/nats.go"}}},
 	}
 	for _, tc := range cases {
 		var r *rule

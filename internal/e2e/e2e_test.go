@@ -49,7 +49,12 @@ func startStack(t *testing.T, stackFiles ...string) *stack {
 // startStackWith is startStack with the gateway's options adjusted by tune.
 func startStackWith(t *testing.T, tune func(*gateway.LocalOptions), stackFiles ...string) *stack {
 	t.Helper()
-	mi := testenv.MinIO(t)
+	return startStackOn(t, testenv.MinIO(t), tune, stackFiles...)
+}
+
+// startStackOn is startStackWith on the MinIO mi.
+func startStackOn(t *testing.T, mi *testenv.MinIOServer, tune func(*gateway.LocalOptions), stackFiles ...string) *stack {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cache := filepath.Join(os.TempDir(), "faasflow-e2e-build-cache")

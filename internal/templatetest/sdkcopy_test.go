@@ -12,21 +12,36 @@ import (
 	"testing"
 )
 
-// The faas-flow template carries a copy of this module's packages that a
-// flow function builds from (template/faas-flow/third_party/faas-flow, with
-// a replace directive in the template's go.mod), so that a build context
+// The faas-flow templates carry a copy of this module's packages that a
+// flow function builds from (template/<lang>/third_party/faas-flow, with a
+// replace directive in the template's go.mod), so that a build context
 // needs nothing of this module from the module proxy. The test below keeps
-// the copy identical to the repository; -update rewrites it.
+// each copy identical to the repository; -update rewrites them.
 
-var updateSDK = flag.Bool("update", false, "rewrite the template's copy of the SDK from the repository")
+var updateSDK = flag.Bool("update", false, "rewrite the templates' copies of the SDK from the repository")
 
-// sdkRoots are the packages a flow function, its tests and its custom
-// stores may import; the copy holds them and what they import of this
-// module.
-var sdkRoots = []string{"./runtime/...", "./sdk/...", "./statestore/...", "./datastore/..."}
+// sdkCopy is the copy one template carries: the packages a flow function,
+// its tests and its custom stores may import (roots), and what they import
+// of this module.
+type sdkCopy struct {
+	template string
+	roots    []string
+}
 
-// sdkCopyDir is where the template keeps the copy, relative to the repository.
-var sdkCopyDir = filepath.Join("template", "faas-flow", "third_party", "faas-flow")
+// sdkCopies lists the templates that carry a copy.
+func sdkCopies() []sdkCopy {
+	roots := []string{"./runtime/...", "./sdk/...", "./statestore/...", "./datastore/..."}
+	return []sdkCopy{
+		{template: "faas-flow", roots: roots},
+		// The declarative template also runs the flow file's parser.
+		{template: "faas-flow-yaml", roots: append(append([]string(nil), roots...), "./flowfile")},
+	}
+}
+
+// dir is where the template keeps the copy, relative to the repository.
+func (c sdkCopy) dir() string {
+	return filepath.Join("template", c.template, "third_party", "faas-flow")
+}
 
 const sdkCopyReadme = `# A copy of github.com/faas-flow/faas-flow for the build
 
@@ -41,12 +56,12 @@ go test ./internal/templatetest -run TestTemplateCarriesACopyOfTheSDK -update
 and that test fails when the copy and the repository differ.
 `
 
-// sdkCopyWant returns the files the copy must hold, by path relative to
-// the copy, and the template's go.sum.
-func sdkCopyWant(t *testing.T, root string) map[string][]byte {
+// sdkCopyWant returns the files the copy of roots must hold, by path
+// relative to the copy, and the template's go.sum.
+func sdkCopyWant(t *testing.T, root string, roots []string) map[string][]byte {
 	t.Helper()
 	args := append([]string{"list", "-deps", "-f",
-		`{{if .Module}}{{if eq .Module.Path "github.com/faas-flow/faas-flow"}}{{.Dir}}{{end}}{{end}}`}, sdkRoots...)
+		`{{if .Module}}{{if eq .Module.Path "github.com/faas-flow/faas-flow"}}{{.Dir}}{{end}}{{end}}`}, roots...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir, cmd.Env = root, goEnv()
 	out, err := cmd.Output()
@@ -107,9 +122,17 @@ func sdkCopyHave(t *testing.T, dir string) map[string][]byte {
 
 func TestTemplateCarriesACopyOfTheSDK(t *testing.T) {
 	root := repoRoot(t)
-	dir := filepath.Join(root, sdkCopyDir)
-	want := sdkCopyWant(t, root)
-	templateSum := filepath.Join(root, "template", "faas-flow", "go.sum")
+	for _, c := range sdkCopies() {
+		t.Run(c.template, func(t *testing.T) { checkSDKCopy(t, root, c) })
+	}
+}
+
+// checkSDKCopy compares the copy c with the repository (and rewrites it
+// with -update).
+func checkSDKCopy(t *testing.T, root string, c sdkCopy) {
+	dir := filepath.Join(root, c.dir())
+	want := sdkCopyWant(t, root, c.roots)
+	templateSum := filepath.Join(root, "template", c.template, "go.sum")
 	if *updateSDK {
 		writeSDKCopy(t, dir, want)
 		if err := os.WriteFile(templateSum, want["go.sum"], 0o644); err != nil {
@@ -132,12 +155,12 @@ func TestTemplateCarriesACopyOfTheSDK(t *testing.T) {
 		}
 	}
 	if b, err := os.ReadFile(templateSum); err != nil || !bytes.Equal(b, want["go.sum"]) {
-		diff = append(diff, "template/faas-flow/go.sum differs from go.sum")
+		diff = append(diff, "template/"+c.template+"/go.sum differs from go.sum")
 	}
 	sort.Strings(diff)
 	if len(diff) > 0 {
-		t.Fatalf("the template's copy of the SDK (%s) is out of date; run\n\tgo test ./internal/templatetest -run %s -update\n%s",
-			sdkCopyDir, t.Name(), strings.Join(diff, "\n"))
+		t.Fatalf("the template's copy of the SDK (%s) is out of date; run\n\tgo test ./internal/templatetest -run TestTemplateCarriesACopyOfTheSDK -update\n%s",
+			c.dir(), strings.Join(diff, "\n"))
 	}
 }
 

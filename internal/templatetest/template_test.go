@@ -68,17 +68,24 @@ func runIn(t testing.TB, dir string, name string, args ...string) string {
 // the Dockerfile's build steps. It returns the binary and the context.
 func buildLikeDockerfile(t testing.TB, handlerDir string) (string, string) {
 	t.Helper()
-	root := repoRoot(t)
-	ctxDir, err := builder.Shrinkwrap(builder.Spec{
-		Name: "flow", Lang: "faas-flow", TemplateDir: filepath.Join(root, "template", "faas-flow"),
-		HandlerDir: handlerDir, OutDir: t.TempDir(),
-	})
+	ctxDir, failed := runDockerfileSteps(t, "faas-flow", filepath.Join(repoRoot(t), "template", "faas-flow"), handlerDir)
+	if failed != "" {
+		t.Fatal(failed)
+	}
+	return filepath.Join(ctxDir, "handler"), ctxDir
+}
+
+// runDockerfileSteps shrink-wraps the template of lang with handlerDir and
+// runs the Dockerfile's steps, in order, in the context alone: the SDK
+// comes from the template's copy, third-party modules from the module
+// cache (the proxy is off), and nothing points at this checkout. It
+// returns the context, or the output of the step that failed.
+func runDockerfileSteps(t testing.TB, lang, templateDir, handlerDir string) (ctxDir, failed string) {
+	t.Helper()
+	ctxDir, err := builder.Shrinkwrap(builder.Spec{Name: "flow", Lang: lang, TemplateDir: templateDir, HandlerDir: handlerDir, OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The Dockerfile's steps, in order, in the context alone: the SDK comes
-	// from the template's copy, third-party modules from the module cache
-	// (the proxy is off), and nothing points at this checkout.
 	df, err := os.ReadFile(filepath.Join(ctxDir, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,13 +98,13 @@ func buildLikeDockerfile(t testing.TB, handlerDir string) (string, string) {
 		cmd := exec.Command("sh", "-c", st.Command)
 		cmd.Dir, cmd.Env = filepath.Join(ctxDir, st.Dir), append(goEnv(), st.Env...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("Dockerfile step %q: %v\n%s", st.Command, err, out)
+			return ctxDir, fmt.Sprintf("Dockerfile step %q: %v\n%s", st.Command, err, out)
 		}
 	}
-	if strings.Contains(readGoMod(t, ctxDir), root) {
+	if strings.Contains(readGoMod(t, ctxDir), repoRoot(t)) {
 		t.Fatal("the build context points at this checkout")
 	}
-	return filepath.Join(ctxDir, "handler"), ctxDir
+	return ctxDir, ""
 }
 
 func readGoMod(t testing.TB, dir string) string {

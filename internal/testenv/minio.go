@@ -38,7 +38,8 @@ type MinIOServer struct {
 	dataDir  string
 	logPath  string
 	console  string
-	certsDir string // MinIO's --certs-dir (MinIOTLS only)
+	certsDir string   // MinIO's --certs-dir (MinIOTLS only)
+	env      []string // extra environment (MinIOWithEnv)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -59,6 +60,15 @@ func MinIO(tb testing.TB) *MinIOServer {
 	return startMinIO(tb, false)
 }
 
+// MinIOWithEnv is MinIO started with env added to its environment
+// ("NAME=value" entries), for example the MINIO_NOTIFY_WEBHOOK_*_<ID>
+// variables of a webhook notification target, which MinIO reads only at
+// start.
+func MinIOWithEnv(tb testing.TB, env ...string) *MinIOServer {
+	tb.Helper()
+	return startMinIO(tb, false, env...)
+}
+
 // MinIOTLS is MinIO serving HTTPS with a certificate for 127.0.0.1 signed
 // by a CA generated for the test (its PEM file is CAFile).
 func MinIOTLS(tb testing.TB) *MinIOServer {
@@ -66,7 +76,7 @@ func MinIOTLS(tb testing.TB) *MinIOServer {
 	return startMinIO(tb, true)
 }
 
-func startMinIO(tb testing.TB, withTLS bool) *MinIOServer {
+func startMinIO(tb testing.TB, withTLS bool, env ...string) *MinIOServer {
 	tb.Helper()
 	bin := MinIOBinary()
 	requireExecutable(tb, bin, "MinIO server binary", "FAASFLOW_MINIO_BIN")
@@ -78,6 +88,7 @@ func startMinIO(tb testing.TB, withTLS bool) *MinIOServer {
 		bin:       bin,
 		dataDir:   filepath.Join(dir, "data"),
 		logPath:   filepath.Join(dir, "minio.log"),
+		env:       env,
 	}
 	if withTLS {
 		m.certsDir = filepath.Join(dir, "certs")
@@ -165,6 +176,7 @@ func (m *MinIOServer) start() error {
 		"MINIO_UPDATE=off",
 		"MINIO_CONFIG_ENV_FILE=",
 	)
+	cmd.Env = append(cmd.Env, m.env...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

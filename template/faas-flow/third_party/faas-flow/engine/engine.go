@@ -25,6 +25,12 @@ type Options struct {
 	Invoker Invoker
 	// Notifier delivers completion callbacks (optional).
 	Notifier Notifier
+	// Events is told of every request's end, whether or not the request
+	// has a callback URL, after the end is recorded (optional; the runtime
+	// publishes completion events with it). It is called before the
+	// request's finalizing phase is cleared, so an end whose process dies
+	// first is reported again by the reconciler, with the same Ended.
+	Events Notifier
 	// Observer receives events for tracing and metrics (optional).
 	Observer Observer
 	// Logger receives the engine's own log lines (default: discard).

@@ -33,7 +33,8 @@ type Invoker interface {
 	Invoke(ctx context.Context, call *Call) ([]byte, error)
 }
 
-// Completion is the outcome of a request, sent to its callback URL.
+// Completion is the outcome of a request, sent to its callback URL (URL
+// is empty when the request has none) and to Options.Events.
 type Completion struct {
 	URL       string
 	Flow      string
@@ -41,6 +42,10 @@ type Completion struct {
 	State     string // StateSucceeded, StateFailed or StateStopped
 	Result    []byte
 	Error     string
+	// Started and Ended are when the request began and ended. Ended is
+	// the time recorded with the end, so every report of one end (the
+	// reconciler may report it again after a crash) carries the same.
+	Started, Ended time.Time
 }
 
 // Notifier delivers completion callbacks. It should retry on its own; the

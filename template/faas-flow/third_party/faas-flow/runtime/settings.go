@@ -63,6 +63,7 @@ const (
 	groupState   = "State store"
 	groupData    = "Data store"
 	groupTracing = "Tracing"
+	groupEvents  = "Completion events"
 )
 
 // settings is the configuration table: every environment variable and
@@ -256,6 +257,25 @@ var settings = []Setting{
 	{Name: "log_level", Default: "info", Group: groupEngine,
 		Doc:   "debug, info, warn or error.",
 		apply: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+
+	{Name: "events_nats_url", Group: groupEvents,
+		Doc:   "NATS server (JetStream) every request's end is published to as a completion event, on <events_subject_prefix>.<flow>.request.<state> (docs/events.md); empty publishes none. It logs in with the secrets nats-username and nats-password. `faasflow up` sets it to its own NATS, whose stream FAASFLOW_EVENTS keeps the events.",
+		apply: func(c *Config, v string) error { c.Events.NATSURL = strings.TrimSpace(v); return nil }},
+	{Name: "events_subject_prefix", Default: DefaultEventSubjectPrefix, Group: groupEvents,
+		Doc:   "First tokens of the subjects of completion events; a stream must hold <prefix>.> for them to be stored.",
+		apply: applyEventPrefix},
+	{Name: "events_url", Group: groupEvents,
+		Doc: "HTTP(S) endpoint every completion event is POSTed to as signed JSON (docs/events.md); empty posts none. Retried like callbacks (callback_attempts, callback_timeout).",
+		apply: func(c *Config, v string) (err error) {
+			if v = strings.TrimSpace(v); v != "" {
+				v, err = normalizeURL(v)
+			}
+			c.Events.URL = v
+			return err
+		}},
+	{Name: "events_nodes", Default: "false", Group: groupEvents,
+		Doc:   "Publish an event for the end of every node attempt too, on <prefix>.<flow>.node.<state>.",
+		apply: func(c *Config, v string) (err error) { c.Events.Nodes, err = parseBool(v); return err }},
 
 	{Name: "state_store", Default: StoreEtcd, Group: groupState,
 		Doc: "etcd (production) or memory (one replica only: state is lost on restart and not shared). Flows of one node use no store. A handler's DefineStateStore/OverrideStateStore wins over this.",
