@@ -99,6 +99,11 @@ type Options struct {
 	// CPUs). A function with limits.cpu gets what Go picks in a container
 	// with that limit: the limit rounded up, at least 1. See GoMaxProcs.
 	FunctionProcs int
+	// FunctionGOGC is the GOGC (garbage collector percent) of functions
+	// whose environment sets neither GOGC nor GOMEMLIMIT (0: Go's default).
+	// A function with limits.memory gets GOMEMLIMIT besides, which keeps a
+	// high percent from taking it past its limit.
+	FunctionGOGC int
 	// UI is the dashboard, served at /ui/ behind Auth, with GET /
 	// redirecting to it; nil leaves / and /ui/ unanswered (404).
 	UI http.Handler

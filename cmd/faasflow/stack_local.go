@@ -17,6 +17,7 @@ type localFlags struct {
 	file     string
 	verbose  bool
 	procs    procsFlag
+	gogc     gcFlag
 }
 
 func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
@@ -24,12 +25,13 @@ func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
 	fs.StringVar(&l.file, "f", defFile, "stack file to deploy")
 	fs.BoolVar(&l.verbose, "verbose", false, "log gateway events")
 	l.procs.register(fs)
+	l.gogc.register(fs)
 }
 
 // startAndDeploy starts a local stack on a free port and deploys the stack
 // file, printing its progress on stderr.
 func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local, error) {
-	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e)}
+	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e), FunctionGOGC: l.gogc.apply(e)}
 	if l.verbose {
 		o.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}
