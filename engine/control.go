@@ -263,8 +263,8 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 // Wait blocks until request id ends or ctx is done, then returns like
 // Result. Requests ended by this process wake their waiters at once with
 // the outcome. For the others, a StateStore that is an sdk.Watcher watches
-// the request's record, which is read again when it changes; any other is
-// read again with backoff. A state store that is unavailable is read again
+// the request's record from the second read on, and it is read again when
+// it changes; any other is read again with backoff. A state store that is unavailable is read again
 // too, since the ending hop may still hand its outcome over; if it is
 // still unavailable when ctx is done, Wait returns that error rather than
 // ctx's.
@@ -273,10 +273,12 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 	defer func() { e.unwait(id, w) }()
 	delay := 5 * time.Millisecond
 	idle := 0 // wakes by the watch that found the request still running
-	for {
+	for first := true; ; first = false {
 		wctx, release := context.WithCancel(ctx)
 		var changed <-chan struct{}
-		if idle < maxIdleWakes {
+		if !first && idle < maxIdleWakes {
+			// Not at once: most requests a caller waits for end within the
+			// first delay, in this process, which wakes the caller itself.
 			changed = e.watchRecord(wctx, id)
 		}
 		res, rec, err := e.Result(ctx, id)
