@@ -262,40 +262,85 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 
 // Wait blocks until request id ends or ctx is done, then returns like
 // Result. Requests ended by this process wake their waiters at once with
-// the outcome; others are polled with backoff. A state store that is
-// unavailable is polled again too, since the ending hop may still hand its
-// outcome over; if it is still unavailable when ctx is done, Wait returns
-// that error rather than ctx's.
+// the outcome. For the others, a StateStore that is an sdk.Watcher watches
+// the request's record from the second read on, and it is read again when
+// it changes; any other is read again with backoff. A state store that is unavailable is read again
+// too, since the ending hop may still hand its outcome over; if it is
+// still unavailable when ctx is done, Wait returns that error rather than
+// ctx's.
 func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, error) {
 	w := e.await(id)
 	defer func() { e.unwait(id, w) }()
 	delay := 5 * time.Millisecond
-	for {
+	idle := 0 // wakes by the watch that found the request still running
+	for first := true; ; first = false {
+		wctx, release := context.WithCancel(ctx)
+		var changed <-chan struct{}
+		if !first && idle < maxIdleWakes {
+			// Not at once: most requests a caller waits for end within the
+			// first delay, in this process, which wakes the caller itself.
+			changed = e.watchRecord(wctx, id)
+		}
 		res, rec, err := e.Result(ctx, id)
 		unavailable := errors.Is(err, sdk.ErrStoreUnavailable)
 		if !errors.Is(err, ErrNotFinished) && !unavailable {
+			release()
 			return res, rec, err
 		}
-		t := time.NewTimer(delay)
+		wait := delay
+		if changed != nil {
+			wait = watchedRecheck
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			release()
 			if unavailable {
 				return nil, rec, err
 			}
 			return nil, rec, ctx.Err()
 		case <-w.done:
-			t.Stop()
 			if w.rec != nil {
+				t.Stop()
+				release()
 				return w.result, w.rec, nil
 			}
 			w = e.await(id)
+		case <-changed:
+			idle++
 		case <-t.C:
 			if delay < 500*time.Millisecond {
 				delay *= 2
 			}
 		}
+		t.Stop()
+		release()
 	}
+}
+
+// maxIdleWakes is how many times a watch may wake Wait without the request
+// having ended before Wait reads the record with backoff instead: a watch
+// that keeps failing at once must not make it spin.
+const maxIdleWakes = 8
+
+// watchedRecheck is how often Wait reads a watched request record anyway,
+// in case a watch missed a change.
+const watchedRecheck = 2 * time.Second
+
+// watchRecord watches the record of request id when the StateStore can,
+// and returns nil when it cannot (no sdk.Watcher, or the watch failed):
+// Wait reads the record again with backoff then.
+func (e *Engine) watchRecord(ctx context.Context, id string) <-chan struct{} {
+	wt, ok := e.o.StateStore.(sdk.Watcher)
+	if !ok {
+		return nil
+	}
+	ch, err := wt.Watch(ctx, newKeys(e.o.Flow, id, "").record)
+	if err != nil {
+		return nil
+	}
+	return ch
 }
 
 // waiter is one Wait call. wake closes done; when it knows the request's

@@ -93,6 +93,9 @@ type LocalOptions struct {
 	// FunctionProcs is the GOMAXPROCS of functions without a CPU limit or
 	// a GOMAXPROCS of their own (0: Go's default); see Options.FunctionProcs.
 	FunctionProcs int
+	// FunctionGOGC is the GOGC of functions that set neither GOGC nor
+	// GOMEMLIMIT of their own (0: Go's default); see Options.FunctionGOGC.
+	FunctionGOGC int
 	// QueueWorkers bounds concurrent async calls (default 32); NoQueueWorker
 	// starts no worker (requests stay queued).
 	QueueWorkers  int

@@ -177,7 +177,7 @@ func (l *Local) newServer(reg *store.Store, js jetstream.JetStream, promReg *pro
 		QueueUnknown: o.QueueDelivery == DeliverAtMostOnce, QueueAdmitBelow: QueueAdmitBelow(o.QueueMaxPerFunction),
 		Auth: l.creds, PayloadSecret: l.payload, StateDir: o.StateDir, SDKDir: o.SDKDir, BuildCacheDir: o.BuildCacheDir,
 		Env:     map[string]string{"gateway": l.url, "gateway_url": l.url},
-		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs,
+		FlowEnv: flowEnv, FlowSecrets: flowSecrets, Registry: promReg, Metrics: metrics, FunctionProcs: o.FunctionProcs, FunctionGOGC: o.FunctionGOGC,
 		MaxBodyBytes: o.MaxBodyBytes, MaxBuildBytes: o.MaxBuildBytes, MaxConcurrentBuilds: o.MaxConcurrentBuilds,
 		TracerProvider: o.TracerProvider, Logger: o.Logger, S3WebhookToken: l.s3Token,
 	})

@@ -111,6 +111,11 @@ type Options struct {
 	// S3EventsPath must carry (Authorization: Bearer <token>); empty
 	// refuses them all (401).
 	S3WebhookToken string
+	// FunctionGOGC is the GOGC (garbage collector percent) of functions
+	// whose environment sets neither GOGC nor GOMEMLIMIT (0: Go's default).
+	// A function with limits.memory gets GOMEMLIMIT besides, which keeps a
+	// high percent from taking it past its limit.
+	FunctionGOGC int
 	// UI is the dashboard, served at /ui/ behind Auth, with GET /
 	// redirecting to it; nil leaves / and /ui/ unanswered (404).
 	UI http.Handler

@@ -43,6 +43,9 @@ func (s *Server) spec(f store.Function) supervisor.Spec {
 			env["GOMAXPROCS"] = strconv.Itoa(n)
 		}
 	}
+	if s.opts.FunctionGOGC > 0 && d.EnvVars["GOGC"] == "" && d.EnvVars["GOMEMLIMIT"] == "" {
+		env["GOGC"] = strconv.Itoa(s.opts.FunctionGOGC)
+	}
 	spec := supervisor.Spec{Name: d.Service, Binary: f.Binary, Env: env, Secrets: secrets}
 	if d.Limits != nil {
 		if limit, ok := MemoryLimit(d.Limits.Memory); ok {

@@ -44,3 +44,24 @@ func TestSpecGivesWayToWhatTheDeploymentSets(t *testing.T) {
 		})
 	}
 }
+
+func TestSpecGivesFunctionsTheStacksGOGCUnlessTheySetTheirOwnGCOrMemoryLimit(t *testing.T) {
+	s := &Server{opts: Options{FunctionGOGC: 400}}
+	tests := []struct {
+		name    string
+		envVars map[string]string
+		want    string
+	}{
+		{"a function without GC settings gets the stack's", nil, "400"},
+		{"its own GOGC wins", map[string]string{"GOGC": "100"}, "100"},
+		{"its own GOMEMLIMIT leaves GOGC to Go", map[string]string{"GOMEMLIMIT": "200MiB"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := s.spec(store.Function{Lang: "golang-middleware", Deployment: api.FunctionDeployment{Service: "f", EnvVars: tt.envVars}})
+			if got := sp.Env["GOGC"]; got != tt.want {
+				t.Fatalf("GOGC = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

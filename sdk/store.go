@@ -201,6 +201,19 @@ type Expirer interface {
 	ExpireAfter(ctx context.Context, prefix string, age time.Duration) error
 }
 
+// Watcher is implemented by StateStores that can report a change of a key
+// as it happens (statestore/etcd does, with an etcd watch). The engine uses
+// it while a caller waits for the end of a request that another process
+// may end; without it, the engine reads the request's record again at
+// growing intervals.
+type Watcher interface {
+	// Watch returns once key is watched, with a channel that is closed at
+	// the key's first change (a write or a delete) after that, when the
+	// watch fails, or when ctx ends. Changes made before Watch returned
+	// are not reported. Cancel ctx to release the watch.
+	Watch(ctx context.Context, key string) (<-chan struct{}, error)
+}
+
 // Elector is implemented by StateStores that can elect one leader among
 // the processes that share them (statestore/etcd does, with an etcd
 // election). The engine uses it so that one replica of a flow at a time

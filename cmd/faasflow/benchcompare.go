@@ -20,7 +20,7 @@ type flagValue struct{ name, value string }
 // a compared run gets each with the value this one has (set or default),
 // so that both builds measure the same thing.
 func measurementFlags() []string {
-	return []string{"runs", "requests", "concurrency", "chain-requests", "chain-concurrency", "procs"}
+	return []string{"runs", "requests", "concurrency", "chain-requests", "chain-concurrency", "procs", "gogc"}
 }
 
 // forwardedFlags reads the measurement flags' values from fs.

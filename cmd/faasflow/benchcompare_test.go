@@ -18,7 +18,7 @@ func TestBenchFlagsForwardTheirValuesSetOrDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := forwardedFlags(fs)
-	want := []flagValue{{"runs", "5"}, {"requests", "100"}, {"concurrency", "50"}, {"chain-requests", "40"}, {"chain-concurrency", "50"}, {"procs", "auto"}}
+	want := []flagValue{{"runs", "5"}, {"requests", "100"}, {"concurrency", "50"}, {"chain-requests", "40"}, {"chain-concurrency", "50"}, {"procs", "auto"}, {"gogc", "auto"}}
 	if !reflect.DeepEqual(got, want) || *f.compare != "abc" || *f.pairs != 2 {
 		t.Fatalf("forwarded %v (compare %q, pairs %d), want %v", got, *f.compare, *f.pairs, want)
 	}

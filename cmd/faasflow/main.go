@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -17,6 +18,8 @@ type env struct {
 	// setProcs sets the process's GOMAXPROCS (nil: left alone, as in
 	// tests that run commands in-process).
 	setProcs func(int)
+	// setGCPercent sets the process's GC percent (nil: left alone).
+	setGCPercent func(int)
 }
 
 // command is one subcommand.
@@ -55,7 +58,7 @@ func commands() map[string]command {
 
 func main() {
 	e := env{stdin: stdinOrEmpty(), stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
-		setProcs: func(n int) { runtime.GOMAXPROCS(n) }}
+		setProcs: func(n int) { runtime.GOMAXPROCS(n) }, setGCPercent: func(n int) { debug.SetGCPercent(n) }}
 	os.Exit(run(context.Background(), e, os.Args[1:]))
 }
 

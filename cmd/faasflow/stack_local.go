@@ -17,6 +17,7 @@ type localFlags struct {
 	file     string
 	verbose  bool
 	procs    procsFlag
+	gogc     gcFlag
 	// s3 is MinIO/S3 for flow data, when the command registered its flags
 	// (registerS3) and they were given.
 	s3 s3Flags
@@ -40,12 +41,13 @@ func (l *localFlags) register(fs *flag.FlagSet, defStateDir, defFile string) {
 	fs.StringVar(&l.file, "f", defFile, "stack file to deploy")
 	fs.BoolVar(&l.verbose, "verbose", false, "log gateway events")
 	l.procs.register(fs)
+	l.gogc.register(fs)
 }
 
 // startAndDeploy starts a local stack on a free port and deploys the stack
 // file, printing its progress on stderr.
 func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local, error) {
-	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e)}
+	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e), FunctionGOGC: l.gogc.apply(e)}
 	if l.s3.url != "" {
 		o.S3URL, o.S3Bucket, o.S3AccessKey, o.S3SecretKey = l.s3.url, l.s3.bucket, l.s3.accessKey, l.s3.secretKey
 		if o.S3AccessKey == "" {

@@ -64,12 +64,14 @@ type upFlags struct {
 	etcd, otlp string
 	verbose    bool
 	procs      procsFlag
+	gogc       gcFlag
 }
 
 // register defines the flags on fs.
 func (f *upFlags) register(fs *flag.FlagSet) {
 	o := &f.o
 	f.procs.register(fs)
+	f.gogc.register(fs)
 	fs.IntVar(&o.Port, "port", 8080, "gateway port")
 	fs.StringVar(&o.Host, "host", "127.0.0.1", "address to listen on")
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory holding all state (functions, queue, etcd, data, logs; default $FAASFLOW_STATE_DIR, else .faasflow)")
@@ -120,6 +122,7 @@ func (f *upFlags) options(e env) gateway.LocalOptions {
 		o.EtcdEndpoints = strings.Split(f.etcd, ",")
 	}
 	o.FunctionProcs = f.procs.apply(e)
+	o.FunctionGOGC = f.gogc.apply(e)
 	if o.S3AccessKey == "" {
 		o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
 	}
@@ -193,6 +196,9 @@ func printUp(e env, l *gateway.Local, o gateway.LocalOptions) {
 	fmt.Fprintf(w, "  metrics        %s/metrics\n", l.URL())
 	if o.FunctionProcs > 0 {
 		fmt.Fprintf(w, "  GOMAXPROCS     %d for the gateway and for functions without a CPU limit (--procs)\n", o.FunctionProcs)
+	}
+	if o.FunctionGOGC > 0 {
+		fmt.Fprintf(w, "  GOGC           %d for the gateway and for functions that set no GOGC or GOMEMLIMIT (--gogc)\n", o.FunctionGOGC)
 	}
 	fmt.Fprintf(w, "  state dir      %s\n\n", l.StateDir())
 	fmt.Fprintf(w, "Deploy with `faasflow deploy -f stack.yml`. Stop with Ctrl-C or `faasflow down`.\n")

@@ -51,6 +51,7 @@ var (
 	_ sdk.StateStore = (*Store)(nil)
 	_ sdk.Transactor = (*Store)(nil)
 	_ sdk.Closer     = (*Store)(nil)
+	_ sdk.Watcher    = (*Store)(nil)
 )
 
 // New connects to etcd and checks, within Options.DialTimeout, that the

@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 		t.Run("no match is empty, not an error", s.listEmpty)
 	})
 	s.runListRange(t)
+	s.runWatch(t)
 	t.Run("DeletePrefix", func(t *testing.T) {
 		t.Run("removes only that prefix", s.deletePrefixOnly)
 		t.Run("missing prefix is not an error", s.deletePrefixMissing)

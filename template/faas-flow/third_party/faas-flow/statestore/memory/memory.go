@@ -21,9 +21,10 @@ type entry struct {
 type Store struct {
 	now func() time.Time
 
-	mu      sync.Mutex
-	entries map[string]entry
-	rev     int64
+	mu       sync.Mutex
+	entries  map[string]entry
+	rev      int64
+	watchers map[string][]chan struct{}
 }
 
 // Option configures a Store.
@@ -34,7 +35,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 
 // New returns an empty store.
 func New(opts ...Option) *Store {
-	s := &Store{now: time.Now, entries: make(map[string]entry)}
+	s := &Store{now: time.Now, entries: make(map[string]entry), watchers: make(map[string][]chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -44,6 +45,7 @@ func New(opts ...Option) *Store {
 var (
 	_ sdk.StateStore = (*Store)(nil)
 	_ sdk.Transactor = (*Store)(nil)
+	_ sdk.Watcher    = (*Store)(nil)
 )
 
 // live returns the entry of key if it exists and has not expired. Callers
@@ -54,7 +56,7 @@ func (s *Store) live(key string) (entry, bool) {
 		return entry{}, false
 	}
 	if !e.deadline.IsZero() && !s.now().Before(e.deadline) {
-		delete(s.entries, key)
+		s.remove(key)
 		return entry{}, false
 	}
 	return e, true
@@ -67,7 +69,50 @@ func (s *Store) put(key string, value []byte, ttl time.Duration) int64 {
 		e.deadline = s.now().Add(ttl)
 	}
 	s.entries[key] = e
+	s.changed(key)
 	return s.rev
+}
+
+// remove deletes key and tells its watchers. Callers hold s.mu.
+func (s *Store) remove(key string) {
+	delete(s.entries, key)
+	s.changed(key)
+}
+
+// changed closes the channels of key's watchers. Callers hold s.mu.
+func (s *Store) changed(key string) {
+	for _, ch := range s.watchers[key] {
+		close(ch)
+	}
+	delete(s.watchers, key)
+}
+
+// Watch implements sdk.Watcher: the channel is closed by the next write or
+// delete of key (an expiry counts once a call notices it), or when ctx
+// ends.
+func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.watchers[key] = append(s.watchers[key], ch)
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, c := range s.watchers[key] {
+			if c == ch {
+				s.watchers[key] = append(s.watchers[key][:i], s.watchers[key][i+1:]...)
+				close(ch)
+				break
+			}
+		}
+		if len(s.watchers[key]) == 0 {
+			delete(s.watchers, key)
+		}
+	})
+	return ch, nil
 }
 
 // Get implements sdk.StateStore.
@@ -164,7 +209,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.entries, key)
+	s.remove(key)
 	return nil
 }
 
@@ -229,7 +274,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	defer s.mu.Unlock()
 	for k := range s.entries {
 		if strings.HasPrefix(k, prefix) {
-			delete(s.entries, k)
+			s.remove(k)
 		}
 	}
 	return nil

@@ -1,0 +1,83 @@
+package engine_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/faas-flow/faas-flow/engine"
+	faasflow "github.com/faas-flow/faas-flow/sdk"
+	statemem "github.com/faas-flow/faas-flow/statestore/memory"
+)
+
+// recordReads counts the reads of request records on a StateStore that
+// does not watch.
+type recordReads struct {
+	faasflow.StateStore
+	n atomic.Int32
+}
+
+func (s *recordReads) Get(ctx context.Context, k string) ([]byte, int64, error) {
+	if isRecordKey(k) {
+		s.n.Add(1)
+	}
+	return s.StateStore.Get(ctx, k)
+}
+
+// watchingRecordReads is recordReads on a store that watches.
+type watchingRecordReads struct{ *recordReads }
+
+func (s watchingRecordReads) Watch(ctx context.Context, k string) (<-chan struct{}, error) {
+	return s.StateStore.(faasflow.Watcher).Watch(ctx, k)
+}
+
+// TestWaitInAnotherProcessHearsOfTheEndThroughTheStoresWatch: a Wait in a
+// process that does not end the request learns of the end from a watch of
+// the request's record when the StateStore can watch, reading the record
+// about twice instead of again and again; without a watch it polls, and
+// still gets the result.
+func TestWaitInAnotherProcessHearsOfTheEndThroughTheStoresWatch(t *testing.T) {
+	tests := []struct {
+		name               string
+		watch              bool
+		minReads, maxReads int32
+	}{
+		{"a store that watches", true, 1, 3},
+		{"a store that does not", false, 6, 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := statemem.New()
+			runner := newFixture(t, func(o *engine.Options) { o.StateStore = shared })
+			reads := &recordReads{StateStore: shared}
+			var waiterState faasflow.StateStore = reads
+			if tt.watch {
+				waiterState = watchingRecordReads{reads}
+			}
+			waiter := newFixture(t, func(o *engine.Options) { o.StateStore = waiterState })
+			id := runner.start(t)
+			got := make(chan error, 1)
+			go func() {
+				out, rec, err := waiter.e.Wait(context.Background(), id)
+				if err == nil && (rec.State != engine.StateSucceeded || string(out) != ">abc") {
+					t.Errorf("Wait: %q, %s; want >abc, succeeded", out, rec.State)
+				}
+				got <- err
+			}()
+			time.Sleep(700 * time.Millisecond) // the request runs a while
+			deliverAll(t, runner.e, runner.tr)
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatalf("Wait: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Wait did not return within 5s of the end")
+			}
+			if n := reads.n.Load(); n < tt.minReads || n > tt.maxReads {
+				t.Fatalf("the waiting process read the request record %d times; want %d to %d", n, tt.minReads, tt.maxReads)
+			}
+		})
+	}
+}
