@@ -262,25 +262,28 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 
 // Wait blocks until request id ends or ctx is done, then returns like
 // Result. Requests ended by this process wake their waiters at once with
-// the outcome. For the others, a StateStore that is an sdk.Watcher watches
-// the request's record from the second read on, and it is read again when
-// it changes; any other is read again with backoff. A state store that is unavailable is read again
-// too, since the ending hop may still hand its outcome over; if it is
-// still unavailable when ctx is done, Wait returns that error rather than
-// ctx's.
+// the outcome. For the others, the request's record is read again with
+// backoff; from the fifth read on, a StateStore that is an sdk.Watcher
+// watches it instead, and it is read again when it changes. A state store
+// that is unavailable is read again too, since the ending hop may still
+// hand its outcome over; if it is still unavailable when ctx is done, Wait
+// returns that error rather than ctx's.
 func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, error) {
 	w := e.await(id)
 	defer func() { e.unwait(id, w) }()
 	delay := 5 * time.Millisecond
-	idle := 0 // wakes by the watch that found the request still running
-	for first := true; ; first = false {
+	idle := 0     // wakes by the watch that found the request still running
+	woke := false // the last wake was the watch's: read before watching again
+	for {
 		wctx, release := context.WithCancel(ctx)
 		var changed <-chan struct{}
-		if !first && idle < maxIdleWakes {
-			// Not at once: most requests a caller waits for end within the
-			// first delay, in this process, which wakes the caller itself.
+		// Not at once: most requests a caller waits for end within a few
+		// reads, in this process, which wakes the caller itself; a watch
+		// set up meanwhile would cost the request its round trips.
+		if delay >= watchAfter && idle < maxIdleWakes && !woke {
 			changed = e.watchRecord(wctx, id)
 		}
+		woke = false
 		res, rec, err := e.Result(ctx, id)
 		unavailable := errors.Is(err, sdk.ErrStoreUnavailable)
 		if !errors.Is(err, ErrNotFinished) && !unavailable {
@@ -309,6 +312,7 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 			w = e.await(id)
 		case <-changed:
 			idle++
+			woke = true
 		case <-t.C:
 			if delay < 500*time.Millisecond {
 				delay *= 2
@@ -318,6 +322,10 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 		release()
 	}
 }
+
+// watchAfter is the read interval from which Wait watches the request's
+// record: after its reads at 0, 5, 15 and 35 ms.
+const watchAfter = 40 * time.Millisecond
 
 // maxIdleWakes is how many times a watch may wake Wait without the request
 // having ended before Wait reads the record with backoff instead: a watch
