@@ -38,6 +38,13 @@ func runUp(ctx context.Context, e env, args []string) error {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	o := f.options(e)
+	if f.pprofAddr != "" {
+		addr, err := servePprof(ctx, f.pprofAddr, e.stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "profiler: http://%s/debug/pprof/\n", addr)
+	}
 	otlp := f.otlp
 	if otlp == "" {
 		otlp = e.getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -62,6 +69,7 @@ func runUp(ctx context.Context, e env, args []string) error {
 type upFlags struct {
 	o          gateway.LocalOptions
 	etcd, otlp string
+	pprofAddr  string
 	verbose    bool
 	procs      procsFlag
 	gogc       gcFlag
@@ -110,6 +118,7 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.S3WebhookToken, "s3-webhook-token", "", "token bucket notifications posted to /system/events/s3 must carry (default: generated once, kept in the state dir)")
 	fs.BoolVar(&o.NoEvents, "no-events", false, "publish no completion events (no stream FAASFLOW_EVENTS)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log debug events")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's profiler for the gateway process (with its queue worker, NATS and etcd) under /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (default: not served)")
 }
 
 // options are the parsed flags as gateway options: the etcd endpoints
