@@ -12,8 +12,8 @@ import (
 // with Go's default of 100 it collects many times a second and the
 // collector took 10-15% of every process's CPU under load. At 400 it
 // collects a quarter as often; the whole stack's CPU per node execution
-// fell by about a sixth for about twice the resident memory
-// (docs/benchmarks.md, "The garbage collector's percent").
+// fell by a tenth to a sixth for about twice the resident memory
+// (docs/benchmarks.md, results "the garbage collector's percent").
 const defaultGOGC = 400
 
 // gcFlag is --gogc: the GC percent of the gateway process and of functions
