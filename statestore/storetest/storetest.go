@@ -57,16 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) sdk.StateStore, opts ...Optio
 		t.Run("fails on missing key without creating it", s.casMissing)
 		t.Run("fails on a recreated key with the old version", s.casRecreated)
 	})
-	t.Run("Txn", func(t *testing.T) {
-		t.Run("swaps, reads and creates in one step", s.txnClaim)
-		t.Run("a failed swap writes nothing but reads", s.txnStaleSwap)
-		t.Run("a create of an existing key returns it and stops nothing", s.txnCreateExisting)
-		t.Run("reads see the writes before them", s.txnReadsOwnWrites)
-		t.Run("count agrees with List", s.txnCountAgreesWithList)
-		t.Run("writing a key twice is an error", s.txnDuplicateWrite)
-		t.Run("racing creates and counts see every arrival once", s.txnRaceArrivals)
-		t.Run("writes honour their ttl", s.txnTTL)
-	})
+	s.runTxn(t)
 	t.Run("Versions", func(t *testing.T) {
 		t.Run("change on every write", s.versionsChange)
 		t.Run("List and Get agree", s.versionsListGet)

@@ -10,13 +10,31 @@ import (
 	"github.com/faas-flow/faas-flow/sdk"
 )
 
-// transactor returns st as an sdk.Transactor, or skips the subtest: the
-// interface is optional.
+// runTxn runs the Txn part of the suite when the store offers the
+// optional sdk.Transactor.
+func (s suite) runTxn(t *testing.T) {
+	if _, ok := s.newStore(t).(sdk.Transactor); !ok {
+		return
+	}
+	t.Run("Txn", func(t *testing.T) {
+		t.Run("swaps, reads and creates in one step", s.txnClaim)
+		t.Run("a failed swap writes nothing but reads", s.txnStaleSwap)
+		t.Run("a create of an existing key returns it and stops nothing", s.txnCreateExisting)
+		t.Run("reads see the writes before them", s.txnReadsOwnWrites)
+		t.Run("count agrees with List", s.txnCountAgreesWithList)
+		t.Run("writing a key twice is an error", s.txnDuplicateWrite)
+		t.Run("racing creates and counts see every arrival once", s.txnRaceArrivals)
+		t.Run("writes honour their ttl", s.txnTTL)
+	})
+}
+
+// transactor returns st as an sdk.Transactor (Run calls the Txn tests
+// only for stores that implement it).
 func transactor(t *testing.T, st sdk.StateStore) sdk.Transactor {
 	t.Helper()
 	tx, ok := st.(sdk.Transactor)
 	if !ok {
-		t.Skipf("%T does not implement the optional sdk.Transactor", st)
+		t.Fatalf("%T does not implement sdk.Transactor", st)
 	}
 	return tx
 }
