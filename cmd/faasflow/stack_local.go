@@ -50,12 +50,7 @@ func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local,
 	o := gateway.LocalOptions{StateDir: l.stateDir, FunctionProcs: l.procs.apply(e), FunctionGOGC: l.gogc.apply(e)}
 	if l.s3.url != "" {
 		o.S3URL, o.S3Bucket, o.S3AccessKey, o.S3SecretKey = l.s3.url, l.s3.bucket, l.s3.accessKey, l.s3.secretKey
-		if o.S3AccessKey == "" {
-			o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
-		}
-		if o.S3SecretKey == "" {
-			o.S3SecretKey = e.getenv("S3_SECRET_KEY")
-		}
+		s3KeysFromEnv(e, &o.S3AccessKey, &o.S3SecretKey)
 	}
 	if l.verbose {
 		o.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
@@ -75,4 +70,15 @@ func (l *localFlags) startAndDeploy(ctx context.Context, e env) (*gateway.Local,
 	}
 	fmt.Fprintf(e.stderr, "deployed in %s\n", time.Since(start).Round(time.Millisecond))
 	return loc, nil
+}
+
+// s3KeysFromEnv fills the S3 access and secret keys not given as flags
+// from $S3_ACCESS_KEY and $S3_SECRET_KEY.
+func s3KeysFromEnv(e env, accessKey, secretKey *string) {
+	if *accessKey == "" {
+		*accessKey = e.getenv("S3_ACCESS_KEY")
+	}
+	if *secretKey == "" {
+		*secretKey = e.getenv("S3_SECRET_KEY")
+	}
 }

@@ -130,12 +130,7 @@ func (f *triggerFlags) setNotification(ctx context.Context, e env) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("--s3-url %q: want http(s)://host:port", f.s3URL)
 	}
-	if f.accessKey == "" {
-		f.accessKey = e.getenv("S3_ACCESS_KEY")
-	}
-	if f.secret == "" {
-		f.secret = e.getenv("S3_SECRET_KEY")
-	}
+	s3KeysFromEnv(e, &f.accessKey, &f.secret)
 	mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(f.accessKey, f.secret, ""), Secure: u.Scheme == "https"})
 	if err != nil {
 		return err

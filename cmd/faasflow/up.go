@@ -132,12 +132,7 @@ func (f *upFlags) options(e env) gateway.LocalOptions {
 	}
 	o.FunctionProcs = f.procs.apply(e)
 	o.FunctionGOGC = f.gogc.apply(e)
-	if o.S3AccessKey == "" {
-		o.S3AccessKey = e.getenv("S3_ACCESS_KEY")
-	}
-	if o.S3SecretKey == "" {
-		o.S3SecretKey = e.getenv("S3_SECRET_KEY")
-	}
+	s3KeysFromEnv(e, &o.S3AccessKey, &o.S3SecretKey)
 	level := slog.LevelInfo
 	if f.verbose {
 		level = slog.LevelDebug
