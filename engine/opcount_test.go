@@ -159,11 +159,13 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 			if lists < 1 || lists > 2 {
 				t.Fatalf("all node records were listed %d times; want once, or twice if two hops ended together", lists)
 			}
-			// A second cleanup costs a few reads: the request record, the
-			// list, a retried update.
+			// A second cleanup costs a few reads (the request record, the
+			// list) and its update of the record, retried: a compare-and-swap
+			// that loses is counted as a write.
 			readBudget := tt.reads + float64(lists-1)*4/n
-			if reads > readBudget || writes > tt.writes {
-				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.2f reads and %.1f writes", reads, writes, readBudget, tt.writes)
+			writeBudget := tt.writes + float64(lists-1)*1/n
+			if reads > readBudget || writes > writeBudget {
+				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.2f reads and %.2f writes", reads, writes, readBudget, writeBudget)
 			}
 			// Each listing reads every node record once.
 			if bytes > tt.nodeBytes*float64(lists) {
