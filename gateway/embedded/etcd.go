@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -24,7 +25,8 @@ type EtcdOptions struct {
 	// Dir holds etcd's data (required). The chosen ports are remembered in
 	// Dir/ports.json and reused on restart when free.
 	Dir string
-	// ClientPort (0: remembered or free).
+	// ClientPort is the port etcd serves clients on; starting fails when it
+	// is taken (0: the last run's while free, another free one otherwise).
 	ClientPort int
 	// Sync keeps etcd's fsync calls. By default they are disabled
 	// (UnsafeNoFsync): a local dev server is faster that way and loses at
@@ -88,34 +90,9 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded etcd: %w", err)
 	}
-	ports, err := choosePorts(o.Dir, o.ClientPort)
+	e, cfg, err := startEmbed(o)
 	if err != nil {
 		return nil, err
-	}
-	cfg := embed.NewConfig()
-	cfg.Name = "faasflow"
-	cfg.Dir = filepath.Join(o.Dir, "data")
-	cu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports.Client)}
-	pu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports.Peer)}
-	cfg.ListenClientUrls = []url.URL{cu}
-	cfg.AdvertiseClientUrls = []url.URL{cu}
-	cfg.ListenPeerUrls = []url.URL{pu}
-	cfg.AdvertisePeerUrls = []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.UnsafeNoFsync = !o.Sync
-	cfg.BcryptCost = etcdBcryptCost
-	if o.HistoryRetention <= 0 {
-		o.HistoryRetention = DefaultHistoryRetention
-	}
-	cfg.AutoCompactionMode = embed.CompactorModePeriodic
-	cfg.AutoCompactionRetention = o.HistoryRetention.String()
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{filepath.Join(o.Dir, "etcd.log")}
-	cfg.EnableGRPCGateway = false
-	cfg.GRPCKeepAliveMinTime = EtcdKeepAliveMinTime // the clients' ping policy, stated
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("embedded etcd: start (data %s): %w", cfg.Dir, err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
@@ -127,7 +104,7 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 		e.Close()
 		return nil, errors.New("embedded etcd: not ready after 30s")
 	}
-	et := &Etcd{e: e, clientURL: cu.String(), peerURL: pu.String(), rootPassword: o.RootPassword}
+	et := &Etcd{e: e, clientURL: cfg.AdvertiseClientUrls[0].String(), peerURL: cfg.AdvertisePeerUrls[0].String(), rootPassword: o.RootPassword}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := et.setupAuth(ctx, o); err != nil {
@@ -141,28 +118,75 @@ func StartEtcd(o EtcdOptions) (*Etcd, error) {
 	return et, nil
 }
 
+// startEmbed starts the etcd server on the ports choosePorts gives. A port
+// found free can be taken by another process before etcd binds it; etcd
+// then starts again on newly picked ones, a few times.
+func startEmbed(o EtcdOptions) (*embed.Etcd, *embed.Config, error) {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		ports, err := choosePorts(o.Dir, o.ClientPort, attempt > 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg := etcdConfig(o, ports)
+		e, err := embed.StartEtcd(cfg)
+		if err == nil {
+			return e, cfg, nil
+		}
+		if attempt == attempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("embedded etcd: start (data %s): %w", cfg.Dir, err)
+		}
+	}
+}
+
+// etcdConfig is the configuration of a single-node etcd on ports.
+func etcdConfig(o EtcdOptions, ports etcdPorts) *embed.Config {
+	cfg := embed.NewConfig()
+	cfg.Name = "faasflow"
+	cfg.Dir = filepath.Join(o.Dir, "data")
+	cu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports.Client)}
+	pu := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports.Peer)}
+	cfg.ListenClientUrls = []url.URL{cu}
+	cfg.AdvertiseClientUrls = []url.URL{cu}
+	cfg.ListenPeerUrls = []url.URL{pu}
+	cfg.AdvertisePeerUrls = []url.URL{pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.UnsafeNoFsync = !o.Sync
+	cfg.BcryptCost = etcdBcryptCost
+	retention := o.HistoryRetention
+	if retention <= 0 {
+		retention = DefaultHistoryRetention
+	}
+	cfg.AutoCompactionMode = embed.CompactorModePeriodic
+	cfg.AutoCompactionRetention = retention.String()
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(o.Dir, "etcd.log")}
+	cfg.EnableGRPCGateway = false
+	cfg.GRPCKeepAliveMinTime = EtcdKeepAliveMinTime // the clients' ping policy, stated
+	return cfg
+}
+
 // choosePorts returns the ports of the etcd kept in dir: those of the last
-// run (dir/ports.json) while they are free, clientPort when set, free ones
-// otherwise; the choice is written back for the next run.
-func choosePorts(dir string, clientPort int) (etcdPorts, error) {
+// run (dir/ports.json) while they are free and fresh is false, clientPort
+// when set, free ones otherwise; the choice is written back for the next
+// run.
+func choosePorts(dir string, clientPort int, fresh bool) (etcdPorts, error) {
 	ports := etcdPorts{}
 	portsFile := filepath.Join(dir, "ports.json")
-	if b, err := os.ReadFile(portsFile); err == nil {
+	if b, err := os.ReadFile(portsFile); err == nil && !fresh {
 		_ = json.Unmarshal(b, &ports)
 	}
-	if clientPort != 0 {
+	switch {
+	case clientPort != 0:
 		ports.Client = clientPort
+	case ports.Client != 0 && !portFree(ports.Client):
+		ports.Client = 0
 	}
-	var err error
-	if ports.Client == 0 || !portFree(ports.Client) {
-		if ports.Client, err = pickPort(); err != nil {
-			return ports, err
-		}
+	if ports.Peer == 0 || ports.Peer == ports.Client || !portFree(ports.Peer) {
+		ports.Peer = 0
 	}
-	if ports.Peer == 0 || !portFree(ports.Peer) {
-		if ports.Peer, err = pickPort(); err != nil {
-			return ports, err
-		}
+	if err := pickPorts(&ports.Client, &ports.Peer); err != nil {
+		return ports, err
 	}
 	if b, err := json.Marshal(ports); err == nil {
 		_ = os.WriteFile(portsFile, b, 0o600)
@@ -254,13 +278,21 @@ func (e *Etcd) PeerURL() string { return e.peerURL }
 // Close stops etcd.
 func (e *Etcd) Close() { e.e.Close() }
 
-func pickPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("embedded etcd: pick port: %w", err)
+// pickPorts sets each of ports that is 0 to a free port. The listeners
+// stay open until all are picked, so no two of them get the same port.
+func pickPorts(ports ...*int) error {
+	for _, p := range ports {
+		if *p != 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("embedded etcd: pick port: %w", err)
+		}
+		defer l.Close()
+		*p = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return nil
 }
 
 func portFree(p int) bool {
