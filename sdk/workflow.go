@@ -84,7 +84,7 @@ func (d *Dag) vertex(name string) *Node {
 	if n, ok := d.nodes[name]; ok {
 		return n
 	}
-	n := &Node{name: name, dag: d, edges: make(map[string]BranchOptions)}
+	n := &Node{name: name, dag: d}
 	d.nodes[name] = n
 	d.order = append(d.order, n)
 	return n
@@ -95,15 +95,25 @@ func (d *Dag) vertex(name string) *Node {
 // error; both nodes must be defined with Node (or another constructor).
 func (d *Dag) Edge(from, to string, opts ...BranchOption) {
 	f, t := d.vertex(from), d.vertex(to)
-	if _, dup := f.edges[to]; dup {
-		d.fail(d.path(from), fmt.Sprintf("duplicate edge %q -> %q", from, to), "declare each edge once")
-		return
+	for _, c := range f.children {
+		if c == t {
+			d.fail(d.path(from), fmt.Sprintf("duplicate edge %q -> %q", from, to), "declare each edge once")
+			return
+		}
 	}
 	if from == to {
 		d.fail(d.path(from), "edge from a node to itself", "remove the edge; loops are not allowed in a DAG")
 		return
 	}
-	f.edges[to] = applyBranchOptions(opts)
+	// Most edges have no options: the map (a missing key reads as none)
+	// is made for the first edge that has some, since Define runs for
+	// every hop.
+	if len(opts) > 0 {
+		if f.edges == nil {
+			f.edges = make(map[string]BranchOptions)
+		}
+		f.edges[to] = applyBranchOptions(opts)
+	}
 	f.children = append(f.children, t)
 	t.parents = append(t.parents, f)
 }

@@ -155,6 +155,9 @@ func ToleratedFailurePercent(p float64) BranchOption {
 }
 
 func applyBranchOptions(opts []BranchOption) BranchOptions {
+	if len(opts) == 0 {
+		return BranchOptions{} // the usual case, without the allocation below
+	}
 	var o BranchOptions
 	for _, opt := range opts {
 		if opt != nil {
