@@ -22,6 +22,9 @@ var (
 	ErrFutureHop = errors.New("hop is dated in the future")
 	// ErrWrongFlow: the hop names another flow.
 	ErrWrongFlow = errors.New("hop belongs to another flow")
+	// ErrWrongRequest: the hop names another request than the one it was
+	// delivered for (see Engine.ReceiveFor).
+	ErrWrongRequest = errors.New("hop belongs to another request")
 	// ErrDefinitionChanged: the hop was emitted by a flow definition with a
 	// different structure; the request is failed.
 	ErrDefinitionChanged = errors.New("flow definition changed while the request was running")

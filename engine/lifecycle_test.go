@@ -469,8 +469,15 @@ func TestBadHopsAreRejectedWithTypedErrorsAndChangeNothing(t *testing.T) {
 	if st := f.state_(t, id).State; st != engine.StateRunning {
 		t.Fatalf("state %s", st)
 	}
+	// A genuine hop delivered for another request is refused unread.
+	if err := f.e.ReceiveFor(ctx, "someone-else", good); !errors.Is(err, engine.ErrWrongRequest) {
+		t.Fatalf("a hop delivered for another request: %v, want ErrWrongRequest", err)
+	}
+	if f.ran["b"].Load() != 0 || f.ran["c"].Load() != 0 || len(f.state.Keys()) != len(before) {
+		t.Fatal("a hop delivered for another request ran a node or wrote state")
+	}
 	// The genuine hop still works.
-	if err := f.e.Receive(ctx, good); err != nil {
+	if err := f.e.ReceiveFor(ctx, id, good); err != nil {
 		t.Fatal(err)
 	}
 }

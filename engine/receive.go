@@ -16,6 +16,14 @@ import (
 // waits for Resume), of a request that has ended, or of an earlier request
 // that had the same id. A queue should treat nil as done.
 func (e *Engine) Receive(ctx context.Context, body []byte) error {
+	return e.ReceiveFor(ctx, "", body)
+}
+
+// ReceiveFor is Receive for a hop that must belong to request id ("":
+// any request). A verified hop of another request is rejected with
+// ErrWrongRequest before anything is read or written. The hop is decoded
+// once, for both checks.
+func (e *Engine) ReceiveFor(ctx context.Context, id string, body []byte) error {
 	if e.o.Signer == nil {
 		return fmt.Errorf("%w: no signer", ErrConfig)
 	}
@@ -25,6 +33,9 @@ func (e *Engine) Receive(ctx context.Context, body []byte) error {
 	}
 	if env.Flow != e.o.Flow {
 		return fmt.Errorf("%w: hop for %q received by %q", ErrWrongFlow, env.Flow, e.o.Flow)
+	}
+	if id != "" && env.RequestID != id {
+		return fmt.Errorf("%w: hop of request %q received for request %q", ErrWrongRequest, env.RequestID, id)
 	}
 	now := e.o.Now()
 	if age := now.Sub(env.IssuedAt); age > e.o.MaxHopAge {

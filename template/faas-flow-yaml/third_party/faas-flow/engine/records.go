@@ -99,7 +99,7 @@ type NodeStatus struct {
 type nodeRecord struct {
 	NodeStatus
 	Hop        string    `json:"hop,omitempty"` // id of the hop holding the lease
-	LeaseUntil time.Time `json:"lease_until,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	Options    []string  `json:"options,omitempty"` // dynamic: chosen branch keys
 	// Launched is how many branches a dynamic node has launched so far.
 	Launched int `json:"launched,omitempty"`
@@ -110,8 +110,8 @@ type nodeRecord struct {
 	Send *Envelope `json:"send,omitempty"`
 	// Touched is when the engine last wrote the record, and Sent when the
 	// record's hop was last sent.
-	Touched time.Time `json:"touched,omitempty"`
-	Sent    time.Time `json:"sent,omitempty"`
+	Touched time.Time `json:"touched,omitzero"`
+	Sent    time.Time `json:"sent,omitzero"`
 }
 
 // encode is the record's StateStore value.

@@ -60,7 +60,8 @@ func StatusOf(err error) int {
 		errors.Is(err, engine.ErrStaleHop), errors.Is(err, engine.ErrFutureHop):
 		return http.StatusUnauthorized
 	case errors.Is(err, engine.ErrMalformedHop), errors.Is(err, engine.ErrUnsupportedHop),
-		errors.Is(err, engine.ErrBadRequestID), errors.Is(err, ErrBadInput), errors.Is(err, engine.ErrBadListing):
+		errors.Is(err, engine.ErrBadRequestID), errors.Is(err, ErrBadInput), errors.Is(err, engine.ErrBadListing),
+		errors.Is(err, engine.ErrWrongRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrUnknownRequest), errors.Is(err, ErrNoRoute):
 		return http.StatusNotFound

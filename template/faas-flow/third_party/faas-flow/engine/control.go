@@ -311,6 +311,13 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 			}
 			w = e.await(id)
 		case <-changed:
+			// The end of a request run here wakes the watch and w.done
+			// together: take the result it brought instead of reading it.
+			if rec, res, ok := w.ended(); ok {
+				t.Stop()
+				release()
+				return res, rec, nil
+			}
 			idle++
 			woke = true
 		case <-t.C:
@@ -357,6 +364,17 @@ type waiter struct {
 	done   chan struct{}
 	rec    *RequestRecord
 	result []byte
+}
+
+// ended returns the final record and result when wake has already brought
+// them.
+func (w *waiter) ended() (*RequestRecord, []byte, bool) {
+	select {
+	case <-w.done:
+		return w.rec, w.result, w.rec != nil
+	default:
+		return nil, nil, false
+	}
 }
 
 func (e *Engine) await(id string) *waiter {

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 )
@@ -21,33 +20,11 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request, id string
 		s.writeError(w, r, err, id)
 		return
 	}
-	if hid, ok := peekHopRequestID(body); ok && hid != id {
-		s.writeError(w, r, fmt.Errorf("%w: hop of request %q posted to /flow/%s/forward", ErrBadInput, hid, id), id)
-		return
-	}
 	ctx, cancel := s.invocation(r)
 	defer cancel()
-	if err := s.eng.Receive(ctx, body); err != nil {
+	if err := s.eng.ReceiveFor(ctx, id, body); err != nil {
 		s.writeError(w, r, err, id)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, map[string]string{"request_id": id, "status": "done"})
-}
-
-// peekHopRequestID reads the request id of a sealed hop without verifying
-// it (only to reject a hop posted under another request's path).
-func peekHopRequestID(body []byte) (string, bool) {
-	var sh struct {
-		Hop json.RawMessage `json:"hop"`
-	}
-	if json.Unmarshal(body, &sh) != nil || len(sh.Hop) == 0 {
-		return "", false
-	}
-	var env struct {
-		RequestID string `json:"request_id"`
-	}
-	if json.Unmarshal(sh.Hop, &env) != nil || env.RequestID == "" {
-		return "", false
-	}
-	return env.RequestID, true
 }
