@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/faas-flow/faas-flow/sdk"
@@ -103,6 +104,10 @@ type Engine struct {
 
 	mu      sync.Mutex
 	waiters map[string][]*waiter
+	// endsElsewhere is how many more Wait calls read the record early
+	// because one found its request ended by another process (see
+	// Engine.firstRecheck).
+	endsElsewhere atomic.Int32
 }
 
 // New compiles define (see Compile) and returns an Engine for it.
@@ -124,6 +129,7 @@ func NewFor(f *Flow, o Options) (*Engine, error) {
 	o.Flow = f.name
 	o.setDefaults()
 	e := &Engine{flow: f, o: o, obs: o.Observer, log: o.Logger, hash: f.hash, start: f.start, waiters: make(map[string][]*waiter)}
+	e.endsElsewhere.Store(endsElsewhereMemory)
 	e.tx, _ = o.StateStore.(sdk.Transactor)
 	if e.obs == nil {
 		e.obs = NopObserver{}

@@ -32,6 +32,20 @@ func (s watchingRecordReads) Watch(ctx context.Context, k string) (<-chan struct
 	return s.StateStore.(faasflow.Watcher).Watch(ctx, k)
 }
 
+// waitReturned fails the test unless the Wait that reports on got returns
+// without error within 5s.
+func waitReturned(t *testing.T, got <-chan error) {
+	t.Helper()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return within 5s of the end")
+	}
+}
+
 // TestWaitInAnotherProcessHearsOfTheEndThroughTheStoresWatch: a Wait in a
 // process that does not end the request learns of the end from a watch of
 // the request's record when the StateStore can watch: after its first four
@@ -68,17 +82,53 @@ func TestWaitInAnotherProcessHearsOfTheEndThroughTheStoresWatch(t *testing.T) {
 			}()
 			time.Sleep(1500 * time.Millisecond) // the request runs a while
 			deliverAll(t, runner.e, runner.tr)
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Fatalf("Wait: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Wait did not return within 5s of the end")
-			}
+			waitReturned(t, got)
 			if n := reads.n.Load(); n < tt.minReads || n > tt.maxReads {
 				t.Fatalf("the waiting process read the request record %d times; want %d to %d", n, tt.minReads, tt.maxReads)
 			}
 		})
+	}
+}
+
+// TestWaitReadsLessWhileRequestsEndWhereTheyAreAwaited: Wait reads a running
+// request's record at 0, 5, 15 and 35 ms while it has reason to think
+// requests end in other processes (at first, and after one did), and at 0
+// and 20 ms only once the last 16 waits were all woken by this process's
+// own end of the request.
+func TestWaitReadsLessWhileRequestsEndWhereTheyAreAwaited(t *testing.T) {
+	shared := statemem.New()
+	reads := &recordReads{StateStore: shared}
+	here := newFixture(t, func(o *engine.Options) { o.StateStore = watchingRecordReads{reads} })
+	elsewhere := newFixture(t, func(o *engine.Options) { o.StateStore = shared })
+	// waitFor starts a request with by, waits for it in here, and returns
+	// how often here read the record in the 100 ms before the request's
+	// hops ran.
+	waitFor := func(by *fixture) int32 {
+		t.Helper()
+		id := by.start(t)
+		got := make(chan error, 1)
+		before := reads.n.Load()
+		go func() {
+			_, _, err := here.e.Wait(context.Background(), id)
+			got <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		n := reads.n.Load() - before
+		deliverAll(t, by.e, by.tr)
+		waitReturned(t, got)
+		return n
+	}
+	if n := waitFor(here); n < 4 {
+		t.Fatalf("a new engine read the record %d times in 100 ms; want 4 (at 0, 5, 15 and 35 ms)", n)
+	}
+	for i := 0; i < 16; i++ {
+		waitFor(here)
+	}
+	if n := waitFor(here); n > 2 {
+		t.Fatalf("after 17 requests ended here, the record was read %d times in 100 ms; want 2 (at 0 and 20 ms)", n)
+	}
+	waitFor(elsewhere)
+	if n := waitFor(here); n < 4 {
+		t.Fatalf("after a request ended elsewhere, the record was read %d times in 100 ms; want 4 again", n)
 	}
 }
