@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"sync/atomic"
 	"testing"
@@ -90,15 +91,32 @@ func TestWaitInAnotherProcessHearsOfTheEndThroughTheStoresWatch(t *testing.T) {
 	}
 }
 
+// slowWake holds the write that ends a request for a moment, while armed:
+// the process that wrote it wakes its waiters only after that, so a Wait
+// watching the record reads the end first.
+type slowWake struct {
+	watchingRecordReads
+	armed atomic.Bool
+}
+
+func (s *slowWake) CompareAndSwap(ctx context.Context, k string, ver int64, v []byte, ttl time.Duration) (int64, bool, error) {
+	nver, ok, err := s.watchingRecordReads.CompareAndSwap(ctx, k, ver, v, ttl)
+	if ok && s.armed.Load() && isRecordKey(k) && bytes.Contains(v, []byte(`"state":"succeeded"`)) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nver, ok, err
+}
+
 // TestWaitReadsLessWhileRequestsEndWhereTheyAreAwaited: Wait reads a running
 // request's record at 0, 5, 15 and 35 ms while it has reason to think
 // requests end in other processes (at first, and after one did), and at 0
 // and 20 ms only once the last 16 waits were all woken by this process's
-// own end of the request.
+// own end of the request, even when a read saw that end before the wake.
 func TestWaitReadsLessWhileRequestsEndWhereTheyAreAwaited(t *testing.T) {
 	shared := statemem.New()
 	reads := &recordReads{StateStore: shared}
-	here := newFixture(t, func(o *engine.Options) { o.StateStore = watchingRecordReads{reads} })
+	store := &slowWake{watchingRecordReads: watchingRecordReads{reads}}
+	here := newFixture(t, func(o *engine.Options) { o.StateStore = store })
 	elsewhere := newFixture(t, func(o *engine.Options) { o.StateStore = shared })
 	// waitFor starts a request with by, waits for it in here, and returns
 	// how often here read the record in the 100 ms before the request's
@@ -127,7 +145,15 @@ func TestWaitReadsLessWhileRequestsEndWhereTheyAreAwaited(t *testing.T) {
 	if n := waitFor(here); n > 2 {
 		t.Fatalf("after 17 requests ended here, the record was read %d times in 100 ms; want 2 (at 0 and 20 ms)", n)
 	}
+	store.armed.Store(true)
+	waitFor(here) // the watch wakes Wait, which reads the end, before the wake
+	store.armed.Store(false)
+	time.Sleep(1500 * time.Millisecond) // past the wait for the wake
+	if n := waitFor(here); n > 2 {
+		t.Fatalf("after an end read before its wake here, the record was read %d times in 100 ms; want 2", n)
+	}
 	waitFor(elsewhere)
+	time.Sleep(1500 * time.Millisecond)
 	if n := waitFor(here); n < 4 {
 		t.Fatalf("after a request ended elsewhere, the record was read %d times in 100 ms; want 4 again", n)
 	}

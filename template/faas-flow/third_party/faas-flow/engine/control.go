@@ -271,7 +271,12 @@ func (e *Engine) resultOf(ctx context.Context, rec *RequestRecord) ([]byte, *Req
 // returns that error rather than ctx's.
 func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, error) {
 	w := e.await(id)
-	defer func() { e.unwait(id, w) }()
+	handedOver := false // to classifyEnd, which unregisters w
+	defer func() {
+		if !handedOver {
+			e.unwait(id, w)
+		}
+	}()
 	delay := e.firstRecheck()
 	first := true
 	idle := 0     // wakes by the watch that found the request still running
@@ -291,7 +296,8 @@ func (e *Engine) Wait(ctx context.Context, id string) ([]byte, *RequestRecord, e
 		if !errors.Is(err, ErrNotFinished) && !unavailable {
 			release()
 			if !first && err == nil {
-				e.endsElsewhere.Store(endsElsewhereMemory)
+				handedOver = true
+				go e.classifyEnd(id, w)
 			}
 			return res, rec, err
 		}
@@ -352,6 +358,26 @@ func (e *Engine) firstRecheck() time.Duration {
 	}
 	return watchAfter / 2
 }
+
+// classifyEnd tells whether the end of request id that a Wait found in
+// the StateStore was this process's own, which wakes w a moment after it
+// wrote the end (a read, or the watch, may see the write first), and then
+// unregisters w.
+func (e *Engine) classifyEnd(id string, w *waiter) {
+	defer e.unwait(id, w)
+	t := time.NewTimer(endWakeGrace)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		e.endedHere()
+	case <-t.C:
+		e.endsElsewhere.Store(endsElsewhereMemory)
+	}
+}
+
+// endWakeGrace is how long after a Wait found its request ended in the
+// StateStore a wake from this process still counts the end as its own.
+const endWakeGrace = time.Second
 
 // endedHere notes a Wait that this process's own wake ended.
 func (e *Engine) endedHere() {
