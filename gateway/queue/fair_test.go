@@ -135,3 +135,45 @@ func TestCallsLeftWithTheSharedConsumerOfEarlierVersionsAreDelivered(t *testing.
 		t.Fatal("the shared consumer is still there")
 	}
 }
+
+// TestALaneTakesNoCallAheadOfAFreeSlot: while every slot is busy, a
+// function's lane holds the one call it waits to run (kept alive with
+// in-progress acks) and leaves the others in the stream: a call delivered
+// ahead and left unacknowledged past AckWait would be delivered, and made,
+// twice.
+func TestALaneTakesNoCallAheadOfAFreeSlot(t *testing.T) {
+	js := startJS(t)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-release
+	}))
+	defer gw.Close()
+	defer close(release)
+	startWorker(t, js, WorkerOptions{GatewayURL: gw.URL, Concurrency: 1})
+	for i := range 4 {
+		publish(t, js, queuemsg.Request{Function: "f"}, fmt.Sprintf("c%d", i))
+	}
+	for deadline := time.Now().Add(10 * time.Second); calls.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first call never reached the function")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.Consumer(ctx, queuemsg.StreamName, laneName(queuemsg.Subject("f")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // what a prefetch would have taken by now
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One call runs, one waits for its slot: the other two stay queued.
+	if info.NumAckPending != 2 || info.NumPending != 2 {
+		t.Fatalf("with the one slot busy: %d calls delivered and unacknowledged, %d queued; want 2 and 2", info.NumAckPending, info.NumPending)
+	}
+}
