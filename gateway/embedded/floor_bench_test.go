@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -67,14 +68,28 @@ func runFloor(b *testing.B, op func(i int64) error) {
 // BenchmarkFloorEtcdWrite is one of the two etcd transactions a node
 // execution writes: a compare on the node's record, its new value and a
 // record created for the next node, both under a lease, and a read of the
-// request's record, on an etcd with authentication on.
+// request's record; on an etcd with authentication on, as the local
+// stack's, whose client has the root role, and for comparison off.
 func BenchmarkFloorEtcdWrite(b *testing.B) {
-	e, err := StartEtcd(EtcdOptions{Dir: b.TempDir(), RootPassword: "root-pw", Users: []EtcdUser{{Name: "flows", Password: "pw", Admin: true}}})
+	for _, auth := range []bool{true, false} {
+		b.Run(fmt.Sprint("auth=", auth), func(b *testing.B) { floorEtcd(b, auth) })
+	}
+}
+
+// floorEtcd runs BenchmarkFloorEtcdWrite with authentication on or off.
+func floorEtcd(b *testing.B, auth bool) {
+	o := EtcdOptions{Dir: b.TempDir(), RootPassword: "root-pw", Users: []EtcdUser{{Name: "flows", Password: "pw", Admin: true}}}
+	user, pw := "flows", "pw"
+	if !auth {
+		o = EtcdOptions{Dir: b.TempDir()}
+		user, pw = "", ""
+	}
+	e, err := StartEtcd(o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.ClientURL()}, Username: "flows", Password: "pw", Logger: zap.NewNop(), DialTimeout: 5 * time.Second})
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.ClientURL()}, Username: user, Password: pw, Logger: zap.NewNop(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
