@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +268,26 @@ func TestEtcdStartClearsAnOutOfSpaceAlarm(t *testing.T) {
 	}
 	if a, err := c.AlarmList(ctx); err != nil || len(a.Alarms) != 0 {
 		t.Fatalf("alarms after a restart: %v, %v", a, err)
+	}
+}
+
+// TestEtcdServesCallsOnAStandingPoolOfGoroutines: the embedded etcd keeps
+// a pool of goroutines for its calls, so a call does not start a new
+// goroutine whose stack then grows by copying.
+func TestEtcdServesCallsOnAStandingPoolOfGoroutines(t *testing.T) {
+	e, err := StartEtcd(EtcdOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("embedded etcd did not start: %v", err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := etcdClient(t, e).Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if n := strings.Count(stacks, "grpc.(*Server).serverWorker("); n < etcdStreamWorkers {
+		t.Fatalf("%d goroutines wait for etcd's calls, want at least %d", n, etcdStreamWorkers)
 	}
 }
