@@ -179,11 +179,11 @@ func (w *Worker) runLane(l *lane) {
 			return
 		}
 		w.wg.Add(1)
-		go func() {
+		w.calls.run(func() {
 			defer w.wg.Done()
 			defer t.release()
 			w.handle(msg, t)
-		}()
+		})
 	}
 }
 

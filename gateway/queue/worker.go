@@ -102,6 +102,7 @@ type Worker struct {
 	lanes    map[string]*lane // by subject
 	laneWG   sync.WaitGroup   // the lanes and watch
 	wg       sync.WaitGroup   // the calls in flight
+	calls    *runner          // runs them
 
 	failMu  sync.Mutex
 	failRNG *rand.Rand
@@ -198,6 +199,7 @@ func newWorker(opts WorkerOptions, js jetstream.JetStream, stream jetstream.Stre
 		prop:     propagation.TraceContext{},
 		slots:    newFairSlots(opts.Concurrency),
 		stopping: stopping, stop: stop,
+		calls:   newRunner(stopping),
 		lanes:   map[string]*lane{},
 		failRNG: rand.New(rand.NewPCG(opts.FailSeed, opts.FailSeed^0x51ed)),
 
