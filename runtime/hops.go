@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 )
@@ -26,5 +27,22 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request, id string
 		s.writeError(w, r, err, id)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, map[string]string{"request_id": id, "status": "done"})
+	writeHopDone(w, id)
+}
+
+// hopDone is the answer to a hop that was taken.
+type hopDone struct {
+	RequestID string `json:"request_id"`
+	Status    string `json:"status"`
+}
+
+// writeHopDone answers a hop that was taken. Only the queue worker reads
+// the answer, so it is written compact, not indented for people as
+// writeJSON writes.
+func writeHopDone(w http.ResponseWriter, id string) {
+	b, _ := json.Marshal(hopDone{RequestID: id, Status: "done"}) // two strings: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -544,6 +544,9 @@ func TestForwardRejectsForgedMalformedAndReplayedHops(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("replayed hop: %d %s", r.Status, r.Body)
 	}
+	if want := `{"request_id":"` + id + `","status":"done"}` + "\n"; string(r.Body) != want || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("a taken hop's answer: %q (%s), want %q", r.Body, r.Header.Get("Content-Type"), want)
+	}
 	if res := fakegateway.Do(t, http.MethodGet, f.base+"/flow/"+id+"/result", nil); string(res.Body) != "T+t!" {
 		t.Fatalf("result after replay %q", res.Body)
 	}
