@@ -96,7 +96,7 @@ type LocalOptions struct {
 	// FunctionGOGC is the GOGC of functions that set neither GOGC nor
 	// GOMEMLIMIT of their own (0: Go's default); see Options.FunctionGOGC.
 	FunctionGOGC int
-	// QueueWorkers bounds concurrent async calls (default 32); NoQueueWorker
+	// QueueWorkers bounds concurrent async calls (default 64); NoQueueWorker
 	// starts no worker (requests stay queued).
 	QueueWorkers  int
 	NoQueueWorker bool

@@ -99,7 +99,7 @@ func (f *upFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.User, "username", "", "basic-auth user for /system/* (default: generated once, kept in the state dir)")
 	fs.StringVar(&o.Password, "password", "", "basic-auth password (default: generated once, kept in the state dir)")
 	fs.BoolVar(&o.NoAuth, "no-auth", false, "leave /system/* without authentication")
-	fs.IntVar(&o.QueueWorkers, "queue-workers", 32, "async calls processed concurrently")
+	fs.IntVar(&o.QueueWorkers, "queue-workers", 64, "async calls processed concurrently")
 	fs.DurationVar(&o.AckWait, "ack-wait", 30*time.Second, "redeliver an async call when its worker is silent this long")
 	fs.IntVar(&o.MaxDeliver, "max-deliver", 10, "attempts per async call")
 	fs.Int64Var(&o.QueueMaxPerFunction, "queue-max-per-function", 0, "calls one function may have queued, waiting or in flight (0: unbounded); new async calls are answered 429 with Retry-After from three quarters of it, leaving the rest to the hops of flow requests already running")

@@ -39,7 +39,7 @@ type WorkerOptions struct {
 	Handler http.Handler
 	// Client invokes functions and posts callbacks (default: a client with no timeout).
 	Client *http.Client
-	// Concurrency bounds the calls in flight (default 32).
+	// Concurrency bounds the calls in flight (default 64).
 	Concurrency int
 	// MaxAckPending bounds delivered-but-unacked messages, including those
 	// waiting for a NAK delay (default 1000).
@@ -154,7 +154,7 @@ func (opts WorkerOptions) withDefaults() WorkerOptions {
 		opts.Client = &http.Client{}
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 32
+		opts.Concurrency = 64
 	}
 	if opts.AtMostOnce {
 		opts.Concurrency = 1
