@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/faas-flow/faas-flow/internal/testenv"
+	"github.com/faas-flow/faas-flow/sdk"
 	"github.com/faas-flow/faas-flow/statestore/etcd"
 )
 
@@ -66,4 +67,37 @@ func reportLatency(b *testing.B, lats []time.Duration, elapsed time.Duration) {
 	b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "ops/s")
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+// BenchmarkClaimTxn measures, on a real etcd, the transaction with which
+// the engine claims a node: swap the node's record, read the request's
+// record and create the record of the node it starts next.
+func BenchmarkClaimTxn(b *testing.B) {
+	srv := testenv.StartEtcd(b, testenv.EtcdConfig{})
+	s := newStore(b, etcd.Options{Endpoints: srv.Endpoints()})
+	ctx := context.Background()
+	value := make([]byte, 600)
+	if _, _, err := s.Create(ctx, "bench/req", value, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		node := fmt.Sprintf("bench/node%d", seq.Add(1))
+		ver, _, err := s.Create(ctx, node, value, time.Hour)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			next := fmt.Sprintf("bench/next%d", seq.Add(1))
+			res, err := s.Txn(ctx, sdk.TxnSwap(node, ver, value, time.Hour), sdk.TxnGet("bench/req"), sdk.TxnCreate(next, value, time.Hour))
+			if err != nil || !res[0].OK || !res[1].OK || !res[2].OK {
+				b.Errorf("claim = %+v, %v", res, err)
+				return
+			}
+			ver = res[0].Version
+		}
+	})
 }

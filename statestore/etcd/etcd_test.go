@@ -249,3 +249,36 @@ func TestTxnWithinAndBeyondEtcdsOperationLimit(t *testing.T) {
 		t.Fatalf("%d keys of the refused transaction were written", len(n))
 	}
 }
+
+// TestATxnOutlivesARevokedLease: a transaction whose cached lease was
+// revoked behind the store's back (etcd answers "lease not found") is
+// tried again with a new lease, and writes.
+func TestATxnOutlivesARevokedLease(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	raw := rawClient(t, srv)
+	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), KeyPrefix: "rv/"})
+	ctx := context.Background()
+	const ttl = time.Minute
+	if _, err := s.Txn(ctx, sdk.TxnCreate("a", []byte("1"), ttl)); err != nil {
+		t.Fatal(err)
+	}
+	leases, err := raw.Leases(ctx)
+	if err != nil || len(leases.Leases) == 0 {
+		t.Fatalf("leases after a leased write: %v, %v", leases, err)
+	}
+	for _, l := range leases.Leases {
+		if _, err := raw.Revoke(ctx, l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := s.Txn(ctx, sdk.TxnCreate("b", []byte("2"), ttl), sdk.TxnCount("a"))
+	if err != nil {
+		t.Fatalf("a txn after its cached lease was revoked: %v", err)
+	}
+	if !res[0].OK || res[1].Count != 0 {
+		t.Fatalf("results %+v: want b created and a gone with its lease", res)
+	}
+	if keys := rawKeys(t, raw, "rv/"); len(keys) != 1 || keys[0] != "rv/b" {
+		t.Fatalf("keys %v, want [rv/b]", keys)
+	}
+}

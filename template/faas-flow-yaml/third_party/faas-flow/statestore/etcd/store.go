@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
@@ -41,10 +43,15 @@ const (
 
 // Store is an sdk.StateStore on etcd. It is safe for concurrent use.
 type Store struct {
-	cli    *clientv3.Client
-	opts   Options
-	where  string // "etcd state store (endpoints)" for error messages
-	leases *leaseCache
+	cli *clientv3.Client
+	// kv and callOpts send transactions built without clientv3's builder
+	// (see txnRequest): the client's connection, and the options clientv3
+	// gives every call of a client configured as New configures it.
+	kv       etcdserverpb.KVClient
+	callOpts []grpc.CallOption
+	opts     Options
+	where    string // "etcd state store (endpoints)" for error messages
+	leases   *leaseCache
 }
 
 var (
@@ -101,6 +108,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, s.startError(eps, tlsCfg, err)
 	}
 	s.cli = cli
+	s.kv = clientv3.RetryKVClient(cli)
+	s.callOpts = []grpc.CallOption{
+		grpc.WaitForReady(true),
+		grpc.MaxCallSendMsgSize(2 << 20),       // clientv3's default
+		grpc.MaxCallRecvMsgSize(math.MaxInt32), // clientv3's default
+	}
 	s.leases = newLeaseCache(cli, o.LeaseWindow)
 	return s, nil
 }

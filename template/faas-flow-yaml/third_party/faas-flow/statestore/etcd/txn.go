@@ -38,7 +38,7 @@ func (s *Store) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, err
 				// always safe to retry.
 				return retrySafe{fmt.Errorf("grant lease: %w", err)}
 			}
-			resp, err = s.txnRequest(ctx, ops, leases).Commit()
+			resp, err = s.commit(ctx, s.txnRequest(ops, leases))
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
 				// A cached lease vanished (see txnIf); the transaction was
 				// rejected, so try once more with fresh leases.
@@ -91,40 +91,63 @@ func (s *Store) txnLeases(ctx context.Context, ops []sdk.TxnOp) (map[time.Durati
 	return leases, nil
 }
 
-// txnRequest builds the transaction of ops.
-func (s *Store) txnRequest(ctx context.Context, ops []sdk.TxnOp, leases map[time.Duration]clientv3.LeaseID) clientv3.Txn {
-	var cmps []clientv3.Cmp
-	var then, els []clientv3.Op
+// txnRequest builds the transaction of ops as etcd's own request. It is
+// built directly rather than with clientv3's Txn builder, which copies
+// every comparison with reflection two or three times (about 3% of a flow's
+// CPU); the request is the same.
+func (s *Store) txnRequest(ops []sdk.TxnOp, leases map[time.Duration]clientv3.LeaseID) *etcdserverpb.TxnRequest {
+	req := &etcdserverpb.TxnRequest{}
 	for _, op := range ops {
-		k := s.key(op.Key)
-		var put clientv3.Op
-		if op.Kind == sdk.TxnKindCreate || op.Kind == sdk.TxnKindSwap {
-			var opts []clientv3.OpOption
-			if id := leases[op.TTL]; id != 0 {
-				opts = append(opts, clientv3.WithLease(id))
-			}
-			put = clientv3.OpPut(k, string(op.Value), opts...)
-		}
+		k := []byte(s.key(op.Key))
 		switch op.Kind {
 		case sdk.TxnKindGet:
-			then, els = append(then, clientv3.OpGet(k)), append(els, clientv3.OpGet(k))
+			get := rangeOp(&etcdserverpb.RangeRequest{Key: k})
+			req.Success, req.Failure = append(req.Success, get), append(req.Failure, get)
 		case sdk.TxnKindCount:
-			c := clientv3.OpGet(k, clientv3.WithPrefix(), clientv3.WithCountOnly())
-			then, els = append(then, c), append(els, c)
+			end := []byte(clientv3.GetPrefixRangeEnd(string(k)))
+			count := rangeOp(&etcdserverpb.RangeRequest{Key: k, RangeEnd: end, CountOnly: true})
+			req.Success, req.Failure = append(req.Success, count), append(req.Failure, count)
 		case sdk.TxnKindCreate:
-			absent := clientv3.Compare(clientv3.CreateRevision(k), "=", 0)
-			then = append(then, clientv3.OpTxn([]clientv3.Cmp{absent}, []clientv3.Op{put}, []clientv3.Op{clientv3.OpGet(k)}))
-		case sdk.TxnKindSwap:
-			if op.Version > 0 {
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", op.Version))
-			} else {
-				// No version this store returns is <= 0: never swaps.
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "<", 0))
+			absent := &etcdserverpb.Compare{Key: k, Target: etcdserverpb.Compare_CREATE, Result: etcdserverpb.Compare_EQUAL,
+				TargetUnion: &etcdserverpb.Compare_CreateRevision{CreateRevision: 0}}
+			create := &etcdserverpb.TxnRequest{
+				Compare: []*etcdserverpb.Compare{absent},
+				Success: []*etcdserverpb.RequestOp{putOp(k, op.Value, leases[op.TTL])},
+				Failure: []*etcdserverpb.RequestOp{rangeOp(&etcdserverpb.RangeRequest{Key: k})},
 			}
-			then = append(then, put)
+			req.Success = append(req.Success, &etcdserverpb.RequestOp{Request: &etcdserverpb.RequestOp_RequestTxn{RequestTxn: create}})
+		case sdk.TxnKindSwap:
+			cmp := &etcdserverpb.Compare{Key: k, Target: etcdserverpb.Compare_MOD, Result: etcdserverpb.Compare_EQUAL,
+				TargetUnion: &etcdserverpb.Compare_ModRevision{ModRevision: op.Version}}
+			if op.Version <= 0 {
+				// No version this store returns is <= 0: never swaps.
+				cmp.Result, cmp.TargetUnion = etcdserverpb.Compare_LESS, &etcdserverpb.Compare_ModRevision{ModRevision: 0}
+			}
+			req.Compare = append(req.Compare, cmp)
+			req.Success = append(req.Success, putOp(k, op.Value, leases[op.TTL]))
 		}
 	}
-	return s.cli.Txn(ctx).If(cmps...).Then(then...).Else(els...)
+	return req
+}
+
+// commit sends req as clientv3's Txn.Commit would.
+func (s *Store) commit(ctx context.Context, req *etcdserverpb.TxnRequest) (*clientv3.TxnResponse, error) {
+	resp, err := s.kv.Txn(ctx, req, s.callOpts...)
+	if err != nil {
+		return nil, clientv3.ContextError(ctx, err)
+	}
+	return (*clientv3.TxnResponse)(resp), nil
+}
+
+// rangeOp is a read of a transaction.
+func rangeOp(r *etcdserverpb.RangeRequest) *etcdserverpb.RequestOp {
+	return &etcdserverpb.RequestOp{Request: &etcdserverpb.RequestOp_RequestRange{RequestRange: r}}
+}
+
+// putOp is a write of a transaction, under lease unless it is 0.
+func putOp(k, v []byte, lease clientv3.LeaseID) *etcdserverpb.RequestOp {
+	put := &etcdserverpb.PutRequest{Key: k, Value: v, Lease: int64(lease)}
+	return &etcdserverpb.RequestOp{Request: &etcdserverpb.RequestOp_RequestPut{RequestPut: put}}
 }
 
 // txnResults maps the responses of the branch that ran back to ops.
