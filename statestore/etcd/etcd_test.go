@@ -262,15 +262,7 @@ func TestATxnOutlivesARevokedLease(t *testing.T) {
 	if _, err := s.Txn(ctx, sdk.TxnCreate("a", []byte("1"), ttl)); err != nil {
 		t.Fatal(err)
 	}
-	leases, err := raw.Leases(ctx)
-	if err != nil || len(leases.Leases) == 0 {
-		t.Fatalf("leases after a leased write: %v, %v", leases, err)
-	}
-	for _, l := range leases.Leases {
-		if _, err := raw.Revoke(ctx, l.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	revokeEveryLease(t, raw)
 	res, err := s.Txn(ctx, sdk.TxnCreate("b", []byte("2"), ttl), sdk.TxnCount("a"))
 	if err != nil {
 		t.Fatalf("a txn after its cached lease was revoked: %v", err)
@@ -280,5 +272,46 @@ func TestATxnOutlivesARevokedLease(t *testing.T) {
 	}
 	if keys := rawKeys(t, raw, "rv/"); len(keys) != 1 || keys[0] != "rv/b" {
 		t.Fatalf("keys %v, want [rv/b]", keys)
+	}
+}
+
+// TestACreateOutlivesARevokedLease: as TestATxnOutlivesARevokedLease, for
+// the single-key writes.
+func TestACreateOutlivesARevokedLease(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.EtcdConfig{})
+	raw := rawClient(t, srv)
+	s := newStore(t, etcd.Options{Endpoints: srv.Endpoints(), KeyPrefix: "rc/"})
+	ctx := context.Background()
+	const ttl = time.Minute
+	ver, ok, err := s.Create(ctx, "a", []byte("1"), ttl)
+	if err != nil || !ok {
+		t.Fatalf("Create = %v, %v", ok, err)
+	}
+	revokeEveryLease(t, raw)
+	if _, ok, err := s.Create(ctx, "b", []byte("2"), ttl); err != nil || !ok {
+		t.Fatalf("a create after its cached lease was revoked: %v, %v", ok, err)
+	}
+	// a went with its lease: a swap at its old version finds nothing.
+	if _, ok, err := s.CompareAndSwap(ctx, "a", ver, []byte("3"), ttl); err != nil || ok {
+		t.Fatalf("a swap of a key gone with its lease = %v, %v; want false, nil", ok, err)
+	}
+	if keys := rawKeys(t, raw, "rc/"); len(keys) != 1 || keys[0] != "rc/b" {
+		t.Fatalf("keys %v, want [rc/b]", keys)
+	}
+}
+
+// revokeEveryLease revokes, behind the store's back, every lease of the
+// server; there must be one.
+func revokeEveryLease(t *testing.T, raw *clientv3.Client) {
+	t.Helper()
+	ctx := context.Background()
+	leases, err := raw.Leases(ctx)
+	if err != nil || len(leases.Leases) == 0 {
+		t.Fatalf("leases after a leased write: %v, %v", leases, err)
+	}
+	for _, l := range leases.Leases {
+		if _, err := raw.Revoke(ctx, l.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

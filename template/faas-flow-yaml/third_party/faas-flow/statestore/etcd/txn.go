@@ -40,7 +40,7 @@ func (s *Store) Txn(ctx context.Context, ops ...sdk.TxnOp) ([]sdk.TxnResult, err
 			}
 			resp, err = s.commit(ctx, s.txnRequest(ops, leases))
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
-				// A cached lease vanished (see txnIf); the transaction was
+				// A cached lease vanished (see putIf); the transaction was
 				// rejected, so try once more with fresh leases.
 				for _, op := range ops {
 					if id, ok := leases[op.TTL]; ok && id != 0 {
@@ -108,20 +108,17 @@ func (s *Store) txnRequest(ops []sdk.TxnOp, leases map[time.Duration]clientv3.Le
 			count := rangeOp(&etcdserverpb.RangeRequest{Key: k, RangeEnd: end, CountOnly: true})
 			req.Success, req.Failure = append(req.Success, count), append(req.Failure, count)
 		case sdk.TxnKindCreate:
-			absent := &etcdserverpb.Compare{Key: k, Target: etcdserverpb.Compare_CREATE, Result: etcdserverpb.Compare_EQUAL,
-				TargetUnion: &etcdserverpb.Compare_CreateRevision{CreateRevision: 0}}
 			create := &etcdserverpb.TxnRequest{
-				Compare: []*etcdserverpb.Compare{absent},
+				Compare: []*etcdserverpb.Compare{absent(k)},
 				Success: []*etcdserverpb.RequestOp{putOp(k, op.Value, leases[op.TTL])},
 				Failure: []*etcdserverpb.RequestOp{rangeOp(&etcdserverpb.RangeRequest{Key: k})},
 			}
 			req.Success = append(req.Success, &etcdserverpb.RequestOp{Request: &etcdserverpb.RequestOp_RequestTxn{RequestTxn: create}})
 		case sdk.TxnKindSwap:
-			cmp := &etcdserverpb.Compare{Key: k, Target: etcdserverpb.Compare_MOD, Result: etcdserverpb.Compare_EQUAL,
-				TargetUnion: &etcdserverpb.Compare_ModRevision{ModRevision: op.Version}}
+			cmp := modifiedAt(k, op.Version)
 			if op.Version <= 0 {
 				// No version this store returns is <= 0: never swaps.
-				cmp.Result, cmp.TargetUnion = etcdserverpb.Compare_LESS, &etcdserverpb.Compare_ModRevision{ModRevision: 0}
+				cmp.Result = etcdserverpb.Compare_LESS
 			}
 			req.Compare = append(req.Compare, cmp)
 			req.Success = append(req.Success, putOp(k, op.Value, leases[op.TTL]))
@@ -137,6 +134,18 @@ func (s *Store) commit(ctx context.Context, req *etcdserverpb.TxnRequest) (*clie
 		return nil, clientv3.ContextError(ctx, err)
 	}
 	return (*clientv3.TxnResponse)(resp), nil
+}
+
+// absent is the comparison "k does not exist".
+func absent(k []byte) *etcdserverpb.Compare {
+	return &etcdserverpb.Compare{Key: k, Target: etcdserverpb.Compare_CREATE, Result: etcdserverpb.Compare_EQUAL,
+		TargetUnion: &etcdserverpb.Compare_CreateRevision{CreateRevision: 0}}
+}
+
+// modifiedAt is the comparison "k was last written at revision rev".
+func modifiedAt(k []byte, rev int64) *etcdserverpb.Compare {
+	return &etcdserverpb.Compare{Key: k, Target: etcdserverpb.Compare_MOD, Result: etcdserverpb.Compare_EQUAL,
+		TargetUnion: &etcdserverpb.Compare_ModRevision{ModRevision: rev}}
 }
 
 // rangeOp is a read of a transaction.

@@ -171,9 +171,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, int64, error) {
 // Create implements sdk.StateStore with one transaction:
 // If CreateRevision(key) == 0 Then Put.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, bool, error) {
-	k := s.key(key)
-	cond := clientv3.Compare(clientv3.CreateRevision(k), "=", 0)
-	return s.putIf(ctx, "create", key, cond, value, ttl)
+	return s.putIf(ctx, "create", key, absent([]byte(s.key(key))), value, ttl)
 }
 
 // CompareAndSwap implements sdk.StateStore with one transaction:
@@ -186,29 +184,16 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, version int64, v
 		}
 		return 0, false, nil
 	}
-	k := s.key(key)
-	cond := clientv3.Compare(clientv3.ModRevision(k), "=", version)
-	return s.putIf(ctx, "compare-and-swap", key, cond, value, ttl)
+	return s.putIf(ctx, "compare-and-swap", key, modifiedAt([]byte(s.key(key)), version), value, ttl)
 }
 
-// putIf runs If cond Then Put(key, value, lease for ttl). On success the
-// new version is the transaction's revision: the key's ModRevision.
-func (s *Store) putIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration) (int64, bool, error) {
-	ok, rev, err := s.txnIf(ctx, op, key, cond, value, ttl, func(ctx context.Context, put clientv3.Op) (*clientv3.TxnResponse, error) {
-		return s.cli.Txn(ctx).If(cond).Then(put).Commit()
-	})
-	return rev, ok, err
-}
-
-// txnIf runs commit, a transaction built around put (the Put of value at
-// key, with a lease for ttl), with the store's error handling; commit must
-// use the context it is given, which carries the request timeout. ok reports
-// whether its condition held; rev is then the key's new ModRevision.
-func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, value []byte, ttl time.Duration, commit func(ctx context.Context, put clientv3.Op) (*clientv3.TxnResponse, error)) (ok bool, rev int64, err error) {
-	k := s.key(key)
+// putIf runs If cond Then Put(key, value, lease for ttl) with the store's
+// error handling. ok reports whether cond held; the new version is then
+// the transaction's revision: the key's ModRevision.
+func (s *Store) putIf(ctx context.Context, op, key string, cond *etcdserverpb.Compare, value []byte, ttl time.Duration) (rev int64, ok bool, err error) {
+	k := []byte(s.key(key))
 	err = s.call(ctx, op, key, false, func(ctx context.Context) error {
 		for attempt := 0; ; attempt++ {
-			var putOpts []clientv3.OpOption
 			var lease clientv3.LeaseID
 			if ttl > 0 {
 				id, err := s.leases.get(ctx, ttl, 1)
@@ -218,9 +203,11 @@ func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 					return retrySafe{fmt.Errorf("grant lease: %w", err)}
 				}
 				lease = id
-				putOpts = append(putOpts, clientv3.WithLease(id))
 			}
-			resp, err := commit(ctx, clientv3.OpPut(k, string(value), putOpts...))
+			resp, err := s.commit(ctx, &etcdserverpb.TxnRequest{
+				Compare: []*etcdserverpb.Compare{cond},
+				Success: []*etcdserverpb.RequestOp{putOp(k, value, lease)},
+			})
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
 				// The cached lease vanished (revoked by an operator, or a
 				// cluster restored from backup). The put was rejected, so
@@ -238,7 +225,7 @@ func (s *Store) txnIf(ctx context.Context, op, key string, cond clientv3.Cmp, va
 			return nil
 		}
 	})
-	return ok, rev, err
+	return rev, ok, err
 }
 
 // Delete implements sdk.StateStore.
