@@ -131,7 +131,11 @@ func (r *run) succeeded(n *nodeRecord) {
 // requestRunning reports whether a txn's read of the request record found
 // it not ended.
 func requestRunning(res sdk.TxnResult) bool {
-	var req RequestRecord
+	// Only the state is decoded: the whole record (times, trace context)
+	// was 1.7% of a flow's CPU under load, on every node's last write.
+	var req struct {
+		State string `json:"state"`
+	}
 	return res.OK && json.Unmarshal(res.Value, &req) == nil && !terminalRequest(req.State)
 }
 
