@@ -25,6 +25,11 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode response","status":500}`)
 	}
+	writeJSONBody(w, status, b)
+}
+
+// writeJSONBody answers with status and the encoded JSON b.
+func writeJSONBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

@@ -41,8 +41,5 @@ type hopDone struct {
 // writeJSON writes.
 func writeHopDone(w http.ResponseWriter, id string) {
 	b, _ := json.Marshal(hopDone{RequestID: id, Status: "done"}) // two strings: cannot fail
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(b, '\n'))
+	writeJSONBody(w, http.StatusOK, b)
 }
