@@ -164,7 +164,9 @@ func TestStateStoreRoundTripsPerNode(t *testing.T) {
 			// that loses is counted as a write.
 			readBudget := tt.reads + float64(lists-1)*4/n
 			writeBudget := tt.writes + float64(lists-1)*1/n
-			if reads > readBudget || writes > writeBudget {
+			// (With a tolerance: 4.3 + 1/10 is a hair under 4.4 in floating point.)
+			const tolerance = 1e-9
+			if reads > readBudget+tolerance || writes > writeBudget+tolerance {
 				t.Fatalf("%.2f reads and %.2f writes per node; budget is %.2f reads and %.2f writes", reads, writes, readBudget, writeBudget)
 			}
 			// Each listing reads every node record once.
